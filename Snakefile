@@ -1,0 +1,27 @@
+# codedpo: on-policy samples -> sandboxed execution -> preference pairs -> DPO / RFT -> pass@1.
+# Miao et al. (2024), "Aligning CodeLLMs with Direct Preference Optimization".
+from snakemake.utils import min_version
+
+min_version("9.0")
+
+
+configfile: "config.yaml"
+
+
+include: "rules/common.smk"
+include: "rules/models.smk"
+include: "rules/problems.smk"
+include: "rules/sample.smk"
+include: "rules/execute.smk"
+include: "rules/pairs.smk"
+include: "rules/train.smk"
+include: "rules/evaluate.smk"
+include: "rules/tables.smk"
+
+
+rule all:
+    default_target: True
+    input:
+        "results/tables/table1.md",
+        "results/tables/table2.md",
+        expand("results/pairs/{policy}/stats.json", policy=list(config["models"])),

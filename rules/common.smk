@@ -1,0 +1,92 @@
+# Config validation and the helpers every stage uses. No logic beyond path and config lookups.
+import json
+import shlex
+
+from snakemake.utils import validate
+
+
+validate(config, "../schemas/config.schema.yaml")
+
+MODELS = list(config["models"])
+BENCHMARKS = list(config["benchmarks"])
+SHARDS = list(range(config["sampling"]["shards"]))
+CODEDPO = "python -m codedpo.cli"
+
+
+wildcard_constraints:
+    policy="|".join(MODELS),
+    pairs_from="|".join(MODELS),
+    benchmark="|".join(BENCHMARKS),
+    variant="base|rft|dpo-(" + "|".join(MODELS) + ")",
+    shard=r"\d+",
+
+
+def is_demo(policy):
+    return "demo" in config["models"][policy]
+
+
+def base_model_input(policy):
+    """The base model's directory when the workflow builds it, else nothing (a hub id)."""
+    return f"results/models/{policy}" if is_demo(policy) else []
+
+
+def base_model_ref(policy):
+    return f"results/models/{policy}" if is_demo(policy) else config["models"][policy]["hub"]
+
+
+def variant_model(wildcards):
+    """Model directory (or hub id) evaluated as {policy}/{variant}."""
+    if wildcards.variant == "base":
+        return base_model_ref(wildcards.policy)
+    return f"results/checkpoints/{wildcards.policy}/{wildcards.variant}"
+
+
+def variant_model_input(wildcards):
+    if wildcards.variant == "base":
+        return base_model_input(wildcards.policy)
+    return f"results/checkpoints/{wildcards.policy}/{wildcards.variant}"
+
+
+def dpo_sources(policy):
+    """Whose pairs train ``policy`` with DPO: its own, plus the others' for Table 2."""
+    if config["tables"].get("off_policy", True):
+        return MODELS
+    return [policy]
+
+
+def eval_variants(policy):
+    return ["base", "rft"] + [f"dpo-{src}" for src in dpo_sources(policy)]
+
+
+def cli_flags(overrides):
+    """Recipe overrides as TRL command-line flags (--key value)."""
+    flags = []
+    for key, value in overrides.items():
+        if isinstance(value, (list, dict)):
+            value = json.dumps(value)
+        elif isinstance(value, bool):
+            value = str(value).lower()
+        flags += [f"--{key}", str(value)]
+    return " ".join(shlex.quote(f) for f in flags)
+
+
+def execution_flags(execution):
+    """The executor's command-line flags from the ``execution`` config slice."""
+    backend = execution.get("backend", "auto")
+    flags = [
+        f"--workers {execution.get('workers', 2)}",
+        f"--memory-mb {execution.get('memory_mb', 2048)}",
+        f"--test-seconds {execution.get('test_seconds', 4.0)}",
+        f"--min-test-seconds {execution.get('min_test_seconds', 1.0)}",
+        f"--time-factor {execution.get('time_factor', 4.0)}",
+        f"--sample-seconds {execution.get('sample_seconds', 60.0)}",
+    ]
+    if backend != "auto":
+        flags.append(f"--backend {backend}")
+    if execution.get("apptainer_image"):
+        flags.append(f"--apptainer-image {shlex.quote(execution['apptainer_image'])}")
+    return " ".join(flags)
+
+
+def split_flag(split):
+    return f"--split {shlex.quote(split)}" if split else ""

@@ -1,0 +1,25 @@
+# Sandboxed execution of every sample; the trusted side decides each verdict.
+
+
+rule execute_samples:
+    input:
+        problems="results/problems/train.jsonl",
+        expected="results/problems/train.expected.json",
+        samples="results/samples/{policy}/shard{shard}.jsonl",
+    output:
+        ensure("results/executions/{policy}/shard{shard}.jsonl", non_empty=True),
+    params:
+        execution=execution_flags(config.get("execution", {})),
+    log:
+        "logs/execute_samples/{policy}/shard{shard}.log",
+    benchmark:
+        "benchmarks/execute_samples/{policy}/shard{shard}.tsv"
+    threads: config.get("execution", {}).get("workers", 2)
+    resources:
+        mem_mb=lambda wc, attempt: 4000 * attempt,
+        runtime=lambda wc, attempt: 60 * attempt,
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "{CODEDPO} execute --problems {input.problems} --expected {input.expected} "
+        "--samples {input.samples} --out {output} {params.execution} --no-progress > {log} 2>&1"

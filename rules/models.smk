@@ -1,0 +1,27 @@
+# The demo policies: a tokenizer and a tiny Llama trained from scratch on the demo problems, saved
+# with save_pretrained so that every later stage loads them exactly as it loads a hub model.
+
+
+rule build_demo_model:
+    input:
+        problems=config.get("demo_problems", "src/codedpo/data/demo/problems.jsonl"),
+    output:
+        directory("results/models/{policy}"),
+    params:
+        demo=lambda wc: config["models"][wc.policy]["demo"],
+        threads=config["training"].get("threads", 1),
+        flags=lambda wc: " ".join(
+            f"--{k.replace('_', '-')} {v}" for k, v in config["models"][wc.policy]["demo"].items()
+        ),
+    log:
+        "logs/build_demo_model/{policy}.log",
+    benchmark:
+        "benchmarks/build_demo_model/{policy}.tsv"
+    resources:
+        mem_mb=2000,
+        runtime=30,
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "{CODEDPO} build-demo-model --problems {input.problems} --out {output} "
+        "--threads {params.threads} {params.flags} --no-progress > {log} 2>&1"

@@ -1,0 +1,62 @@
+# Problem sets normalized into the problems JSONL, and the expected outputs that the executor
+# computes once from reference solutions (inside the sandbox) where a source gives none.
+
+
+rule prepare_train_problems:
+    input:
+        config["train_problems"]["path"],
+    output:
+        "results/problems/train.jsonl",
+    params:
+        split=split_flag(config["train_problems"].get("split")),
+        format=config["train_problems"].get("format", "problems"),
+    log:
+        "logs/prepare_problems/train.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "{CODEDPO} prepare --source {input} --format {params.format} "
+        "{params.split} "
+        "--out {output} > {log} 2>&1"
+
+
+rule prepare_benchmark:
+    input:
+        lambda wc: config["benchmarks"][wc.benchmark]["path"],
+    output:
+        "results/problems/{benchmark}.jsonl",
+    params:
+        split=lambda wc: split_flag(config["benchmarks"][wc.benchmark].get("split")),
+        format=lambda wc: config["benchmarks"][wc.benchmark].get("format", "problems"),
+    log:
+        "logs/prepare_problems/{benchmark}.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "{CODEDPO} prepare --source {input} --format {params.format} "
+        "{params.split} "
+        "--out {output} > {log} 2>&1"
+
+
+rule compute_expected:
+    input:
+        "results/problems/{name}.jsonl",
+    output:
+        "results/problems/{name}.expected.json",
+    params:
+        execution=execution_flags(config.get("execution", {})),
+    log:
+        "logs/compute_expected/{name}.log",
+    benchmark:
+        "benchmarks/compute_expected/{name}.tsv"
+    threads: config.get("execution", {}).get("workers", 2)
+    resources:
+        mem_mb=4000,
+        runtime=60,
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "{CODEDPO} execute --problems {input} --expected {output} --expected-only "
+        "{params.execution} --no-progress > {log} 2>&1"

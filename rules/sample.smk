@@ -1,0 +1,32 @@
+# On-policy sampling: n responses per training problem from the policy itself, through its own
+# chat template, sharded over problems (per-sample seeds: sharding does not change the samples).
+
+
+rule sample_responses:
+    input:
+        problems="results/problems/train.jsonl",
+        model=lambda wc: base_model_input(wc.policy),
+    output:
+        "results/samples/{policy}/shard{shard}.jsonl",
+    params:
+        model=lambda wc: base_model_ref(wc.policy),
+        sampling=config["sampling"],
+        shards=config["sampling"]["shards"],
+        threads=config["training"].get("threads", 1),
+    log:
+        "logs/sample_responses/{policy}/shard{shard}.log",
+    benchmark:
+        "benchmarks/sample_responses/{policy}/shard{shard}.tsv"
+    resources:
+        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        mem_mb=lambda wc, attempt: 4000 * attempt if is_demo(wc.policy) else 64000 * attempt,
+        runtime=lambda wc, attempt: 120 * attempt,
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "{CODEDPO} sample --model {params.model} --problems {input.problems} --out {output} "
+        "--shard {wildcards.shard} --num-shards {params.shards} "
+        "--n {params.sampling[n]} --temperature {params.sampling[temperature]} "
+        "--top-p {params.sampling[top_p]} --max-new-tokens {params.sampling[max_new_tokens]} "
+        "--seed {params.sampling[seed]} --batch-size {params.sampling[batch_size]} "
+        "--threads {params.threads} > {log} 2>&1"

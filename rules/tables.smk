@@ -1,0 +1,27 @@
+# The paper's Table 1 (base / +RFT / +DPO) and Table 2 (on- vs off-policy DPO), CSV and Markdown.
+
+
+rule make_tables:
+    input:
+        lambda wc: [
+            f"results/eval/{policy}/{variant}/{benchmark}/scores.json"
+            for policy in config["tables"]["models"]
+            for variant in eval_variants(policy)
+            for benchmark in config["tables"]["benchmarks"]
+        ],
+    output:
+        table1="results/tables/table1.md",
+        table2="results/tables/table2.md",
+        csv1="results/tables/table1.csv",
+        csv2="results/tables/table2.csv",
+    params:
+        models=config["tables"]["models"],
+        benchmarks=config["tables"]["benchmarks"],
+    log:
+        "logs/make_tables/tables.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "{CODEDPO} tables --scores {input} --models {params.models} "
+        "--benchmarks {params.benchmarks} --outdir results/tables > {log} 2>&1"

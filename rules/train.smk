@@ -1,0 +1,62 @@
+# DPO and the RFT baseline through TRL, launched with accelerate (configs/accelerate/*.yaml).
+# Checkpoints are not protected(): a changed hyperparameter must be able to replace them.
+
+
+rule train_dpo:
+    input:
+        pairs="results/pairs/{pairs_from}/pairs.jsonl",
+        model=lambda wc: base_model_input(wc.policy),
+        recipe=config["dpo"]["recipe"],
+        accelerate=config["training"]["accelerate_config"],
+    output:
+        directory("results/checkpoints/{policy}/dpo-{pairs_from}"),
+    params:
+        model=lambda wc: base_model_ref(wc.policy),
+        overrides=cli_flags(config["dpo"].get("overrides", {})),
+        processes=config["training"]["num_processes"],
+        threads=config["training"].get("threads", 1),
+    log:
+        "logs/train_dpo/{policy}/dpo-{pairs_from}.log",
+    benchmark:
+        "benchmarks/train_dpo/{policy}/dpo-{pairs_from}.tsv"
+    resources:
+        gpu=config["training"]["num_processes"],
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "accelerate launch --config_file {input.accelerate} --num_processes {params.processes} "
+        "-m codedpo.train --config {input.recipe} --method dpo "
+        "--model_name_or_path {params.model} --train_file {input.pairs} --output_dir {output} "
+        "--threads {params.threads} {params.overrides} > {log} 2>&1"
+
+
+rule train_rft:
+    input:
+        rft="results/pairs/{policy}/rft.jsonl",
+        model=lambda wc: base_model_input(wc.policy),
+        recipe=config["rft"]["recipe"],
+        accelerate=config["training"]["accelerate_config"],
+    output:
+        directory("results/checkpoints/{policy}/rft"),
+    params:
+        model=lambda wc: base_model_ref(wc.policy),
+        overrides=cli_flags(config["rft"].get("overrides", {})),
+        processes=config["training"]["num_processes"],
+        threads=config["training"].get("threads", 1),
+    log:
+        "logs/train_rft/{policy}/rft.log",
+    benchmark:
+        "benchmarks/train_rft/{policy}/rft.tsv"
+    resources:
+        gpu=config["training"]["num_processes"],
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
+    conda:
+        "../envs/codedpo.yaml"
+    shell:
+        "accelerate launch --config_file {input.accelerate} --num_processes {params.processes} "
+        "-m codedpo.train --config {input.recipe} --method rft "
+        "--model_name_or_path {params.model} --train_file {input.rft} --output_dir {output} "
+        "--threads {params.threads} {params.overrides} > {log} 2>&1"

@@ -1,0 +1,1 @@
+"""Sandboxed execution of untrusted code with verdicts decided on the trusted side."""

@@ -1,0 +1,238 @@
+"""The paper's Table 1 (base vs + RFT vs + DPO) and Table 2 (on- vs off-policy DPO).
+
+Both tables are DataFrames indexed by ``(model, method)`` with one column per benchmark (greedy
+pass@1, 3 decimals); a missing score is NaN, written empty in CSV and "-" in Markdown. The
+benchmark columns are plain labels today; the renderer also accepts tuple columns, so the
+paper's reported numbers can later sit beside ours as ``(benchmark, "paper")`` columns.
+
+Score files carry ``policy`` (the model trained and evaluated), ``variant`` (``base``, ``rft``,
+``dpo``) and, for DPO, ``pairs_from`` (the model whose samples built the pairs). A variant
+``dpo-<model>`` without ``pairs_from`` (the form of docs/formats.md) means pairs from <model>.
+
+Command line::
+
+    python -m codedpo.tables --scores results/scores/*.json --models deepseek codeqwen \\
+        --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import hashlib
+import math
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+import pandas as pd
+
+from codedpo.io import InputError, atomic_write, read_json
+
+# pass@1 as a fraction: 3 decimals resolve one problem of HumanEval's 164 (0.006).
+DECIMALS = 3
+MISSING = "-"
+RFT = "+ RFT"
+DPO = "+ DPO"
+ON_POLICY = "DPO on-policy"
+INDEX_NAMES = ["model", "method"]
+
+
+def off_policy(other: str) -> str:
+    return f"DPO off-policy (pairs from {other})"
+
+
+def _cell_key(score: dict, models: Sequence[str], where: str) -> tuple[str, str, str | None]:
+    """``(policy, kind, pairs_from)`` with kind in base/rft/dpo; an unknown variant is an error."""
+    for field in ("policy", "variant", "benchmark", "pass_at_1"):
+        if field not in score:
+            raise InputError(f"{where}: missing field '{field}'")
+    policy, variant = str(score["policy"]), str(score["variant"]).lower()
+    if variant == "base":
+        return policy, "base", None
+    if variant == "rft":
+        return policy, "rft", None
+    if variant == "dpo" or variant.startswith(("dpo-", "dpo_")):
+        suffix = str(score["variant"])[4:]
+        if score.get("pairs_from"):
+            pairs_from = str(score["pairs_from"])
+        elif suffix in models:
+            pairs_from = suffix
+        elif suffix:
+            raise InputError(
+                f"{where}: field 'variant': {score['variant']!r} names no model in "
+                f"{list(models)}; give 'pairs_from'"
+            )
+        else:
+            pairs_from = policy
+        return policy, "dpo", pairs_from
+    raise InputError(f"{where}: field 'variant': {score['variant']!r} is not base, rft or dpo")
+
+
+def _collect(
+    scores: list[dict], models: Sequence[str], benchmarks: Sequence[str]
+) -> dict[tuple[str, str, str | None, str], float]:
+    cells: dict[tuple[str, str, str | None, str], tuple[float, str]] = {}
+    for i, score in enumerate(scores):
+        where = score.get("_path") or f"scores[{i}]"
+        policy, kind, pairs_from = _cell_key(score, models, where)
+        benchmark = str(score["benchmark"])
+        if policy not in models or benchmark not in benchmarks:
+            continue
+        value = score["pass_at_1"]
+        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+            raise InputError(f"{where}: field 'pass_at_1': {value!r} is not a number in [0, 1]")
+        key = (policy, kind, pairs_from, benchmark)
+        if key in cells:
+            raise InputError(
+                f"{where}: two scores for {policy} {kind} (pairs from {pairs_from}) on "
+                f"{benchmark}; the other is {cells[key][1]}"
+            )
+        cells[key] = (float(value), where)
+    return {k: v for k, (v, _) in cells.items()}
+
+
+def _frame(rows: list[tuple[str, str]], values: list[list[float]], benchmarks) -> pd.DataFrame:
+    index = pd.MultiIndex.from_tuples(rows, names=INDEX_NAMES)
+    return pd.DataFrame(values, index=index, columns=list(benchmarks), dtype=float).round(DECIMALS)
+
+
+def build_tables(
+    scores: list[dict], models: list[str], benchmarks: list[str]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return ``(table1, table2)``; every model gets all its rows, filled or NaN."""
+    cells = _collect(scores, models, benchmarks)
+    nan = math.nan
+
+    rows1, values1 = [], []
+    for model in models:
+        for method, kind, pairs_from in (
+            ("base", "base", None),
+            (RFT, "rft", None),
+            (DPO, "dpo", model),
+        ):
+            rows1.append((model, method))
+            values1.append([cells.get((model, kind, pairs_from, b), nan) for b in benchmarks])
+
+    rows2, values2 = [], []
+    for model in models:
+        for source in [model, *(m for m in models if m != model)]:
+            rows2.append((model, ON_POLICY if source == model else off_policy(source)))
+            values2.append([cells.get((model, "dpo", source, b), nan) for b in benchmarks])
+
+    return _frame(rows1, values1, benchmarks), _frame(rows2, values2, benchmarks)
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return MISSING if math.isnan(value) else f"{value:.{DECIMALS}f}"
+    return str(value)
+
+
+def to_markdown(
+    df: pd.DataFrame, labels: Callable[[str, str, bool], list[str]], headers: list[str]
+) -> str:
+    """Pipe table; ``labels(model, method, first_row_of_model)`` gives the leading cells.
+
+    Our own writer: pandas' ``to_markdown`` needs ``tabulate``, not a dependency of the package.
+    """
+    columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
+    head = headers + columns
+    body = []
+    previous = None
+    for (model, method), row in df.iterrows():
+        body.append(labels(model, method, model != previous) + [_fmt(v) for v in row])
+        previous = model
+    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
+    n_labels = len(headers)
+
+    def line(cells: list[str]) -> str:
+        padded = [
+            c.ljust(w) if i < n_labels else c.rjust(w)
+            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
+        ]
+        return "| " + " | ".join(padded) + " |"
+
+    rule = (
+        "|"
+        + "|".join(
+            ":" + "-" * (w + 1) if i < n_labels else "-" * (w + 1) + ":"
+            for i, w in enumerate(widths)
+        )
+        + "|"
+    )
+    return "\n".join([line(head), rule, *(line(r) for r in body)]) + "\n"
+
+
+def _table1_labels(model: str, method: str, first: bool) -> list[str]:
+    # The paper's layout: the base model's name, then "+ RFT" and "+ DPO" beneath it.
+    return [model if method == "base" else method]
+
+
+def _table2_labels(model: str, method: str, first: bool) -> list[str]:
+    return [model if first else "", method]
+
+
+def write_tables(
+    table1: pd.DataFrame,
+    table2: pd.DataFrame,
+    outdir: str | os.PathLike,
+    *,
+    note: str | None = None,
+) -> list[Path]:
+    """Write table1/table2 as CSV and Markdown (``note`` goes under each Markdown table)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df, labels, headers in (
+        ("table1", table1, _table1_labels, ["Model"]),
+        ("table2", table2, _table2_labels, ["Model", "DPO data"]),
+    ):
+        csv_path = outdir / f"{name}.csv"
+        with atomic_write(csv_path) as fh:
+            df.reset_index().to_csv(fh, index=False, float_format=f"%.{DECIMALS}f", na_rep="")
+        md_path = outdir / f"{name}.md"
+        with atomic_write(md_path) as fh:
+            fh.write(to_markdown(df, labels, headers))
+            if note:
+                fh.write(f"\n{note}\n")
+        written += [csv_path, md_path]
+    return written
+
+
+def load_scores(paths: Sequence[str | os.PathLike]) -> list[dict]:
+    scores = []
+    for path in paths:
+        score = read_json(path)
+        if not isinstance(score, dict):
+            raise InputError(f"{path}: expected a JSON object, got {type(score).__name__}")
+        scores.append({**score, "_path": str(path)})
+    return scores
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scores", required=True, nargs="+", help="scores JSON files")
+    parser.add_argument("--models", required=True, nargs="+", help="models, in table order")
+    parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
+    parser.add_argument("--outdir", required=True, help="directory for table{1,2}.{csv,md}")
+    args = parser.parse_args(argv)
+
+    scores = load_scores(args.scores)
+    table1, table2 = build_tables(scores, args.models, args.benchmarks)
+    digest = hashlib.sha256()
+    for path in sorted(args.scores):
+        digest.update(Path(path).read_bytes())
+    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
+    note = (
+        f"Greedy pass@1; '{MISSING}' = not run. From {len(scores)} score files "
+        f"(sha256 of their contents {digest.hexdigest()[:16]}), {date}."
+    )
+    for path in write_tables(table1, table2, args.outdir, note=note):
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,154 @@
+"""The adversarial corpus (tests/adversarial/*.py) against the real bubblewrap sandbox.
+
+Each attack is written so that it *passes* only if the attack worked (it read the host's secret,
+wrote outside its scratch space, reached the network, ...). Every one must end with a
+non-passing verdict, leave the host untouched, and leave the executor working: a correct sample
+runs after each attack, in the same warm sandbox.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import shutil
+import socket
+import threading
+from pathlib import Path
+
+import pytest
+
+from codedpo.execute.executor import ExecConfig, Limits, execute_files
+from codedpo.execute.sandbox import SLOT_UID_BASE, SandboxConfig
+from codedpo.problems import load_problems
+
+CORPUS = Path(__file__).parent / "adversarial"
+ATTACKS = sorted(p.stem for p in CORPUS.glob("*.py"))
+GOOD = "def add(a, b):\n    return a + b\n"
+
+pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+
+
+def expected_statuses(name: str) -> set[str]:
+    first = (CORPUS / f"{name}.py").read_text().splitlines()[0]
+    assert first.startswith("# expect:"), name
+    return set(first.split(":", 1)[1].split())
+
+
+@pytest.fixture(scope="module")
+def corpus_run(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("adv")
+    caller = tmp / "caller"
+    caller.mkdir()
+    canary = tmp / "canary.txt"
+    canary.write_text("intact")
+    home_secret = Path.home() / f".codedpo-canary-{os.getpid()}"
+    home_secret.write_text("home secret")
+    secret_value = random.SystemRandom().randrange(10**12, 10**13)
+    mark = f"MARK{random.SystemRandom().randrange(10**9)}"
+
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+    listener.settimeout(0.2)
+    port = listener.getsockname()[1]
+    connections = []
+    stop = threading.Event()
+
+    def accept():
+        while not stop.is_set():
+            try:
+                conn, _ = listener.accept()
+                connections.append(conn.recv(100))
+                conn.close()
+            except OSError:
+                pass
+
+    thread = threading.Thread(target=accept, daemon=True)
+    thread.start()
+
+    problems_path = tmp / "problems.jsonl"
+    problems = [
+        {"task_id": "adv/add", "prompt": "add", "entry_point": "add",
+         "canonical_solution": GOOD,
+         "tests": {"kind": "call", "cases": [{"input": [1, 2], "output": 3},
+                                              {"input": [5, 7], "output": 12}]}},
+        {"task_id": "adv/secret", "entry_point": "secret", "canonical_solution": None,
+         "prompt": mark,
+         "tests": {"kind": "call", "cases": [{"input": [], "output": secret_value}]}},
+    ]  # fmt: skip
+    problems_path.write_text("".join(json.dumps(p) + "\n" for p in problems))
+    expected_path = tmp / "expected.json"
+    samples = []
+    for name in ATTACKS:
+        code = (CORPUS / f"{name}.py").read_text()
+        for key, value in {
+            "__CANARY__": str(canary),
+            "__CALLER_DIR__": str(caller),
+            "__HOME_SECRET__": str(home_secret),
+            "__PORT__": str(port),
+            "__SECRET_MARK__": mark,
+            "__PROBLEMS__": str(problems_path),
+            "__EXPECTED__": str(expected_path),
+        }.items():
+            code = code.replace(key, value)
+        task = "adv/secret" if "def secret" in code else "adv/add"
+        samples.append({"task_id": task, "sample_id": name, "solution": code})
+        samples.append({"task_id": "adv/add", "sample_id": f"{name}/after", "solution": GOOD})
+    samples_path = tmp / "samples.jsonl"
+    samples_path.write_text("".join(json.dumps(s) + "\n" for s in samples))
+    out = tmp / "executions.jsonl"
+
+    os.environ["CODEDPO_TEST_SECRET"] = "hunter2"
+    old_cwd = os.getcwd()
+    os.chdir(caller)
+    try:
+        config = ExecConfig(
+            sandbox=SandboxConfig(backend="bwrap"),
+            limits=Limits(test_seconds=2.0, memory_mb=1024),
+            workers=1,
+        )
+        execute_files(load_problems(problems_path), [samples_path], out, config,
+                      expected_path=expected_path, progress=False)  # fmt: skip
+    finally:
+        os.chdir(old_cwd)
+        os.environ.pop("CODEDPO_TEST_SECRET", None)
+        stop.set()
+        thread.join()
+        listener.close()
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    yield {"records": records, "canary": canary, "caller": caller, "connections": connections}
+    home_secret.unlink()
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_attack_does_not_pass(corpus_run, name):
+    record = corpus_run["records"][name]
+    assert record["status"] != "passed"
+    assert record["status"] in expected_statuses(name), record
+    assert record["status"] != "sandbox_error", record
+
+
+@pytest.mark.parametrize("name", ATTACKS)
+def test_executor_still_works_after_attack(corpus_run, name):
+    assert corpus_run["records"][f"{name}/after"]["status"] == "passed"
+
+
+def test_host_untouched(corpus_run):
+    assert corpus_run["canary"].read_text() == "intact"
+    assert list(corpus_run["caller"].iterdir()) == []
+    assert not Path("/pwned_by_codedpo").exists()
+    assert not Path("/etc/pwned_by_codedpo").exists()
+    assert corpus_run["connections"] == []
+
+
+def test_nothing_outlives_the_run(corpus_run):
+    survivors = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if entry.stat().st_uid >= SLOT_UID_BASE:
+                    survivors.append(entry.name)
+            except OSError:
+                pass
+    assert survivors == []

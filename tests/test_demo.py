@@ -1,0 +1,317 @@
+"""Tests of the embedded demo: the problem set and the tiny policy model built from it."""
+
+from __future__ import annotations
+
+import copy
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+import textwrap
+import time
+from collections import Counter
+from pathlib import Path
+from typing import Any
+
+import pytest
+import torch
+
+from codedpo import demo
+from codedpo.execute.codec import decode
+from codedpo.io import InputError, read_jsonl, sha256_file
+
+ROOT = Path(__file__).resolve().parents[1]
+PROBLEMS = ROOT / "src/codedpo/data/demo/problems.jsonl"
+GENERATOR = ROOT / "scripts/make_demo_problems.py"
+PROMPT_RE = re.compile(r"^Write a Python function `(\w+)\(([\w, ]*)\)` that .+\.$")
+
+
+def _records() -> list[dict[str, Any]]:
+    return [record for _, record in read_jsonl(PROBLEMS)]
+
+
+def _outcomes(code: str, record: dict[str, Any]) -> list[bool]:
+    """Which cases ``code`` passes, run in-process: only for our own canonical/buggy code."""
+    namespace: dict[str, Any] = {}
+    exec(compile(code, record["task_id"], "exec"), namespace)  # noqa: S102
+    fn = namespace[record["entry_point"]]
+    results = []
+    for case in record["tests"]["cases"]:
+        expected = decode(case["output"])
+        try:
+            got = fn(*copy.deepcopy(decode(case["input"])))
+        except Exception:  # noqa: BLE001 - a crash is a failed case
+            results.append(False)
+            continue
+        results.append(type(got) is type(expected) and got == expected)
+    return results
+
+
+# --- the problem set -----------------------------------------------------------------------------
+
+
+def test_problems_follow_the_format():
+    records = _records()
+    assert len(records) >= 64
+    ids = [r["task_id"] for r in records]
+    assert len(set(ids)) == len(ids)
+    splits = Counter(r["split"] for r in records)
+    assert set(splits) == {"train", "eval"}
+    assert splits["train"] >= 40 and splits["eval"] >= 20
+    for r in records:
+        assert r["task_id"] == f"demo/{r['entry_point']}"
+        assert r["source"] == "demo"
+        match = PROMPT_RE.match(r["prompt"])
+        assert match and match.group(1) == r["entry_point"], r["prompt"]
+        assert r["canonical_solution"].startswith(f"def {r['entry_point']}(")
+        tests = r["tests"]
+        assert tests["kind"] == "call" and tests["check"] == "exact"
+        assert 5 <= len(tests["cases"]) <= 8
+        for case in tests["cases"]:
+            assert isinstance(case["input"], list) and "output" in case
+        assert isinstance(r["meta"]["buggy_solution"], str)
+        assert r["meta"]["buggy_solution"] != r["canonical_solution"]
+
+
+def test_canonical_solutions_pass_and_buggy_ones_fail():
+    for r in _records():
+        assert all(_outcomes(r["canonical_solution"], r)), r["task_id"]
+        assert not all(_outcomes(r["meta"]["buggy_solution"], r)), r["task_id"]
+
+
+def test_every_bug_family_is_in_both_splits():
+    # DPO learns on train and is scored on eval: a family seen only on one side cannot transfer.
+    by_split: dict[str, set[str]] = {"train": set(), "eval": set()}
+    for r in _records():
+        by_split[r["split"]].add(r["meta"]["bug_family"])
+    assert by_split["train"] == by_split["eval"]
+    assert len(by_split["train"]) >= 4
+
+
+def _load_generator():
+    spec = importlib.util.spec_from_file_location("make_demo_problems", GENERATOR)
+    module = importlib.util.module_from_spec(spec)
+    # dataclasses look their module up in sys.modules while building the class.
+    sys.modules[spec.name] = module
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_committed_problems_match_the_generator(tmp_path):
+    generator = _load_generator()
+    out = tmp_path / "problems.jsonl"
+    assert generator.main(["--out", str(out)]) == 0
+    assert out.read_bytes() == PROBLEMS.read_bytes(), "rerun scripts/make_demo_problems.py"
+
+
+def test_generator_rejects_a_bug_that_passes_every_case():
+    generator = _load_generator()
+    bad = generator.P(
+        "twice", "x", "returns twice x",
+        "def twice(x):\n    return x * 2\n", ("x * 2", "x + x"), "sign",
+        [([1], 2), ([2], 4), ([0], 0), ([-3], -6), ([5], 10)],
+    )  # fmt: skip
+    assert any("buggy solution passes" in e for e in generator.check(bad))
+
+
+# --- the model builder ---------------------------------------------------------------------------
+
+
+def test_load_demo_problems_requires_a_buggy_solution(tmp_path):
+    record = _records()[0]
+    del record["meta"]
+    path = tmp_path / "p.jsonl"
+    path.write_text(json.dumps(record) + "\n")
+    with pytest.raises(InputError, match=r"p.jsonl:1: .*buggy_solution"):
+        demo.load_demo_problems(path)
+
+
+def _build_small(out: Path, seed: int = 1) -> None:
+    demo.build_demo_model(
+        PROBLEMS, out, seed=seed, hidden_size=32, num_layers=1, steps=4, threads=1,
+        progress=False,
+    )  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def small_model(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("small") / "model"
+    _build_small(out)
+    return out
+
+
+def test_small_build_loads_like_a_hub_model(small_model):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    assert not list(small_model.parent.glob(".*.tmp")), "temporary build directory left behind"
+    info = json.loads((small_model / "demo_model.json").read_text())
+    assert info["problems_sha256"] == sha256_file(PROBLEMS)
+    assert info["args"]["seed"] == 1 and info["args"]["steps"] == 4
+
+    tokenizer = AutoTokenizer.from_pretrained(small_model)
+    model = AutoModelForCausalLM.from_pretrained(small_model)
+    assert model.config.model_type == "llama"
+    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
+    assert model.generation_config.pad_token_id == tokenizer.pad_token_id
+    assert tokenizer.pad_token_id not in (tokenizer.eos_token_id, tokenizer.bos_token_id)
+
+    prompt = [{"role": "user", "content": "Write a Python function `f(x)` that returns x."}]
+    answer = [{"role": "assistant", "content": "```python\ndef f(x):\n    return x\n```"}]
+    text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
+    assert text.endswith("<|assistant|>")
+    full = tokenizer.apply_chat_template(prompt + answer, tokenize=False)
+    assert full.startswith(text) and full.endswith(tokenizer.eos_token)
+    # TRL splits prompt from answer by token ids, so the prefix must hold for ids too.
+    prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=True)
+    full_ids = tokenizer.apply_chat_template(prompt + answer, return_dict=True)
+    n = len(prompt_ids["input_ids"])
+    assert full_ids["input_ids"][:n] == prompt_ids["input_ids"]
+    system = tokenizer.apply_chat_template(
+        [{"role": "system", "content": "Be brief."}, *prompt], tokenize=False
+    )
+    assert "Be brief." in system
+
+    batch = tokenizer.apply_chat_template(
+        prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
+    out = model.generate(**batch, do_sample=False, max_new_tokens=8)
+    assert out.shape[1] > batch["input_ids"].shape[1]
+    assert isinstance(tokenizer.decode(out[0], skip_special_tokens=True), str)
+
+
+def test_build_is_deterministic_given_the_seed(small_model, tmp_path):
+    from safetensors.torch import load_file
+
+    again, other = tmp_path / "again", tmp_path / "other"
+    _build_small(again, seed=1)
+    _build_small(other, seed=2)
+    first = load_file(small_model / "model.safetensors")
+    second = load_file(again / "model.safetensors")
+    assert first.keys() == second.keys()
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert (small_model / "tokenizer.json").read_bytes() == (again / "tokenizer.json").read_bytes()
+    third = load_file(other / "model.safetensors")
+    assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_rebuild_replaces_an_existing_directory(tmp_path):
+    out = tmp_path / "model"
+    out.mkdir()
+    (out / "stale.txt").write_text("old")
+    _build_small(out)
+    assert not (out / "stale.txt").exists()
+    assert (out / "model.safetensors").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_main_builds_from_the_command_line(tmp_path):
+    out = tmp_path / "cli"
+    argv = ["--problems", str(PROBLEMS), "--out", str(out), "--seed", "3", "--hidden-size", "32",
+            "--num-layers", "1", "--steps", "2", "--no-progress"]  # fmt: skip
+    assert demo.main(argv) == 0
+    info = json.loads((out / "demo_model.json").read_text())
+    assert info["args"]["seed"] == 3 and info["args"]["hidden_size"] == 32
+
+
+# --- calibration: the default model must give DPO something to work with ------------------------
+
+# Runs model-written code in a child process, one alarm per sample, so a stray loop or crash in a
+# sample cannot hang or break the test process (the project's sandbox is for the real pipeline).
+_CHECKER = textwrap.dedent(
+    """
+    import copy, json, signal, sys
+    from codedpo.execute.codec import decode
+
+    def alarm(*_):
+        raise TimeoutError
+
+    signal.signal(signal.SIGALRM, alarm)
+    results = []
+    for job in json.load(sys.stdin):
+        ok = True
+        signal.alarm(2)
+        try:
+            namespace = {}
+            exec(job["code"], namespace)
+            fn = namespace[job["entry_point"]]
+            for case in job["cases"]:
+                expected = decode(case["output"])
+                got = fn(*copy.deepcopy(decode(case["input"])))
+                if type(got) is not type(expected) or got != expected:
+                    ok = False
+                    break
+        except BaseException:
+            ok = False
+        finally:
+            signal.alarm(0)
+        results.append(ok)
+    json.dump(results, sys.stdout)
+    """
+)
+
+
+def _extract_code(response: str) -> str:
+    match = re.search(r"```python\n(.*?)```", response, re.DOTALL)
+    return match.group(1) if match else response
+
+
+def _check_samples(jobs: list[tuple[str, dict[str, Any]]]) -> list[bool]:
+    payload = [
+        {"code": code, "entry_point": r["entry_point"], "cases": r["tests"]["cases"]}
+        for code, r in jobs
+    ]
+    done = subprocess.run(
+        [sys.executable, "-c", _CHECKER], input=json.dumps(payload), capture_output=True,
+        text=True, timeout=300, check=True,
+    )  # fmt: skip
+    return json.loads(done.stdout)
+
+
+def _generate(model, tokenizer, prompt: str, **kwargs) -> list[str]:
+    batch = tokenizer.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True,
+        return_tensors="pt", return_dict=True,
+    )  # fmt: skip
+    out = model.generate(**batch, max_new_tokens=160, **kwargs)
+    return tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+
+
+@pytest.mark.slow
+def test_default_model_mixes_passing_and_failing_samples(tmp_path):
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    out = tmp_path / "default"
+    started = time.monotonic()
+    demo.build_demo_model(PROBLEMS, out, progress=False)  # the defaults, as the workflow uses
+    build_s = time.monotonic() - started
+    tokenizer = AutoTokenizer.from_pretrained(out)
+    model = AutoModelForCausalLM.from_pretrained(out).eval()
+    records = _records()
+    train = [r for r in records if r["split"] == "train"]
+    evals = [r for r in records if r["split"] == "eval"]
+
+    torch.manual_seed(0)
+    jobs = []
+    for r in train:
+        for text in _generate(model, tokenizer, r["prompt"], do_sample=True, temperature=0.8,
+                              top_p=0.95, num_return_sequences=8):  # fmt: skip
+            jobs.append((_extract_code(text), r))
+    passed = _check_samples(jobs)
+    per_problem = [passed[i * 8 : (i + 1) * 8] for i in range(len(train))]
+    mixed = sum(0 < sum(p) < 8 for p in per_problem)
+
+    greedy = [
+        (_extract_code(_generate(model, tokenizer, r["prompt"], do_sample=False)[0]), r)
+        for r in evals
+    ]
+    greedy_pass = sum(_check_samples(greedy))
+    print(
+        f"\nbuild {build_s:.1f} s; sample pass rate on train {sum(passed) / len(passed):.3f}; "
+        f"train problems with pass and fail samples {mixed}/{len(train)}; "
+        f"greedy pass@1 on eval {greedy_pass}/{len(evals)}"
+    )
+    assert 0.2 <= sum(passed) / len(passed) <= 0.8
+    # Pairs need both outcomes on a problem; well over half the problems should give them.
+    assert mixed >= len(train) // 2
+    assert 0 < greedy_pass < len(evals)

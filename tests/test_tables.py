@@ -1,0 +1,198 @@
+"""Table 1 and Table 2 from score files."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from codedpo.io import InputError
+from codedpo.tables import build_tables, main, write_tables
+
+MODELS = ["deepseek", "codeqwen"]
+BENCHMARKS = ["humaneval", "humaneval_plus", "mbpp"]
+
+
+def s(policy: str, variant: str, benchmark: str, value: float, pairs_from: str | None = None):
+    out = {
+        "policy": policy,
+        "variant": variant,
+        "benchmark": benchmark,
+        "pass_at_1": value,
+        "passed": 0,
+        "total": 164,
+    }
+    if pairs_from:
+        out["pairs_from"] = pairs_from
+    return out
+
+
+def full_scores() -> list[dict]:
+    scores = []
+    for m_i, model in enumerate(MODELS):
+        for b_i, bench in enumerate(BENCHMARKS):
+            base = 0.5 + 0.1 * m_i + 0.01 * b_i
+            scores += [
+                s(model, "base", bench, base),
+                s(model, "rft", bench, base + 0.02),
+                s(model, "dpo", bench, base + 0.05, pairs_from=model),
+            ]
+            other = MODELS[1 - m_i]
+            scores.append(s(model, "dpo", bench, base + 0.03, pairs_from=other))
+    return scores
+
+
+def test_table1_layout_and_values() -> None:
+    t1, _ = build_tables(full_scores(), MODELS, BENCHMARKS)
+    assert list(t1.columns) == BENCHMARKS
+    assert list(t1.index) == [
+        ("deepseek", "base"),
+        ("deepseek", "+ RFT"),
+        ("deepseek", "+ DPO"),
+        ("codeqwen", "base"),
+        ("codeqwen", "+ RFT"),
+        ("codeqwen", "+ DPO"),
+    ]
+    assert t1.loc[("deepseek", "base"), "humaneval"] == 0.5
+    assert t1.loc[("codeqwen", "+ RFT"), "mbpp"] == pytest.approx(0.64)
+    assert t1.loc[("codeqwen", "+ DPO"), "humaneval_plus"] == pytest.approx(0.66)
+    assert not t1.isna().any().any()
+
+
+def test_table2_layout_and_values() -> None:
+    _, t2 = build_tables(full_scores(), MODELS, BENCHMARKS)
+    assert list(t2.index) == [
+        ("deepseek", "DPO on-policy"),
+        ("deepseek", "DPO off-policy (pairs from codeqwen)"),
+        ("codeqwen", "DPO on-policy"),
+        ("codeqwen", "DPO off-policy (pairs from deepseek)"),
+    ]
+    assert t2.loc[("deepseek", "DPO on-policy"), "humaneval"] == pytest.approx(0.55)
+    assert t2.loc[("deepseek", "DPO off-policy (pairs from codeqwen)"), "humaneval"] == (
+        pytest.approx(0.53)
+    )
+    assert not t2.isna().any().any()
+    # On-policy DPO is the same score in both tables.
+    t1, _ = build_tables(full_scores(), MODELS, BENCHMARKS)
+    for model in MODELS:
+        pd.testing.assert_series_equal(
+            t1.loc[(model, "+ DPO")], t2.loc[(model, "DPO on-policy")], check_names=False
+        )
+
+
+def test_missing_cells_are_nan_and_dash(tmp_path: Path) -> None:
+    scores = [s("deepseek", "base", "humaneval", 0.4567), s("codeqwen", "rft", "mbpp", 0.7)]
+    t1, t2 = build_tables(scores, MODELS, BENCHMARKS)
+    assert t1.shape == (6, 3) and t2.shape == (4, 3)
+    assert t1.loc[("deepseek", "base"), "humaneval"] == 0.457  # rounded to 3 decimals
+    assert t1.isna().sum().sum() == 16 and t2.isna().all().all()
+    write_tables(t1, t2, tmp_path)
+    md = (tmp_path / "table1.md").read_text().splitlines()
+    assert md[0].split("|")[1].strip() == "Model"
+    assert [c.strip() for c in md[2].split("|")[1:-1]] == ["deepseek", "0.457", "-", "-"]
+    assert [c.strip() for c in md[3].split("|")[1:-1]] == ["+ RFT", "-", "-", "-"]
+    assert [c.strip() for c in md[6].split("|")[1:-1]] == ["+ RFT", "-", "-", "0.700"]
+    csv = pd.read_csv(tmp_path / "table1.csv")
+    assert list(csv.columns) == ["model", "method", *BENCHMARKS]
+    assert math.isnan(csv.loc[1, "humaneval"]) and csv.loc[0, "humaneval"] == 0.457
+
+
+def test_variant_with_pairs_source_suffix() -> None:
+    # docs/formats.md writes the pairs' source into the variant: "dpo-<model>".
+    scores = [
+        s("deepseek", "dpo-codeqwen", "mbpp", 0.61),
+        s("deepseek", "dpo-deepseek", "mbpp", 0.6),
+    ]
+    _, t2 = build_tables(scores, MODELS, BENCHMARKS)
+    assert t2.loc[("deepseek", "DPO off-policy (pairs from codeqwen)"), "mbpp"] == 0.61
+    assert t2.loc[("deepseek", "DPO on-policy"), "mbpp"] == 0.6
+
+
+def test_scores_outside_the_requested_models_are_ignored() -> None:
+    scores = full_scores() + [
+        s("llama", "base", "humaneval", 0.1),
+        s("deepseek", "base", "ds", 0.2),
+    ]
+    t1, _ = build_tables(scores, MODELS, BENCHMARKS)
+    assert "llama" not in t1.index.get_level_values("model") and "ds" not in t1.columns
+
+
+@pytest.mark.parametrize(
+    ("scores", "message"),
+    [
+        ([s("deepseek", "base", "mbpp", 0.5), s("deepseek", "base", "mbpp", 0.6)], "two scores"),
+        ([s("deepseek", "ppo", "mbpp", 0.5)], r"field 'variant': 'ppo' is not base, rft or dpo"),
+        ([s("deepseek", "dpo-beta01", "mbpp", 0.5)], r"'dpo-beta01' names no model"),
+        ([s("deepseek", "base", "mbpp", 1.5)], r"field 'pass_at_1': 1.5"),
+        ([{"policy": "deepseek", "variant": "base", "benchmark": "mbpp"}], "'pass_at_1'"),
+    ],
+)
+def test_bad_scores(scores: list[dict], message: str) -> None:
+    with pytest.raises(InputError, match=message):
+        build_tables(scores, MODELS, BENCHMARKS)
+
+
+def test_cli(tmp_path: Path) -> None:
+    paths = []
+    for i, score in enumerate(full_scores()):
+        path = tmp_path / "scores" / f"{i}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(score))
+        paths.append(str(path))
+    out = tmp_path / "tables"
+    argv = [
+        "--scores",
+        *paths,
+        "--models",
+        *MODELS,
+        "--benchmarks",
+        *BENCHMARKS,
+        "--outdir",
+        str(out),
+    ]
+    assert main(argv) == 0
+    assert sorted(p.name for p in out.iterdir()) == [
+        "table1.csv",
+        "table1.md",
+        "table2.csv",
+        "table2.md",
+    ]
+    md2 = (out / "table2.md").read_text()
+    assert "| deepseek " in md2 and "DPO off-policy (pairs from deepseek)" in md2
+    assert "sha256" in md2 and "-" not in md2.split("\n")[2].split("|")[3]
+    csv2 = pd.read_csv(out / "table2.csv")
+    assert len(csv2) == 4 and not csv2[BENCHMARKS].isna().any().any()
+
+
+def test_bad_score_file_names_path(tmp_path: Path) -> None:
+    path = tmp_path / "s.json"
+    path.write_text(
+        json.dumps({"policy": "deepseek", "variant": "sft", "benchmark": "mbpp", "pass_at_1": 0.1})
+    )
+    with pytest.raises(InputError, match=r"s\.json: field 'variant'"):
+        main(
+            [
+                "--scores",
+                str(path),
+                "--models",
+                *MODELS,
+                "--benchmarks",
+                "mbpp",
+                "--outdir",
+                str(tmp_path / "t"),
+            ]
+        )
+
+
+def test_markdown_accepts_paper_columns_beside_ours(tmp_path: Path) -> None:
+    # The planned extension: (benchmark, source) column pairs with the paper's reported numbers.
+    t1, t2 = build_tables(full_scores(), MODELS, ["humaneval"])
+    paper = t1.copy()
+    paper[:] = math.nan
+    both = pd.concat({"ours": t1, "paper": paper}, axis=1).swaplevel(axis=1)
+    write_tables(both, t2, tmp_path)
+    header = (tmp_path / "table1.md").read_text().splitlines()[0]
+    assert "humaneval ours" in header and "humaneval paper" in header
