@@ -4,13 +4,16 @@ import shlex
 
 from snakemake.utils import validate
 
+# --configfile merges into config.yaml; a null entry removes a model or benchmark it defines
+# (configs/paper.yaml drops the demo's this way).
+for section in ("models", "benchmarks"):
+    config[section] = {k: v for k, v in config.get(section, {}).items() if v is not None}
 
 validate(config, "../schemas/config.schema.yaml")
 
 MODELS = list(config["models"])
 BENCHMARKS = list(config["benchmarks"])
 SHARDS = list(range(config["sampling"]["shards"]))
-CODEDPO = "python -m codedpo.cli"
 
 
 wildcard_constraints:
@@ -31,7 +34,11 @@ def base_model_input(policy):
 
 
 def base_model_ref(policy):
-    return f"results/models/{policy}" if is_demo(policy) else config["models"][policy]["hub"]
+    return (
+        f"results/models/{policy}"
+        if is_demo(policy)
+        else config["models"][policy]["hub"]
+    )
 
 
 def variant_model(wildcards):

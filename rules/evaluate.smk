@@ -7,22 +7,24 @@ rule generate_eval:
         model=variant_model_input,
     output:
         "results/eval/{policy}/{variant}/{benchmark}/samples.jsonl",
-    params:
-        model=variant_model,
-        eval=config["eval"],
-        threads=config["training"].get("threads", 1),
     log:
         "logs/generate_eval/{policy}/{variant}/{benchmark}.log",
     benchmark:
         "benchmarks/generate_eval/{policy}/{variant}/{benchmark}.tsv"
-    resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
-        mem_mb=lambda wc, attempt: 4000 * attempt if is_demo(wc.policy) else 64000 * attempt,
-        runtime=lambda wc, attempt: 120 * attempt,
     conda:
         "../envs/codedpo.yaml"
+    resources:
+        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        mem_mb=lambda wc, attempt: (
+            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
+        ),
+        runtime=lambda wc, attempt: 120 * attempt,
+    params:
+        model=variant_model,
+        eval=config["eval"],
+        threads=config["training"].get("threads", 1),
     shell:
-        "{CODEDPO} sample --model {params.model} --problems {input.problems} --out {output} "
+        "codedpo sample --model {params.model} --problems {input.problems} --out {output} "
         "--greedy --n 1 --max-new-tokens {params.eval[max_new_tokens]} "
         "--batch-size {params.eval[batch_size]} --threads {params.threads} > {log} 2>&1"
 
@@ -33,21 +35,24 @@ rule execute_eval:
         expected="results/problems/{benchmark}.expected.json",
         samples="results/eval/{policy}/{variant}/{benchmark}/samples.jsonl",
     output:
-        ensure("results/eval/{policy}/{variant}/{benchmark}/executions.jsonl", non_empty=True),
-    params:
-        execution=execution_flags(config.get("execution", {})),
+        ensure(
+            "results/eval/{policy}/{variant}/{benchmark}/executions.jsonl",
+            non_empty=True,
+        ),
     log:
         "logs/execute_eval/{policy}/{variant}/{benchmark}.log",
     benchmark:
         "benchmarks/execute_eval/{policy}/{variant}/{benchmark}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
     threads: config.get("execution", {}).get("workers", 2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
-    conda:
-        "../envs/codedpo.yaml"
+    params:
+        execution=execution_flags(config.get("execution", {})),
     shell:
-        "{CODEDPO} execute --problems {input.problems} --expected {input.expected} "
+        "codedpo execute --problems {input.problems} --expected {input.expected} "
         "--samples {input.samples} --out {output} {params.execution} --no-progress > {log} 2>&1"
 
 
@@ -57,17 +62,19 @@ rule score_eval:
         executions="results/eval/{policy}/{variant}/{benchmark}/executions.jsonl",
     output:
         "results/eval/{policy}/{variant}/{benchmark}/scores.json",
-    params:
-        groups=lambda wc: config["benchmarks"][wc.benchmark].get("groups"),
-        variant=lambda wc: wc.variant.split("-")[0],
-        pairs_from=lambda wc: wc.variant.split("-", 1)[1] if "-" in wc.variant else wc.policy,
     log:
         "logs/score_eval/{policy}/{variant}/{benchmark}.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    params:
+        groups=lambda wc: config["benchmarks"][wc.benchmark].get("groups"),
+        variant=lambda wc: wc.variant.split("-")[0],
+        pairs_from=lambda wc: (
+            wc.variant.split("-", 1)[1] if "-" in wc.variant else wc.policy
+        ),
     shell:
-        "{CODEDPO} score --problems {input.problems} --executions {input.executions} "
+        "codedpo score --problems {input.problems} --executions {input.executions} "
         "--benchmark {wildcards.benchmark} --policy {wildcards.policy} "
         "--variant {params.variant} --pairs-from {params.pairs_from} "
         "$([ -n '{params.groups}' ] && [ '{params.groups}' != 'None' ] && echo --groups {params.groups}) "

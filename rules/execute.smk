@@ -8,18 +8,18 @@ rule execute_samples:
         samples="results/samples/{policy}/shard{shard}.jsonl",
     output:
         ensure("results/executions/{policy}/shard{shard}.jsonl", non_empty=True),
-    params:
-        execution=execution_flags(config.get("execution", {})),
     log:
         "logs/execute_samples/{policy}/shard{shard}.log",
     benchmark:
         "benchmarks/execute_samples/{policy}/shard{shard}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
     threads: config.get("execution", {}).get("workers", 2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
-    conda:
-        "../envs/codedpo.yaml"
+    params:
+        execution=execution_flags(config.get("execution", {})),
     shell:
-        "{CODEDPO} execute --problems {input.problems} --expected {input.expected} "
+        "codedpo execute --problems {input.problems} --expected {input.expected} "
         "--samples {input.samples} --out {output} {params.execution} --no-progress > {log} 2>&1"

@@ -7,21 +7,22 @@ rule build_demo_model:
         problems=config.get("demo_problems", "src/codedpo/data/demo/problems.jsonl"),
     output:
         directory("results/models/{policy}"),
-    params:
-        demo=lambda wc: config["models"][wc.policy]["demo"],
-        threads=config["training"].get("threads", 1),
-        flags=lambda wc: " ".join(
-            f"--{k.replace('_', '-')} {v}" for k, v in config["models"][wc.policy]["demo"].items()
-        ),
     log:
         "logs/build_demo_model/{policy}.log",
     benchmark:
         "benchmarks/build_demo_model/{policy}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
     resources:
         mem_mb=2000,
         runtime=30,
-    conda:
-        "../envs/codedpo.yaml"
+    params:
+        demo=lambda wc: config["models"][wc.policy]["demo"],
+        threads=config["training"].get("threads", 1),
+        flags=lambda wc: " ".join(
+            f"--{k.replace('_', '-')} {v}"
+            for k, v in config["models"][wc.policy]["demo"].items()
+        ),
     shell:
-        "{CODEDPO} build-demo-model --problems {input.problems} --out {output} "
+        "codedpo build-demo-model --problems {input.problems} --out {output} "
         "--threads {params.threads} {params.flags} --no-progress > {log} 2>&1"

@@ -6,20 +6,22 @@ rule build_pairs:
     input:
         problems="results/problems/train.jsonl",
         samples=expand("results/samples/{{policy}}/shard{shard}.jsonl", shard=SHARDS),
-        executions=expand("results/executions/{{policy}}/shard{shard}.jsonl", shard=SHARDS),
+        executions=expand(
+            "results/executions/{{policy}}/shard{shard}.jsonl", shard=SHARDS
+        ),
     output:
         pairs="results/pairs/{policy}/pairs.jsonl",
         rft="results/pairs/{policy}/rft.jsonl",
         stats="results/pairs/{policy}/stats.json",
-    params:
-        pairs=config["pairs"],
     log:
         "logs/build_pairs/{policy}.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    params:
+        pairs=config["pairs"],
     shell:
-        "{CODEDPO} build-pairs --problems {input.problems} --samples {input.samples} "
+        "codedpo build-pairs --problems {input.problems} --samples {input.samples} "
         "--executions {input.executions} --out-pairs {output.pairs} --out-rft {output.rft} "
         "--out-stats {output.stats} --seed {params.pairs[seed]} "
         "--max-pairs-per-problem {params.pairs[max_pairs_per_problem]} > {log} 2>&1"

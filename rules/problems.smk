@@ -7,16 +7,16 @@ rule prepare_train_problems:
         config["train_problems"]["path"],
     output:
         "results/problems/train.jsonl",
-    params:
-        split=split_flag(config["train_problems"].get("split")),
-        format=config["train_problems"].get("format", "problems"),
     log:
         "logs/prepare_problems/train.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    params:
+        split=split_flag(config["train_problems"].get("split")),
+        format=config["train_problems"].get("format", "problems"),
     shell:
-        "{CODEDPO} prepare --source {input} --format {params.format} "
+        "codedpo prepare --source {input} --format {params.format} "
         "{params.split} "
         "--out {output} > {log} 2>&1"
 
@@ -26,16 +26,16 @@ rule prepare_benchmark:
         lambda wc: config["benchmarks"][wc.benchmark]["path"],
     output:
         "results/problems/{benchmark}.jsonl",
-    params:
-        split=lambda wc: split_flag(config["benchmarks"][wc.benchmark].get("split")),
-        format=lambda wc: config["benchmarks"][wc.benchmark].get("format", "problems"),
     log:
         "logs/prepare_problems/{benchmark}.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    params:
+        split=lambda wc: split_flag(config["benchmarks"][wc.benchmark].get("split")),
+        format=lambda wc: config["benchmarks"][wc.benchmark].get("format", "problems"),
     shell:
-        "{CODEDPO} prepare --source {input} --format {params.format} "
+        "codedpo prepare --source {input} --format {params.format} "
         "{params.split} "
         "--out {output} > {log} 2>&1"
 
@@ -45,18 +45,32 @@ rule compute_expected:
         "results/problems/{name}.jsonl",
     output:
         "results/problems/{name}.expected.json",
-    params:
-        execution=execution_flags(config.get("execution", {})),
     log:
         "logs/compute_expected/{name}.log",
     benchmark:
         "benchmarks/compute_expected/{name}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
     threads: config.get("execution", {}).get("workers", 2)
     resources:
         mem_mb=4000,
         runtime=60,
+    params:
+        execution=execution_flags(config.get("execution", {})),
+    shell:
+        "codedpo execute --problems {input} --expected {output} --expected-only "
+        "{params.execution} --no-progress > {log} 2>&1"
+
+
+rule download_benchmark:
+    output:
+        "resources/benchmarks/{file}",
+    params:
+        name=lambda wc: wc.file,
+    log:
+        "logs/download_benchmark/{file}.log",
+    localrule: True
     conda:
         "../envs/codedpo.yaml"
     shell:
-        "{CODEDPO} execute --problems {input} --expected {output} --expected-only "
-        "{params.execution} --no-progress > {log} 2>&1"
+        "codedpo download --name {params.name} --out {output} > {log} 2>&1"

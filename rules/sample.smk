@@ -8,23 +8,25 @@ rule sample_responses:
         model=lambda wc: base_model_input(wc.policy),
     output:
         "results/samples/{policy}/shard{shard}.jsonl",
+    log:
+        "logs/sample_responses/{policy}/shard{shard}.log",
+    benchmark:
+        "benchmarks/sample_responses/{policy}/shard{shard}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
+    resources:
+        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        mem_mb=lambda wc, attempt: (
+            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
+        ),
+        runtime=lambda wc, attempt: 120 * attempt,
     params:
         model=lambda wc: base_model_ref(wc.policy),
         sampling=config["sampling"],
         shards=config["sampling"]["shards"],
         threads=config["training"].get("threads", 1),
-    log:
-        "logs/sample_responses/{policy}/shard{shard}.log",
-    benchmark:
-        "benchmarks/sample_responses/{policy}/shard{shard}.tsv"
-    resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
-        mem_mb=lambda wc, attempt: 4000 * attempt if is_demo(wc.policy) else 64000 * attempt,
-        runtime=lambda wc, attempt: 120 * attempt,
-    conda:
-        "../envs/codedpo.yaml"
     shell:
-        "{CODEDPO} sample --model {params.model} --problems {input.problems} --out {output} "
+        "codedpo sample --model {params.model} --problems {input.problems} --out {output} "
         "--shard {wildcards.shard} --num-shards {params.shards} "
         "--n {params.sampling[n]} --temperature {params.sampling[temperature]} "
         "--top-p {params.sampling[top_p]} --max-new-tokens {params.sampling[max_new_tokens]} "

@@ -14,14 +14,14 @@ rule make_tables:
         table2="results/tables/table2.md",
         csv1="results/tables/table1.csv",
         csv2="results/tables/table2.csv",
-    params:
-        models=config["tables"]["models"],
-        benchmarks=config["tables"]["benchmarks"],
     log:
         "logs/make_tables/tables.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    params:
+        models=config["tables"]["models"],
+        benchmarks=config["tables"]["benchmarks"],
     shell:
-        "{CODEDPO} tables --scores {input} --models {params.models} "
+        "codedpo tables --scores {input} --models {params.models} "
         "--benchmarks {params.benchmarks} --outdir results/tables > {log} 2>&1"

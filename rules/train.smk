@@ -10,21 +10,21 @@ rule train_dpo:
         accelerate=config["training"]["accelerate_config"],
     output:
         directory("results/checkpoints/{policy}/dpo-{pairs_from}"),
+    log:
+        "logs/train_dpo/{policy}/dpo-{pairs_from}.log",
+    benchmark:
+        "benchmarks/train_dpo/{policy}/dpo-{pairs_from}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
+    resources:
+        gpu=config["training"]["num_processes"],
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
     params:
         model=lambda wc: base_model_ref(wc.policy),
         overrides=cli_flags(config["dpo"].get("overrides", {})),
         processes=config["training"]["num_processes"],
         threads=config["training"].get("threads", 1),
-    log:
-        "logs/train_dpo/{policy}/dpo-{pairs_from}.log",
-    benchmark:
-        "benchmarks/train_dpo/{policy}/dpo-{pairs_from}.tsv"
-    resources:
-        gpu=config["training"]["num_processes"],
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=lambda wc, attempt: 240 * attempt,
-    conda:
-        "../envs/codedpo.yaml"
     shell:
         "accelerate launch --config_file {input.accelerate} --num_processes {params.processes} "
         "-m codedpo.train --config {input.recipe} --method dpo "
@@ -40,21 +40,21 @@ rule train_rft:
         accelerate=config["training"]["accelerate_config"],
     output:
         directory("results/checkpoints/{policy}/rft"),
+    log:
+        "logs/train_rft/{policy}/rft.log",
+    benchmark:
+        "benchmarks/train_rft/{policy}/rft.tsv"
+    conda:
+        "../envs/codedpo.yaml"
+    resources:
+        gpu=config["training"]["num_processes"],
+        mem_mb=lambda wc, attempt: 8000 * attempt,
+        runtime=lambda wc, attempt: 240 * attempt,
     params:
         model=lambda wc: base_model_ref(wc.policy),
         overrides=cli_flags(config["rft"].get("overrides", {})),
         processes=config["training"]["num_processes"],
         threads=config["training"].get("threads", 1),
-    log:
-        "logs/train_rft/{policy}/rft.log",
-    benchmark:
-        "benchmarks/train_rft/{policy}/rft.tsv"
-    resources:
-        gpu=config["training"]["num_processes"],
-        mem_mb=lambda wc, attempt: 8000 * attempt,
-        runtime=lambda wc, attempt: 240 * attempt,
-    conda:
-        "../envs/codedpo.yaml"
     shell:
         "accelerate launch --config_file {input.accelerate} --num_processes {params.processes} "
         "-m codedpo.train --config {input.recipe} --method rft "

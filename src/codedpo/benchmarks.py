@@ -25,8 +25,12 @@ from codedpo.io import InputError, read_jsonl
 MBPP_SET_EQ = {"similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",
                "larg_nnum", "intersection_array", "find_dissimilar", "Diff"}  # fmt: skip
 MBPP_NOT_NONE = {"check_str", "text_match_three", "text_starta_endb"}
-MBPP_ORACLES = {"are_equivalent": "any", "sum_div": "exact_or_zero",
-                "surface_Area": "surface_area", "digit_distance_nums": "digit_distance"}  # fmt: skip
+MBPP_ORACLES = {
+    "are_equivalent": "any",
+    "sum_div": "exact_or_zero",
+    "surface_Area": "surface_area",
+    "digit_distance_nums": "digit_distance",
+}
 
 
 def _tuples(x):

@@ -17,6 +17,7 @@ import sys
 
 COMMANDS = {
     "prepare": "codedpo.prepare",
+    "download": "codedpo.download",
     "execute": "codedpo.execute.__main__",
     "build-demo-model": "codedpo.demo",
     "sample": "codedpo.generate",

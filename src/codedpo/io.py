@@ -69,7 +69,9 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             except json.JSONDecodeError as exc:
                 raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
             if not isinstance(record, dict):
-                raise InputError(f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}")
+                raise InputError(
+                    f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
+                )
             yield lineno, record
 
 
@@ -110,6 +112,8 @@ def require(record: dict, field: str, types: type | tuple[type, ...], where: str
         raise InputError(f"{where}: missing field '{field}'")
     value = record[field]
     if not isinstance(value, types):
-        names = types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        names = (
+            types.__name__ if isinstance(types, type) else " or ".join(t.__name__ for t in types)
+        )
         raise InputError(f"{where}: field '{field}' must be {names}, got {type(value).__name__}")
     return value

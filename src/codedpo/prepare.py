@@ -16,7 +16,7 @@ from codedpo import benchmarks
 from codedpo.io import InputError, read_jsonl, sha256_file, write_jsonl
 from codedpo.problems import validate_problem
 
-FORMATS = ("problems", "humaneval", "humaneval_plus", "mbpp", "mbpp_plus")
+FORMATS = ("problems", "humaneval", "humaneval_plus", "mbpp", "mbpp_plus", "mbpp_train")
 
 
 def load_source(path: Path, fmt: str) -> list[dict]:
@@ -30,6 +30,13 @@ def load_source(path: Path, fmt: str) -> list[dict]:
         return benchmarks.load_humaneval(path)
     if fmt == "mbpp":
         return benchmarks.load_mbpp(path)
+    if fmt == "mbpp_train":
+        # MBPP's own training split (ids 601-974): real problems with unit tests, disjoint
+        # from the evaluation split by construction.
+        records = benchmarks.load_mbpp(path, task_ids=range(601, 975))
+        for rec in records:
+            rec["split"] = "train"
+        return records
     raise InputError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 

@@ -40,9 +40,7 @@ def validate_problem(record: dict, where: str) -> None:
                         raise InputError(
                             f"{where}: field 'tests.cases.{i}.{key}': bad value ({exc})"
                         ) from None
-        if any("output" not in c for c in tests["cases"]) and not record.get(
-            "canonical_solution"
-        ):
+        if any("output" not in c for c in tests["cases"]) and not record.get("canonical_solution"):
             raise InputError(
                 f"{where}: field 'tests.cases': outputs are missing and there is no "
                 "'canonical_solution' to compute them from"

@@ -23,24 +23,42 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--problems", type=Path, required=True, help="problems JSONL")
     p.add_argument("--samples", type=Path, nargs="+", help="samples JSONL file(s)")
     p.add_argument("--out", type=Path, help="execution records JSONL (atomic)")
-    p.add_argument("--expected-only", action="store_true",
-                   help="only compute the expected-outputs cache (--expected) and stop")
-    p.add_argument("--expected", type=Path, default=None,
-                   help="cache of expected outputs computed from canonical solutions")
-    p.add_argument("--backend", choices=BACKENDS, default=None,
-                   help="isolation backend (default: bwrap where installed, else process)")
+    p.add_argument(
+        "--expected-only",
+        action="store_true",
+        help="only compute the expected-outputs cache (--expected) and stop",
+    )
+    p.add_argument(
+        "--expected",
+        type=Path,
+        default=None,
+        help="cache of expected outputs computed from canonical solutions",
+    )
+    p.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="isolation backend (default: bwrap where installed, else process)",
+    )
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="warm sandboxes")
     p.add_argument("--apptainer-image", default=None, help="sandbox image for --backend apptainer")
     p.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
-    p.add_argument("--test-seconds", type=float, default=Limits.test_seconds,
-                   help="per-test limit where no reference time is known")
+    p.add_argument(
+        "--test-seconds",
+        type=float,
+        default=Limits.test_seconds,
+        help="per-test limit where no reference time is known",
+    )
     p.add_argument("--min-test-seconds", type=float, default=Limits.min_test_seconds)
     p.add_argument("--time-factor", type=float, default=Limits.time_factor)
     p.add_argument("--sample-seconds", type=float, default=Limits.sample_seconds)
     p.add_argument("--output-bytes", type=int, default=Limits.output_bytes)
     p.add_argument("--max-processes", type=int, default=SandboxConfig.max_processes)
-    p.add_argument("--no-timeout-rerun", action="store_true",
-                   help="do not re-run timed-out samples alone before counting them")
+    p.add_argument(
+        "--no-timeout-rerun",
+        action="store_true",
+        help="do not re-run timed-out samples alone before counting them",
+    )
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -76,8 +94,14 @@ def main(argv: list[str] | None = None) -> int:
             return 0
         if not args.samples or args.out is None:
             raise InputError("--samples and --out are required")
-        summary = execute_files(problems, args.samples, args.out, config,
-                                expected_path=args.expected, progress=not args.no_progress)
+        summary = execute_files(
+            problems,
+            args.samples,
+            args.out,
+            config,
+            expected_path=args.expected,
+            progress=not args.no_progress,
+        )
     except (InputError, SandboxUnavailable) as exc:
         print(f"codedpo execute: error: {exc}", file=sys.stderr)
         return 2

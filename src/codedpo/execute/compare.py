@@ -13,8 +13,16 @@ from __future__ import annotations
 import math
 from typing import Any
 
-CHECKS = ("exact", "set", "not_none", "poly_root", "any", "exact_or_zero", "surface_area",
-          "digit_distance")
+CHECKS = (
+    "exact",
+    "set",
+    "not_none",
+    "poly_root",
+    "any",
+    "exact_or_zero",
+    "surface_area",
+    "digit_distance",
+)
 
 
 def is_floats(x: Any) -> bool:
@@ -62,7 +70,9 @@ def _digit_distance(a: int, b: int) -> int:
     return sum(abs(int(x) - int(y)) for x, y in zip(sa.zfill(width), sb.zfill(width), strict=True))
 
 
-def outputs_match(out: Any, exp: Any, *, args: list, atol: float = 0.0, check: str = "exact") -> bool:
+def outputs_match(
+    out: Any, exp: Any, *, args: list, atol: float = 0.0, check: str = "exact"
+) -> bool:
     """Does ``out`` (what the solution returned) pass against ``exp`` (the reference output)?"""
     try:
         if check == "poly_root":

@@ -124,7 +124,9 @@ def plan_problem(problem: dict, limits: Limits, expected: dict | None = None) ->
         else:
             raise InputError(f"{problem['task_id']}: expected outputs are not computed")
         test_seconds = [
-            limits.test_seconds if t is None else max(limits.min_test_seconds, limits.time_factor * t)
+            limits.test_seconds
+            if t is None
+            else max(limits.min_test_seconds, limits.time_factor * t)
             for t in times
         ]
         wire = {
@@ -479,8 +481,12 @@ def execute_one(box: Sandbox, plan: Plan, code: str, limits: Limits) -> dict:
         "status": "sandbox_error",
         "passed": 0,
         "total": plan.total,
-        "first_failure": {"index": None, "group": None, "status": "sandbox_error",
-                          "message": last_error},  # fmt: skip
+        "first_failure": {
+            "index": None,
+            "group": None,
+            "status": "sandbox_error",
+            "message": last_error,
+        },  # fmt: skip
         "groups": {},
         "duration_s": 0.0,
         "stderr_tail": "",
@@ -568,7 +574,9 @@ def compute_expected(problems: dict[str, dict], executor: Executor, *,
     for task_id, problem in problems.items():
         if not needs_expected(problem):
             continue
-        plan = plan_problem(problem, generous, expected={"outputs": [None] * len(problem["tests"]["cases"])})
+        plan = plan_problem(
+            problem, generous, expected={"outputs": [None] * len(problem["tests"]["cases"])}
+        )
         plan.test_seconds = [generous.test_seconds] * plan.total
         jobs.append((task_id, plan, problem["canonical_solution"]))
     out: dict[str, dict] = {}
@@ -648,6 +656,16 @@ def load_samples(paths: list[Path]) -> list[dict]:
     return samples
 
 
+def _header(problems: dict[str, dict], samples: list[dict], config: ExecConfig) -> dict:
+    """What a partial file must match to be resumed: the same tests, samples and limits."""
+    return {
+        "problems": sha256_json(sorted(problems)),
+        "problems_tests": sha256_json([problems[t]["tests"] for t in sorted(problems)]),
+        "samples": sha256_json([[s["sample_id"], s["solution"]] for s in samples]),
+        "config": config.describe(),
+    }
+
+
 def _read_partial(path: Path, header: dict) -> dict[str, dict]:
     """Finished records of an interrupted run with the same inputs; anything else is dropped."""
     done: dict[str, dict] = {}
@@ -678,12 +696,7 @@ def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path
     for s in samples:
         if s["task_id"] not in problems:
             raise InputError(f"{s['_where']}: field 'task_id': unknown task {s['task_id']!r}")
-    header = {
-        "problems": sha256_json(sorted(problems)),
-        "problems_tests": sha256_json([problems[t]["tests"] for t in sorted(problems)]),
-        "samples": sha256_json([[s["sample_id"], s["solution"]] for s in samples]),
-        "config": config.describe(),
-    }
+    header = _header(problems, samples, config)
     partial = out.with_name(out.name + ".partial")
     done = _read_partial(partial, header)
     with Executor(config) as executor:
@@ -732,7 +745,9 @@ def load_expected(problems: dict[str, dict], executor: Executor, path: Path | No
     need = {t: p for t, p in problems.items() if needs_expected(p)}
     if not need:
         return {}
-    key = sha256_json([[t, p["tests"], p.get("canonical_solution")] for t, p in sorted(need.items())])
+    key = sha256_json(
+        [[t, p["tests"], p.get("canonical_solution")] for t, p in sorted(need.items())]
+    )
     if path is not None and path.exists():
         with open(path, encoding="utf-8") as fh:
             cached = json.load(fh)

@@ -36,7 +36,7 @@ import codec  # noqa: E402
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-RUN_DIR = "/tmp/run"
+RUN_DIR = "/tmp/run"  # inside bwrap; the process backend passes a private directory
 # Outputs whose encoding is longer than this travel as a canonical digest instead of the value
 # (HumanEval/15's outputs total 147 MB per sample). Only float-free values: a digest cannot
 # express a float tolerance. The digest is of the code's own output, so it reveals nothing.
@@ -46,7 +46,7 @@ DEFAULT_LOAD_LIMIT = 4.0
 
 
 class _TestTimeout(BaseException):
-    """Raised by the per-test alarm; a BaseException so ``except Exception`` in user code misses it."""
+    """The per-test alarm. A BaseException, so that `except Exception` in user code misses it."""
 
 
 def _prctl(option: int, value: int) -> None:
@@ -173,7 +173,7 @@ class Worker:
                     return
 
     def _spawn(self, body, limits: dict, deadline: float, stdin_data: str | None) -> dict:
-        """Fork a child that runs ``body()``; wait for it under ``deadline`` seconds of wall time."""
+        """Fork a child that runs ``body()``; wait for it under ``deadline`` seconds wall clock."""
         _wipe(RUN_DIR)
         os.makedirs(RUN_DIR, exist_ok=True)
         stdin_path = os.path.join(RUN_DIR, ".stdin")
@@ -224,12 +224,16 @@ class Worker:
             os.close(pidfd)
         self._sweep(pid)
         out_cap = limits["output_bytes"]
-        results, results_size = _read_capped(os.path.join(RUN_DIR, ".results"), limits["results_bytes"])
+        results, results_size = _read_capped(
+            os.path.join(RUN_DIR, ".results"), limits["results_bytes"]
+        )
         stdout, stdout_size = _read_capped(os.path.join(RUN_DIR, ".stdout"), out_cap)
         stderr, stderr_size = _read_capped(os.path.join(RUN_DIR, ".stderr"), 4000, tail=True)
         reply = {
             "exit": os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None,
-            "signal": os.WTERMSIG(status) if status is not None and os.WIFSIGNALED(status) else None,
+            "signal": os.WTERMSIG(status)
+            if status is not None and os.WIFSIGNALED(status)
+            else None,
             "timed_out": timed_out,
             "duration": duration,
             "results": results,
@@ -301,9 +305,7 @@ class Worker:
             for i, stdin in enumerate(spec.get("stdins") or []):
                 limit = limits["test_seconds"][i]
                 runs.append(
-                    self._spawn(
-                        lambda: _run_program(code), limits, load_limit + limit + 0.5, stdin
-                    )
+                    self._spawn(lambda: _run_program(code), limits, load_limit + limit + 0.5, stdin)
                 )
                 if runs[-1]["timed_out"]:
                     break
@@ -452,7 +454,9 @@ def _run_program(code: str) -> None:
 
 
 def main() -> None:
+    global RUN_DIR
     args = dict(a.split("=", 1) for a in sys.argv[1:])
+    RUN_DIR = args.get("run_dir", RUN_DIR)
     uid = int(args["uid"]) if "uid" in args else None
     gid = int(args.get("gid", uid)) if uid is not None else None
     # Keep the protocol on private descriptors so that nothing printed by accident corrupts it.
@@ -475,6 +479,8 @@ def main() -> None:
     while True:
         chunk = reader.read(1 << 20)
         if not chunk:
+            if "run_dir" in args:
+                shutil.rmtree(RUN_DIR, ignore_errors=True)
             return
         buf += chunk
         while b"\n" in buf:

@@ -18,6 +18,7 @@ import os
 import shutil
 import sys
 import sysconfig
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -87,7 +88,9 @@ def worker_command(config: SandboxConfig, slot: int) -> list[str]:
     harness = str(HARNESS_DIR / "harness.py")
     args = [f"nproc={nproc_limit(config)}"]
     if config.backend == "process":
-        return [sandbox_python(config), "-I", "-S", harness, *args]
+        # Workers share the host's /tmp here: each gets a private scratch directory.
+        run_dir = tempfile.mkdtemp(prefix=f"codedpo-run{slot}-")
+        return [sandbox_python(config), "-I", "-S", harness, *args, f"run_dir={run_dir}"]
     if config.backend == "bwrap":
         return _bwrap_command(config, slot, args)
     if config.backend == "apptainer":

@@ -1,0 +1,49 @@
+# Two entry points (README): `make demo` runs the embedded demo end to end, `make test` the tests.
+# Both set up everything they need first: Debian packages (bubblewrap for the sandbox, graphviz for
+# DAG pictures) and a virtual environment with a CPU build of torch.
+VENV ?= .venv
+PYTHON ?= python3
+CORES ?= 2
+BIN := $(VENV)/bin
+export PATH := $(abspath $(BIN)):$(PATH)
+
+.PHONY: setup system demo test lint dag clean
+
+setup: system $(VENV)/.installed
+
+# bubblewrap isolates untrusted code; graphviz draws the DAG. Installed when missing and root.
+system:
+	@if ! command -v bwrap >/dev/null || ! command -v dot >/dev/null; then \
+	  if [ "$$(id -u)" = 0 ]; then \
+	    apt-get update -qq && apt-get install -y -qq --no-install-recommends bubblewrap graphviz; \
+	  else \
+	    echo "please install bubblewrap and graphviz (sudo apt-get install bubblewrap graphviz)"; \
+	  fi; \
+	fi
+
+# torch first, pinned to the CPU build, so that nothing later pulls a CUDA build.
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install -q --upgrade pip
+	$(BIN)/pip install -q torch==2.13.0
+	$(BIN)/pip install -q -e '.[dev]'
+	# DeepSpeed without compiled ops: ZeRO launcher configs are exercised on CPU in the tests.
+	DS_BUILD_OPS=0 $(BIN)/pip install -q 'deepspeed==0.19.8' torch==2.13.0
+	touch $@
+
+demo: setup
+	snakemake --cores $(CORES)
+	@cat results/tables/table1.md results/tables/table2.md
+
+test: setup
+	pytest -q
+
+lint: setup
+	ruff check src tests scripts bench
+	snakemake --lint
+
+dag: setup
+	snakemake --rulegraph | dot -Tsvg > docs/rulegraph.svg
+
+clean:
+	rm -rf results logs benchmarks .snakemake

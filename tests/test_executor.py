@@ -1,0 +1,323 @@
+"""Unit and end-to-end tests of the executor: codec, assertion conversion, comparison, verdicts."""
+
+from __future__ import annotations
+
+import json
+import math
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codedpo.execute import codec
+from codedpo.execute.asserts import convert_assert, judge, split_check_function
+from codedpo.execute.compare import outputs_match
+from codedpo.execute.executor import ExecConfig, Limits, execute_files
+from codedpo.execute.sandbox import SandboxConfig
+from codedpo.io import InputError
+from codedpo.problems import load_problems
+
+BACKENDS = ["process"] + (["bwrap"] if shutil.which("bwrap") else [])
+
+
+# -- codec ---------------------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    "value",
+    [None, True, 3, -2**300, 1.5, float("inf"), "s", [1, (2, 3)], {1: "a", "b": {2}},
+     frozenset({1}), b"\x00\xff", 1 + 2j, {"$tuple": 1}, {"k": [1.0, None]}],
+)  # fmt: skip
+def test_codec_round_trip(value):
+    assert codec.loads(codec.dumps(value)) == value
+    assert type(codec.loads(codec.dumps(value))) is type(value)
+
+
+def test_codec_nan_round_trips():
+    assert math.isnan(codec.loads(codec.dumps(float("nan"))))
+
+
+@pytest.mark.parametrize(
+    "value", [object(), type("I", (int,), {})(3), [1, type("S", (str,), {})()]]
+)
+def test_codec_rejects_non_plain_data(value):
+    with pytest.raises(codec.Unencodable):
+        codec.encode(value)
+
+
+def test_codec_rejects_malformed_tags():
+    for bad in ({"$tuple": 3}, {"$float": "big"}, {"$dict": [[1]]}, {"$int": 5}):
+        with pytest.raises(ValueError):
+            codec.decode(bad)
+
+
+def test_digest_ignores_set_and_dict_order():
+    assert codec.digest(codec.encode({3, 1, 2})) == codec.digest(codec.encode({2, 3, 1}))
+    a = {1: "x", 2: "y"}
+    b = {2: "y", 1: "x"}
+    assert codec.digest(codec.encode(a)) == codec.digest(codec.encode(b))
+    assert codec.digest(codec.encode([1, 2])) != codec.digest(codec.encode((1, 2)))
+
+
+# -- assertion conversion ------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("source", "expr", "op", "value", "passes"),
+    [
+        ("assert f(1) == 2", "f(1)", "eq", 2, True),
+        ("assert 2 == f(1)", "f(1)", "eq", 3, False),
+        ("assert f([1, 2]) != [1]", "f([1, 2])", "ne", [1, 2], True),
+        ("assert not f(0)", "f(0)", "falsy", 0, True),
+        ("assert f(0)", "f(0)", "truthy", [], False),
+        ("assert f(0) is True", "f(0)", "is", 1, False),
+        ("assert f(0) is None", "f(0)", "is", None, True),
+        ("assert abs(f(2) - 1.5) < 1e-6", "f(2)", "abs_lt", 1.5000001, True),
+        ("assert math.isclose(f(2), 3.0, rel_tol=0.001)", "f(2)", "isclose", 3.001, True),
+        ("assert set(f(1)) == set((4, 5))", "set(f(1))", "eq", {5, 4}, True),
+        ("assert f(1) == float('inf')", "f(1)", "eq", math.inf, True),
+        ("assert f(1) < 3", "f(1)", "lt", 4, False),
+    ],
+)
+def test_convert_assert(source, expr, op, value, passes):
+    check = convert_assert(source)
+    assert check is not None
+    assert (check.expr, check.op) == (expr, op)
+    assert judge(check, value) is passes
+
+
+@pytest.mark.parametrize(
+    "source",
+    ["assert f(1) == g(1)", "x = 3", "assert f(1) == y", "for i in range(3): assert f(i)",
+     "assert f(1) and f(2)"],
+)  # fmt: skip
+def test_unconvertible_asserts_run_in_process(source):
+    assert convert_assert(source) is None
+
+
+def test_split_check_function():
+    src = "METADATA = {}\n\ndef check(candidate):\n    '''doc'''\n    assert candidate(1) == 2\n"
+    assert split_check_function(src) == ["assert candidate(1) == 2"]
+    looped = "def check(candidate):\n    for i in range(3):\n        assert candidate(i)\n"
+    assert split_check_function(looped) is None
+
+
+# -- comparison ----------------------------------------------------------------------------------
+def test_outputs_match_follows_evalplus():
+    assert outputs_match(0.1 + 0.2, 0.3, args=[])  # floats get atol 1e-6
+    assert not outputs_match(1, 2, args=[])
+    assert not outputs_match([1.0], (1.0,), args=[], atol=0.1)  # type must match
+    assert outputs_match([1.00001, 2.0], [1.0, 2.0], args=[], atol=1e-3)
+    assert not outputs_match([1.0, 2.0, 3.0], [1.0, 2.0], args=[], atol=1e-3)
+    assert outputs_match([3, 1], [1, 3], args=[], check="set")
+    assert outputs_match("m", True, args=[], check="not_none")
+    assert not outputs_match(None, True, args=[], check="not_none")
+    assert outputs_match(1.0, -5.0, args=[[-1.0, 1.0]], check="poly_root")  # any root counts
+    assert not outputs_match(2.0, 1.0, args=[[-1.0, 1.0]], check="poly_root")
+    assert not outputs_match(float("nan"), float("nan"), args=[], atol=0.1)
+
+
+# -- end to end ----------------------------------------------------------------------------------
+ADD = "def add(a, b):\n    return a + b\n"
+
+
+def write_jsonl(path: Path, records: list[dict]) -> Path:
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+    return path
+
+
+@pytest.fixture
+def problems_file(tmp_path):
+    return write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/add", "prompt": "add", "entry_point": "add", "canonical_solution": ADD,
+         "tests": {"kind": "call", "cases": [
+             {"input": [1, 2]}, {"input": [2, 2]},
+             {"input": [{"$tuple": [1]}, {"$tuple": [2]}], "group": "plus"}]}},
+        {"task_id": "t/assert", "prompt": "sq", "entry_point": "sq",
+         "tests": {"kind": "assert", "setup": "import math",
+                   "asserts": ["assert sq(3) == 9", "assert math.isclose(sq(0.5), 0.25)",
+                               "for i in range(3): assert sq(i) == i * i"]}},
+        {"task_id": "t/stdio", "prompt": "sum stdin", "entry_point": None,
+         "tests": {"kind": "stdio", "float_tol": 1e-6, "cases": [
+             {"input": "1 2\n", "output": "3\n"}, {"input": "0.5 0.25\n", "output": "0.75"}]}},
+    ])  # fmt: skip
+
+
+CASES = {
+    "t/add": {
+        "ok": (ADD, "passed"),
+        "wrong": ("def add(a, b):\n    return a - b\n", "failed"),
+        "syntax": ("def add(a, b)\n    return a\n", "syntax_error"),
+        "raise": ("def add(a, b):\n    raise KeyError('k')\n", "runtime_error"),
+        "loop": ("def add(a, b):\n    while True:\n        pass\n", "timeout"),
+        "missing": ("def plus(a, b):\n    return a + b\n", "runtime_error"),
+        "eq": ("class E:\n    def __eq__(s, o): return True\ndef add(a, b):\n    return E()\n",
+               "failed"),
+    },
+    "t/assert": {
+        "ok": ("def sq(x):\n    return x * x\n", "passed"),
+        "wrong": ("def sq(x):\n    return x + x\n", "failed"),
+    },
+    "t/stdio": {
+        "ok": ("a, b = map(float, input().split())\nprint(f'{a + b:g}')\n", "passed"),
+        "wrong": ("print(0)\n", "failed"),
+        "raise": ("raise SystemExit(3)\n", "runtime_error"),
+    },
+}  # fmt: skip
+
+
+def _samples():
+    return [{"task_id": t, "sample_id": f"{t}/{name}", "solution": code}
+            for t, cases in CASES.items() for name, (code, _) in cases.items()]  # fmt: skip
+
+
+def _config(backend: str) -> ExecConfig:
+    return ExecConfig(sandbox=SandboxConfig(backend=backend),
+                      limits=Limits(test_seconds=1.0, memory_mb=512), workers=2)  # fmt: skip
+
+
+@pytest.mark.parametrize("backend", BACKENDS)
+def test_verdicts(tmp_path, problems_file, backend):
+    samples = write_jsonl(tmp_path / "samples.jsonl", _samples())
+    out = tmp_path / "out.jsonl"
+    expected = tmp_path / "expected.json"
+    summary = execute_files(load_problems(problems_file), [samples], out, _config(backend),
+                            expected_path=expected, progress=False)  # fmt: skip
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert [r["sample_id"] for r in map(json.loads, out.read_text().splitlines())] == [
+        s["sample_id"] for s in _samples()
+    ]  # input order
+    for task, cases in CASES.items():
+        for name, (_, status) in cases.items():
+            rec = records[f"{task}/{name}"]
+            assert rec["status"] == status, json.dumps(rec)
+    ok = records["t/add/ok"]
+    assert (ok["passed"], ok["total"]) == (3, 3)
+    assert ok["groups"] == {"base": {"passed": 2, "total": 2, "status": "passed"},
+                            "plus": {"passed": 1, "total": 1, "status": "passed"}}  # fmt: skip
+    assert records["t/add/wrong"]["first_failure"]["index"] == 0
+    assert "KeyError" in records["t/add/raise"]["first_failure"]["message"]
+    assert records["t/assert/ok"]["in_process_checks"] == 1
+    assert records["t/add/loop"].get("timeout_rerun") is True
+    assert sum(summary["status_counts"].values()) == len(_samples())
+    assert json.loads(expected.read_text())["tasks"]["t/add"]["outputs"][2] == {"$tuple": [1, 2]}
+
+
+def test_resume_keeps_finished_records(tmp_path, problems_file):
+    samples = write_jsonl(tmp_path / "samples.jsonl", _samples()[:2])
+    out = tmp_path / "out.jsonl"
+    config = _config("process")
+    problems = load_problems(problems_file)
+    execute_files(problems, [samples], out, config, expected_path=tmp_path / "e.json",
+                  progress=False)  # fmt: skip
+    # Fake an interrupted run: the partial file holds a (doctored) finished record.
+    first = json.loads(out.read_text().splitlines()[0])
+    first["duration_s"] = 123.0
+    from codedpo.execute.executor import _header, load_samples  # noqa: PLC0415
+
+    header = _header(problems, load_samples([samples]), config)
+    partial = out.with_name(out.name + ".partial")
+    partial.write_text(json.dumps({"header": header}) + "\n" + json.dumps(first) + "\n{torn")
+    out.unlink()
+    execute_files(problems, [samples], out, config, expected_path=tmp_path / "e.json",
+                  progress=False)  # fmt: skip
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert records[0]["duration_s"] == 123.0  # reused, not re-run
+    assert records[1]["status"] == "failed"
+    assert not partial.exists()
+
+
+def test_sandbox_fault_is_retried_then_reported(tmp_path, problems_file):
+    killer = "import os, signal\nos.kill(os.getppid(), signal.SIGKILL)\n"
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": "t/add", "sample_id": "killer", "solution": killer},
+        {"task_id": "t/add", "sample_id": "after", "solution": ADD},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    config = ExecConfig(sandbox=SandboxConfig(backend="process"), workers=1)
+    execute_files(load_problems(problems_file), [samples], out, config,
+                  expected_path=tmp_path / "e.json", progress=False)  # fmt: skip
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["killer"]["status"] == "sandbox_error"
+    assert records["killer"]["attempts"] == 2
+    assert records["after"]["status"] == "passed"
+
+
+@pytest.mark.parametrize(
+    ("line", "message"),
+    [
+        ("{not json", "samples.jsonl:2: not valid JSON"),
+        ('{"task_id": "t/add"}', "samples.jsonl:2: field 'solution'"),
+        ('{"task_id": "nope", "solution": "x"}', "samples.jsonl:2: field 'task_id': unknown"),
+        ('{"task_id": "t/add", "solution": "x", "sample_id": "a"}', "duplicate id 'a'"),
+    ],
+)
+def test_malformed_samples_name_file_line_field(tmp_path, problems_file, line, message):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text('{"task_id": "t/add", "solution": "x", "sample_id": "a"}\n' + line + "\n")
+    with pytest.raises(InputError, match=message):
+        execute_files(load_problems(problems_file), [samples], tmp_path / "o.jsonl",
+                      _config("process"), progress=False)  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("record", "message"),
+    [
+        ({"task_id": "a", "prompt": "p"}, "problems.jsonl:1: field '\\(record\\)'.*'tests'"),
+        ({"task_id": "a", "prompt": "p", "tests": {"kind": "call", "cases": [{"input": 3}]}},
+         "field 'tests.cases.0.input'"),
+        ({"task_id": "a", "prompt": "p", "entry_point": "f",
+          "tests": {"kind": "call", "cases": [{"input": []}]}}, "no 'canonical_solution'"),
+        ({"task_id": "a", "prompt": "p", "tests": {"kind": "stdio", "cases": [{"input": "1"}]}},
+         "field 'tests.cases.0'.*'output'"),
+    ],
+)  # fmt: skip
+def test_malformed_problems_name_file_line_field(tmp_path, record, message):
+    path = write_jsonl(tmp_path / "problems.jsonl", [record])
+    with pytest.raises(InputError, match=message):
+        load_problems(path)
+
+
+def test_cli_reports_bad_input_cleanly(tmp_path, problems_file):
+    samples = tmp_path / "samples.jsonl"
+    samples.write_text("{broken\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "codedpo.cli", "execute", "--problems", str(problems_file),
+         "--samples", str(samples), "--out", str(tmp_path / "o.jsonl"), "--backend", "process"],
+        capture_output=True, text=True,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert "samples.jsonl:1: not valid JSON" in proc.stderr
+    assert "Traceback" not in proc.stderr
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_apptainer_command_line(tmp_path):
+    from codedpo.execute.sandbox import SandboxUnavailable, worker_command  # noqa: PLC0415
+
+    config = SandboxConfig(backend="apptainer", apptainer_image=str(tmp_path / "sandbox.sif"))
+    cmd = worker_command(config, 0)
+    assert cmd[:2] == ["apptainer", "exec"]
+    for flag in ("--containall", "--cleanenv", "--no-home", "--writable-tmpfs"):
+        assert flag in cmd
+    assert cmd[cmd.index("--network") + 1] == "none"
+    bind = cmd[cmd.index("--bind") + 1]
+    assert bind.endswith(":/harness:ro")
+    assert cmd[cmd.index(str(tmp_path / "sandbox.sif")) + 1 :][:4] == [
+        "/usr/local/bin/python3", "-I", "-S", "/harness/harness.py",
+    ]  # fmt: skip
+    with pytest.raises(SandboxUnavailable, match="apptainer_image"):
+        worker_command(SandboxConfig(backend="apptainer"), 0)
+    definition = (Path(__file__).parents[1] / "envs/sandbox.def").read_text()
+    assert "Bootstrap:" in definition and "python" in definition
+
+
+@pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
+def test_bwrap_command_line_isolates():
+    from codedpo.execute.sandbox import worker_command  # noqa: PLC0415
+
+    cmd = worker_command(SandboxConfig(backend="bwrap"), 3)
+    for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent",
+                 "--clearenv", "--as-pid-1", "--new-session"):  # fmt: skip
+        assert flag in cmd
+    binds = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--ro-bind"]
+    assert "/etc" not in binds and "/" not in binds and "/home" not in binds
+    assert all(a != "--bind" for a in cmd)  # nothing writable from the host

@@ -1,0 +1,77 @@
+"""Problem sources: the benchmark loaders on the real files, prepare's errors, pinned hashes."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pytest
+
+from codedpo.download import SOURCES, check_hash
+from codedpo.io import InputError
+from codedpo.prepare import main as prepare_main
+from codedpo.prepare import prepare
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/benchmarks not present")
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    ("shared_name", "pinned_name", "gunzip_first"),
+    [
+        ("HumanEval.jsonl.gz", "HumanEval.jsonl.gz", False),
+        ("HumanEvalPlus.jsonl.gz", "HumanEvalPlus-v0.1.10.jsonl.gz", False),
+        ("MbppPlus-v0.2.0.jsonl.gz", "MbppPlus-v0.2.0.jsonl.gz", False),
+        ("mbpp.jsonl.gz", "mbpp.jsonl", True),
+    ],
+)
+def test_pinned_hashes_match_the_real_files(shared_name, pinned_name, gunzip_first):
+    data = (SHARED / shared_name).read_bytes()
+    if gunzip_first:
+        data = gzip.decompress(data)
+    check_hash(data, pinned_name)
+    with pytest.raises(InputError, match="does not match the pinned"):
+        check_hash(data[:-10] if not SOURCES[pinned_name][2] else gzip.compress(b"x"), pinned_name)
+
+
+@needs_shared
+@pytest.mark.parametrize(
+    ("name", "fmt", "count", "kind"),
+    [
+        ("HumanEval.jsonl.gz", "humaneval", 164, "assert"),
+        ("HumanEvalPlus.jsonl.gz", "humaneval_plus", 164, "call"),
+        ("MbppPlus-v0.2.0.jsonl.gz", "mbpp_plus", 378, "call"),
+        ("mbpp.jsonl.gz", "mbpp", 500, "assert"),
+        ("mbpp.jsonl.gz", "mbpp_train", 374, "assert"),
+    ],
+)
+def test_loaders_normalize_real_benchmarks(name, fmt, count, kind):
+    problems = prepare(SHARED / name, fmt, None)
+    assert len(problems) == count
+    assert {p["tests"]["kind"] for p in problems} == {kind}
+    if fmt == "humaneval_plus":
+        cases = sum(len(p["tests"]["cases"]) for p in problems)
+        assert cases == 1570 + 122683  # base + plus inputs, per the shared README
+        find_zero = next(p for p in problems if p["entry_point"] == "find_zero")
+        assert find_zero["tests"]["check"] == "poly_root"
+    if fmt == "mbpp_plus":
+        first = next(p for p in problems if p["task_id"] == "Mbpp/2")
+        assert first["tests"]["check"] == "set"
+        assert first["tests"]["cases"][0]["input"][0] == {"$tuple": [3, 4, 5, 6]}
+
+
+def test_prepare_reports_bad_line(tmp_path):
+    src = tmp_path / "p.jsonl"
+    good = {"task_id": "a", "prompt": "p", "entry_point": "f",
+            "tests": {"kind": "call", "cases": [{"input": [1], "output": 2}]}}  # fmt: skip
+    src.write_text(json.dumps(good) + "\n" + json.dumps({**good, "task_id": 3}) + "\n")
+    with pytest.raises(InputError, match=r"p.jsonl:2: field 'task_id'"):
+        prepare(src, "problems", None)
+    src.write_text(json.dumps(good) + "\n")
+    with pytest.raises(InputError, match="no problems in split 'train'"):
+        prepare(src, "problems", "train")
+    out = tmp_path / "out.jsonl"
+    assert prepare_main(["--source", str(src), "--out", str(out)]) == 0
+    assert json.loads(out.read_text()) == good

@@ -1,0 +1,193 @@
+"""The workflow for real: the demo through `snakemake --cores 2`, partial reruns, a killed run.
+
+The demo runs once per module in a copy of the workflow files (so the repository's results/ is
+never touched); the other tests reuse that run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "configs", "envs",
+                  "src/codedpo/data"]  # fmt: skip
+pytestmark = pytest.mark.slow
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target)
+        else:
+            shutil.copy(src, target)
+    return dest
+
+
+def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 900):
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
+        cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> job count of a dry run (`snakemake -n`)."""
+    proc = snakemake(workdir, "-n", *args)
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    stats = text.split("Job stats:", 1)[1]
+    jobs = {}
+    for line in stats.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs
+
+
+def read_jsonl(path: Path) -> list[dict]:
+    return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    workdir = copy_workflow(tmp_path_factory.mktemp("demo"))
+    start = time.monotonic()
+    snakemake(workdir)
+    print(f"demo wall time: {time.monotonic() - start:.0f} s")
+    return workdir
+
+
+def test_demo_outputs(demo):
+    config = yaml.safe_load((demo / "config.yaml").read_text())
+    models = list(config["models"])
+    for policy in models:
+        problems = {p["task_id"]: p for p in read_jsonl(demo / "results/problems/train.jsonl")}
+        samples = [s for f in sorted((demo / f"results/samples/{policy}").glob("shard*.jsonl"))
+                   for s in read_jsonl(f)]  # fmt: skip
+        executions = {r["sample_id"]: r
+                      for f in sorted((demo / f"results/executions/{policy}").glob("*.jsonl"))
+                      for r in read_jsonl(f)}  # fmt: skip
+        assert len(samples) == len(problems) * config["sampling"]["n"]
+        assert set(executions) == {s["sample_id"] for s in samples}
+        raw = {s["sample_id"]: s["raw"] for s in samples}
+        pairs = read_jsonl(demo / f"results/pairs/{policy}/pairs.jsonl")
+        assert pairs, "the demo must produce preference pairs"
+        assert len({p["task_id"] for p in pairs}) == len(pairs)  # one pair per problem
+        for pair in pairs:
+            assert executions[pair["chosen_id"]]["status"] == "passed"
+            assert executions[pair["rejected_id"]]["status"] != "passed"
+            assert pair["chosen"][0]["content"] == raw[pair["chosen_id"]]
+            assert pair["rejected"][0]["content"] == raw[pair["rejected_id"]]
+            assert pair["prompt"][0]["content"] == problems[pair["task_id"]]["prompt"]
+        for policy_dir in ("base", "rft", *(f"dpo-{m}" for m in models)):
+            assert (demo / f"results/eval/{policy}/{policy_dir}/demo_eval/scores.json").exists()
+        assert (demo / f"results/checkpoints/{policy}/rft/config.json").exists()
+
+
+def test_scores_match_a_recount(demo):
+    for path in demo.glob("results/eval/*/*/*/scores.json"):
+        scores = json.loads(path.read_text())
+        records = read_jsonl(path.parent / "executions.jsonl")
+        passed = sum(r["status"] == "passed" for r in records)
+        assert 0.0 <= scores["pass_at_1"] <= 1.0
+        assert scores["total"] == len(records)
+        assert scores["passed"] == passed
+        assert scores["pass_at_1"] == pytest.approx(passed / len(records))
+
+
+def test_tables_have_every_row_and_column(demo):
+    t1 = pd.read_csv(demo / "results/tables/table1.csv")
+    t2 = pd.read_csv(demo / "results/tables/table2.csv")
+    assert "demo_eval" in t1.columns and "demo_eval" in t2.columns
+    assert len(t1) == 2 * 3  # base, + RFT, + DPO for each model
+    assert len(t2) == 2 * 2  # on-policy and off-policy for each model
+    assert t1["demo_eval"].notna().all() and t2["demo_eval"].notna().all()
+    assert t1["demo_eval"].between(0, 1).all()
+    md = (demo / "results/tables/table1.md").read_text()
+    assert "+ DPO" in md and "+ RFT" in md
+
+
+def _override(workdir: Path, name: str, override: dict) -> str:
+    path = workdir / name
+    path.write_text(yaml.safe_dump(override))
+    return str(path)
+
+
+def test_nothing_changed_runs_nothing(demo):
+    assert planned_jobs(demo) == {}
+
+
+def test_dpo_beta_reruns_dpo_and_downstream_only(demo):
+    cfg = yaml.safe_load((demo / "config.yaml").read_text())
+    dpo = cfg["dpo"]
+    dpo["overrides"]["beta"] = 0.2
+    jobs = planned_jobs(demo, "--configfile", _override(demo, "beta.yaml", {"dpo": dpo}))
+    assert jobs.pop("train_dpo") == 4
+    assert jobs.pop("generate_eval") == jobs.pop("execute_eval") == jobs.pop("score_eval") == 4
+    assert jobs == {"make_tables": 1, "all": 1}
+
+
+def test_eval_settings_rerun_eval_only(demo):
+    cfg = yaml.safe_load((demo / "config.yaml").read_text())
+    cfg["eval"]["max_new_tokens"] += 8
+    jobs = planned_jobs(demo, "--configfile", _override(demo, "eval.yaml", {"eval": cfg["eval"]}))
+    assert jobs == {"generate_eval": 8, "execute_eval": 8, "score_eval": 8, "make_tables": 1,
+                    "all": 1}  # fmt: skip
+
+
+def test_sample_count_reruns_from_sampling(demo):
+    cfg = yaml.safe_load((demo / "config.yaml").read_text())
+    cfg["sampling"]["n"] = 4
+    jobs = planned_jobs(demo, "--configfile",
+                        _override(demo, "n.yaml", {"sampling": cfg["sampling"]}))  # fmt: skip
+    assert jobs["sample_responses"] == 4 and jobs["execute_samples"] == 4
+    assert jobs["build_pairs"] == 2 and jobs["train_dpo"] == 4 and jobs["train_rft"] == 2
+    assert "build_demo_model" not in jobs and "prepare_train_problems" not in jobs
+    assert "generate_eval" in jobs  # the checkpoints changed, so their evaluation reruns
+    assert jobs.get("compute_expected") is None
+
+
+def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
+    workdir = copy_workflow(tmp_path / "killed")
+    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workdir, env=env,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
+    )  # fmt: skip
+    # Kill it (and every job it started) once sampling outputs exist: mid-pipeline.
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and proc.poll() is None:
+        if list(workdir.glob("results/samples/*/shard*.jsonl")):
+            break
+        time.sleep(0.5)
+    time.sleep(3)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (workdir / "results/tables/table1.csv").exists(), "killed too late"
+    snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
+    snakemake(workdir, "--rerun-incomplete")
+    for rel in ("results/tables/table1.csv", "results/tables/table2.csv",
+                "results/pairs/demo-a/pairs.jsonl", "results/pairs/demo-b/rft.jsonl"):  # fmt: skip
+        assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
