@@ -7,7 +7,9 @@ from snakemake.utils import validate
 # --configfile merges into config.yaml; a null entry removes a model or benchmark it defines
 # (configs/paper.yaml drops the demo's this way).
 for section in ("models", "benchmarks"):
-    config[section] = {k: v for k, v in config.get(section, {}).items() if v is not None}
+    config[section] = {
+        k: v for k, v in config.get(section, {}).items() if v is not None
+    }
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -97,3 +99,13 @@ def execution_flags(execution):
 
 def split_flag(split):
     return f"--split {shlex.quote(split)}" if split else ""
+
+
+def template_input(source):
+    """The prompt template file of a problem source, if any (editing it reruns prepare)."""
+    return source.get("prompt_template") or []
+
+
+def template_flag(source):
+    path = source.get("prompt_template")
+    return f"--prompt-template {shlex.quote(path)}" if path else ""

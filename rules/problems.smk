@@ -4,7 +4,8 @@
 
 rule prepare_train_problems:
     input:
-        config["train_problems"]["path"],
+        source=config["train_problems"]["path"],
+        template=template_input(config["train_problems"]),
     output:
         "results/problems/train.jsonl",
     log:
@@ -15,15 +16,16 @@ rule prepare_train_problems:
     params:
         split=split_flag(config["train_problems"].get("split")),
         format=config["train_problems"].get("format", "problems"),
+        template=template_flag(config["train_problems"]),
     shell:
-        "codedpo prepare --source {input} --format {params.format} "
-        "{params.split} "
-        "--out {output} > {log} 2>&1"
+        "codedpo prepare --source {input.source} --format {params.format} "
+        "{params.split} {params.template} --out {output} > {log} 2>&1"
 
 
 rule prepare_benchmark:
     input:
-        lambda wc: config["benchmarks"][wc.benchmark]["path"],
+        source=lambda wc: config["benchmarks"][wc.benchmark]["path"],
+        template=lambda wc: template_input(config["benchmarks"][wc.benchmark]),
     output:
         "results/problems/{benchmark}.jsonl",
     log:
@@ -34,10 +36,10 @@ rule prepare_benchmark:
     params:
         split=lambda wc: split_flag(config["benchmarks"][wc.benchmark].get("split")),
         format=lambda wc: config["benchmarks"][wc.benchmark].get("format", "problems"),
+        template=lambda wc: template_flag(config["benchmarks"][wc.benchmark]),
     shell:
-        "codedpo prepare --source {input} --format {params.format} "
-        "{params.split} "
-        "--out {output} > {log} 2>&1"
+        "codedpo prepare --source {input.source} --format {params.format} "
+        "{params.split} {params.template} --out {output} > {log} 2>&1"
 
 
 rule compute_expected:
@@ -65,12 +67,12 @@ rule compute_expected:
 rule download_benchmark:
     output:
         "resources/benchmarks/{file}",
-    params:
-        name=lambda wc: wc.file,
     log:
         "logs/download_benchmark/{file}.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    params:
+        name=lambda wc: wc.file,
     shell:
         "codedpo download --name {params.name} --out {output} > {log} 2>&1"

@@ -75,3 +75,31 @@ def test_prepare_reports_bad_line(tmp_path):
     out = tmp_path / "out.jsonl"
     assert prepare_main(["--source", str(src), "--out", str(out)]) == 0
     assert json.loads(out.read_text()) == good
+
+
+@needs_shared
+def test_mbpp_few_shot_template_uses_the_prompt_split():
+    import yaml
+
+    repo = Path(__file__).resolve().parents[1]
+    template = yaml.safe_load((repo / "configs/prompts/mbpp_few_shot.yaml").read_text())
+    problems = prepare(SHARED / "mbpp.jsonl.gz", "mbpp", None, template)
+    first = problems[0]
+    assert first["task_id"] == "Mbpp/11"
+    assert first["prompt"].count("You are an expert Python programmer") == 4  # 3 shots + task
+    assert "def similar_elements" in first["prompt"]  # shot Mbpp/2, from the prompt split
+    assert first["prompt"].rstrip().endswith(first["tests"]["asserts"][-1].strip())
+    assert first["meta"]["original_prompt"] in first["prompt"]
+
+
+def test_template_errors_name_the_field(tmp_path):
+    src = tmp_path / "p.jsonl"
+    good = {"task_id": "a", "prompt": "p", "entry_point": "f",
+            "tests": {"kind": "call", "cases": [{"input": [1], "output": 2}]}}  # fmt: skip
+    src.write_text(json.dumps(good) + "\n")
+    with pytest.raises(InputError, match=r"unknown field \{nope\}"):
+        prepare(src, "problems", None, {"template": "{nope}"})
+    with pytest.raises(InputError, match="field 'template'"):
+        prepare(src, "problems", None, {"tmpl": "x"})
+    out = prepare(src, "problems", None, {"template": "Solve: {prompt}"})
+    assert out[0]["prompt"] == "Solve: p"

@@ -191,3 +191,18 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
     for rel in ("results/tables/table1.csv", "results/tables/table2.csv",
                 "results/pairs/demo-a/pairs.jsonl", "results/pairs/demo-b/rft.jsonl"):  # fmt: skip
         assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
+
+
+def test_paper_matrix_dry_run_is_offline_and_fast(tmp_path):
+    workdir = copy_workflow(tmp_path / "paper")
+    start = time.monotonic()
+    jobs = planned_jobs(workdir, "--configfile", "configs/paper.yaml")
+    elapsed = time.monotonic() - start
+    # 3 models x (base, RFT, DPO on own + 2 others' pairs) x 4 benchmarks
+    assert jobs["generate_eval"] == jobs["execute_eval"] == jobs["score_eval"] == 3 * 5 * 4
+    assert jobs["train_dpo"] == 9 and jobs["train_rft"] == 3
+    assert jobs["sample_responses"] == 3 * 8  # 8 shards per model
+    assert jobs["download_benchmark"] == 4
+    assert "build_demo_model" not in jobs
+    assert not (workdir / "resources").exists()  # nothing was downloaded
+    assert elapsed < 60, elapsed

@@ -26,18 +26,9 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
+from codedpo.execute.executor import STATUSES
 from codedpo.io import InputError, read_jsonl, require, sha256_file, write_json, write_jsonl
 
-STATUSES = (
-    "passed",
-    "failed",
-    "runtime_error",
-    "syntax_error",
-    "timeout",
-    "memory_exceeded",
-    "output_exceeded",
-    "sandbox_error",
-)
 # Failures of the model's code. A sandbox_error is an infrastructure fault: it says nothing about
 # the response, so it is neither chosen nor rejected.
 FAILING = frozenset(STATUSES[1:-1])

@@ -12,6 +12,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import yaml
+
 from codedpo import benchmarks
 from codedpo.io import InputError, read_jsonl, sha256_file, write_jsonl
 from codedpo.problems import validate_problem
@@ -40,8 +42,51 @@ def load_source(path: Path, fmt: str) -> list[dict]:
     raise InputError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 
-def prepare(source: Path, fmt: str, split: str | None) -> list[dict]:
+class _Fields(dict):
+    def __missing__(self, key: str) -> str:
+        raise InputError(f"prompt template: unknown field {{{key}}}; known: {sorted(self)}")
+
+
+def _fields(rec: dict) -> _Fields:
+    tests = rec["tests"].get("asserts") or []
+    return _Fields(
+        prompt=rec["prompt"],
+        entry_point=rec.get("entry_point") or "",
+        tests="\n".join(tests),
+        solution=(rec.get("canonical_solution") or "").strip(),
+    )
+
+
+def apply_template(records: list[dict], template: dict, source: Path, fmt: str) -> None:
+    """Rewrite each record's ``prompt`` (the user turn) from a template file's ``template``.
+
+    Few-shot examples (``shots``: MBPP task ids) come from the source's own prompt split.
+    """
+    if "template" not in template or not isinstance(template["template"], str):
+        raise InputError("prompt template: field 'template' must be a string")
+    examples = ""
+    if template.get("shots"):
+        if fmt not in ("mbpp", "mbpp_train"):
+            raise InputError(f"prompt template: 'shots' needs an MBPP source, not {fmt!r}")
+        pool = {r["task_id"]: r for r in benchmarks.load_mbpp(source, task_ids=range(1, 11))}
+        try:
+            shots = [pool[f"Mbpp/{n}"] for n in template["shots"]]
+        except KeyError as exc:
+            raise InputError(f"prompt template: field 'shots': {exc} is not in ids 1-10") from None
+        examples = "".join(
+            template.get("example", "").format_map(_fields(s)) + "\n\n" for s in shots
+        )
+    for rec in records:
+        fields = _fields(rec)
+        fields["examples"] = examples
+        rec.setdefault("meta", {})["original_prompt"] = rec["prompt"]
+        rec["prompt"] = template["template"].format_map(fields)
+
+
+def prepare(source: Path, fmt: str, split: str | None, template: dict | None = None) -> list[dict]:
     records = load_source(source, fmt)
+    if template is not None:
+        apply_template(records, template, source, fmt)
     seen: set[str] = set()
     out = []
     for n, rec in enumerate(records, start=1):
@@ -62,9 +107,22 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--source", type=Path, required=True)
     p.add_argument("--format", choices=FORMATS, default="problems")
     p.add_argument("--split", default=None)
+    p.add_argument(
+        "--prompt-template",
+        type=Path,
+        default=None,
+        help="YAML with 'template' (and optional 'example', 'shots'), configs/prompts/",
+    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    problems = prepare(args.source, args.format, args.split)
+    template = None
+    if args.prompt_template is not None:
+        if not args.prompt_template.exists():
+            raise InputError(f"{args.prompt_template}: prompt template not found")
+        template = yaml.safe_load(args.prompt_template.read_text())
+        if not isinstance(template, dict):
+            raise InputError(f"{args.prompt_template}: expected a mapping with 'template'")
+    problems = prepare(args.source, args.format, args.split, template)
     write_jsonl(args.out, problems)
     print(f"{len(problems)} problems from {args.source} (sha256 {sha256_file(args.source)[:12]})")
     return 0

@@ -128,16 +128,23 @@ def _abs_difference(left: ast.expr, right: ast.expr, name: str) -> Check | None:
     eps = literal(right)
     if not isinstance(eps, int | float):
         return None
-    a, b = inner.left, inner.right
+    split = _expr_and_number(inner.left, inner.right)
+    if split is None:
+        return None
+    return Check(_src(split[0]), "abs_" + name, split[1], tolerance=float(eps))
+
+
+def _expr_and_number(a: ast.expr, b: ast.expr) -> tuple[ast.expr, int | float] | None:
+    """Of two operands, the one to evaluate inside and the literal number to compare with."""
     if _is_literal(b) and not _is_literal(a):
         expr, target = a, literal(b)
     elif _is_literal(a) and not _is_literal(b):
         expr, target = b, literal(a)
     else:
         return None
-    if not isinstance(target, int | float):
+    if not isinstance(target, int | float) or isinstance(target, bool):
         return None
-    return Check(_src(expr), "abs_" + name, target, tolerance=float(eps))
+    return expr, target
 
 
 def _is_isclose(func: ast.expr) -> bool:
@@ -149,13 +156,10 @@ def _is_isclose(func: ast.expr) -> bool:
 def _isclose(call: ast.Call) -> Check | None:
     if len(call.args) != 2:
         return None
-    a, b = call.args
-    if _is_literal(b) and not _is_literal(a):
-        expr, target = a, literal(b)
-    elif _is_literal(a) and not _is_literal(b):
-        expr, target = b, literal(a)
-    else:
+    split = _expr_and_number(*call.args)
+    if split is None:
         return None
+    expr, target = split
     rel_tol, abs_tol = 1e-9, 0.0
     for kw in call.keywords:
         if kw.arg not in ("rel_tol", "abs_tol") or not _is_literal(kw.value):
@@ -164,8 +168,6 @@ def _isclose(call: ast.Call) -> Check | None:
             rel_tol = float(literal(kw.value))
         else:
             abs_tol = float(literal(kw.value))
-    if not isinstance(target, int | float):
-        return None
     return Check(_src(expr), "isclose", target, tolerance=abs_tol, rel_tol=rel_tol)
 
 
