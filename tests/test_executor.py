@@ -321,3 +321,24 @@ def test_bwrap_command_line_isolates():
     binds = [cmd[i + 1] for i, a in enumerate(cmd) if a == "--ro-bind"]
     assert "/etc" not in binds and "/" not in binds and "/home" not in binds
     assert all(a != "--bind" for a in cmd)  # nothing writable from the host
+
+
+def test_evicted_problem_is_sent_again(tmp_path):
+    from codedpo.execute.executor import plan_problem, run_on, verdict  # noqa: PLC0415
+    from codedpo.execute.harness import MAX_PROBLEMS  # noqa: PLC0415
+    from codedpo.execute.pool import Sandbox  # noqa: PLC0415
+
+    limits = Limits(test_seconds=1.0)
+    plans = [
+        plan_problem({"task_id": f"t/{i}", "prompt": "", "entry_point": "add",
+                      "tests": {"kind": "call", "cases": [{"input": [i, 1], "output": i + 1}]}},
+                     limits)
+        for i in range(MAX_PROBLEMS + 2)
+    ]  # fmt: skip
+    box = Sandbox(SandboxConfig(backend="process"), 0)
+    box.start()
+    try:
+        for plan in [*plans, plans[0]]:  # the first problem has been evicted by the end
+            assert verdict(plan, run_on(box, plan, ADD, limits), limits)["status"] == "passed"
+    finally:
+        box.close()

@@ -457,6 +457,9 @@ def run_on(box: Sandbox, plan: Plan, code: str, limits: Limits) -> list[dict]:
         box.loaded.add(plan.wire["key"])
     msg = {"op": "run", "key": plan.wire["key"], "code": code, "limits": _wire_limits(plan, limits)}
     reply = box.request(msg, timeout=_watchdog_seconds(plan, limits))
+    if "unknown_key" in reply:  # the worker evicted the problem: send it again
+        box.loaded.discard(plan.wire["key"])
+        return run_on(box, plan, code, limits)
     if "runs" not in reply:
         raise SandboxFault(f"sandbox error: {reply.get('error')}")
     return reply["runs"]

@@ -30,6 +30,7 @@ import shutil
 import signal
 import sys
 import time
+from collections import OrderedDict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import codec  # noqa: E402
@@ -43,6 +44,7 @@ RUN_DIR = "/tmp/run"  # inside bwrap; the process backend passes a private direc
 DIGEST_OVER = 64 * 1024
 # How long a child may spend importing and defining the solution before the first test.
 DEFAULT_LOAD_LIMIT = 4.0
+MAX_PROBLEMS = 16
 
 
 class _TestTimeout(BaseException):
@@ -111,7 +113,9 @@ class Worker:
     def __init__(self, pid1: bool, nproc: int) -> None:
         self.pid1 = pid1
         self.nproc = nproc
-        self.problems: dict[str, dict] = {}
+        # Decoded tests of recent problems; bounded, since a batch may span a whole benchmark
+        # (HumanEval+ has 122,683 inputs). The parent re-sends a problem that fell out.
+        self.problems: OrderedDict[str, dict] = OrderedDict()
 
     # -- children --------------------------------------------------------------------------
     def _sweep(self, child_pid: int) -> None:
@@ -289,11 +293,14 @@ class Worker:
             spec = dict(msg)
             spec["inputs"] = [codec.decode(x) for x in msg.get("inputs") or []]
             self.problems[msg["key"]] = spec
+            while len(self.problems) > MAX_PROBLEMS:
+                self.problems.popitem(last=False)
             return {"ok": True}
         if op == "run":
             spec = self.problems.get(msg["key"])
             if spec is None:
-                return {"error": f"unknown problem key {msg['key']!r}"}
+                return {"unknown_key": msg["key"]}
+            self.problems.move_to_end(msg["key"])
             return {"runs": self.run(spec, msg["code"], msg["limits"])}
         return {"error": f"unknown op {op!r}"}
 
