@@ -135,6 +135,8 @@ def problems_file(tmp_path):
          "tests": {"kind": "assert", "setup": "import math",
                    "asserts": ["assert sq(3) == 9", "assert math.isclose(sq(0.5), 0.25)",
                                "for i in range(3): assert sq(i) == i * i"]}},
+        {"task_id": "t/method", "prompt": "leetcode style", "entry_point": "Solution().twice",
+         "tests": {"kind": "assert", "asserts": ["assert candidate(x=4) == 8"]}},
         {"task_id": "t/stdio", "prompt": "sum stdin", "entry_point": None,
          "tests": {"kind": "stdio", "float_tol": 1e-6, "cases": [
              {"input": "1 2\n", "output": "3\n"}, {"input": "0.5 0.25\n", "output": "0.75"}]}},
@@ -155,6 +157,10 @@ CASES = {
     "t/assert": {
         "ok": ("def sq(x):\n    return x * x\n", "passed"),
         "wrong": ("def sq(x):\n    return x + x\n", "failed"),
+    },
+    "t/method": {
+        "ok": ("class Solution:\n    def twice(self, x):\n        return 2 * x\n", "passed"),
+        "no_class": ("def twice(x):\n    return 2 * x\n", "runtime_error"),
     },
     "t/stdio": {
         "ok": ("a, b = map(float, input().split())\nprint(f'{a + b:g}')\n", "passed"),

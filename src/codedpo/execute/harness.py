@@ -385,7 +385,16 @@ def _run_tests(mode, code, spec, tests, limits, load_limit) -> None:
     if env is None:
         return
     entry = spec.get("entry_point")
-    fn = env.get(entry) if entry else None
+    fn = None
+    if entry and entry.isidentifier():
+        fn = env.get(entry)
+    elif entry:
+        # An expression such as LeetCode's "Solution().twoSum", evaluated in the solution's scope.
+        try:
+            fn = eval(compile(entry, "entry_point", "eval"), env)
+        except BaseException as exc:  # noqa: BLE001
+            _emit({"load_error": _describe(exc)})
+            return
     if entry and not callable(fn):
         _emit({"load_error": ["NameError", f"entry point {entry!r} not defined"]})
         return
