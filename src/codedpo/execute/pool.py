@@ -6,6 +6,7 @@ import json
 import os
 import queue
 import select
+import shutil
 import subprocess
 import tempfile
 import time
@@ -32,10 +33,13 @@ class Sandbox:
         self.loaded: set[str] = set()
         self._buf = b""
         self._stderr = None
+        self._run_dir: str | None = None
 
     def start(self) -> None:
         self.close()
-        cmd = worker_command(self.config, self.slot)
+        if self.config.backend == "process":
+            self._run_dir = tempfile.mkdtemp(prefix=f"codedpo-run{self.slot}-")
+        cmd = worker_command(self.config, self.slot, self._run_dir)
         self._stderr = tempfile.TemporaryFile()
         try:
             self.proc = subprocess.Popen(
@@ -119,6 +123,9 @@ class Sandbox:
         if self._stderr is not None:
             self._stderr.close()
             self._stderr = None
+        if self._run_dir is not None:
+            shutil.rmtree(self._run_dir, ignore_errors=True)
+            self._run_dir = None
 
 
 class SandboxPool:

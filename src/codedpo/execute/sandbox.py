@@ -18,7 +18,6 @@ import os
 import shutil
 import sys
 import sysconfig
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -83,13 +82,17 @@ def nproc_limit(config: SandboxConfig) -> int:
     return _count_own_processes() + config.max_processes
 
 
-def worker_command(config: SandboxConfig, slot: int) -> list[str]:
-    """The argv that starts one worker for ``slot`` under ``config.backend``."""
+def worker_command(config: SandboxConfig, slot: int, run_dir: str | None = None) -> list[str]:
+    """The argv that starts one worker for ``slot`` under ``config.backend``.
+
+    ``run_dir`` (process backend only) is the worker's private scratch directory: workers share
+    the host's ``/tmp`` there, unlike in a sandbox.
+    """
     harness = str(HARNESS_DIR / "harness.py")
     args = [f"nproc={nproc_limit(config)}"]
     if config.backend == "process":
-        # Workers share the host's /tmp here: each gets a private scratch directory.
-        run_dir = tempfile.mkdtemp(prefix=f"codedpo-run{slot}-")
+        if run_dir is None:
+            raise ValueError("the process backend needs a private run_dir")
         return [sandbox_python(config), "-I", "-S", harness, *args, f"run_dir={run_dir}"]
     if config.backend == "bwrap":
         return _bwrap_command(config, slot, args)
