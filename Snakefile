@@ -17,6 +17,7 @@ include: "rules/pairs.smk"
 include: "rules/train.smk"
 include: "rules/evaluate.smk"
 include: "rules/tables.smk"
+include: "rules/report.smk"
 
 
 rule all:
@@ -25,3 +26,12 @@ rule all:
         "results/tables/table1.md",
         "results/tables/table2.md",
         expand("results/pairs/{policy}/stats.json", policy=list(config["models"])),
+        "results/tables/table1.tex",
+        "results/tables/table2.tex",
+        "results/plots/pass_at_1.png",
+        "results/plots/pass_histogram.png",
+        "results/plots/verdicts.png",
+        expand(
+            "results/analysis/{policy}/reward_summary.json",
+            policy=list(config["models"]),
+        ),

@@ -1,4 +1,5 @@
-# The paper's Table 1 (base / +RFT / +DPO) and Table 2 (on- vs off-policy DPO), CSV and Markdown.
+# The paper's Table 1 (base / +RFT / +DPO) and Table 2 (on- vs off-policy DPO): CSV, Markdown and
+# LaTeX (each model block's best value in bold).
 
 
 rule make_tables:
@@ -12,8 +13,30 @@ rule make_tables:
     output:
         table1="results/tables/table1.md",
         table2="results/tables/table2.md",
-        csv1="results/tables/table1.csv",
-        csv2="results/tables/table2.csv",
+        csv1=report(
+            "results/tables/table1.csv",
+            caption="../report/table1.rst",
+            category="Tables",
+            labels={"table": "Table 1", "format": "CSV"},
+        ),
+        csv2=report(
+            "results/tables/table2.csv",
+            caption="../report/table2.rst",
+            category="Tables",
+            labels={"table": "Table 2", "format": "CSV"},
+        ),
+        tex1=report(
+            "results/tables/table1.tex",
+            caption="../report/table1.rst",
+            category="Tables",
+            labels={"table": "Table 1", "format": "LaTeX"},
+        ),
+        tex2=report(
+            "results/tables/table2.tex",
+            caption="../report/table2.rst",
+            category="Tables",
+            labels={"table": "Table 2", "format": "LaTeX"},
+        ),
     log:
         "logs/make_tables/tables.log",
     localrule: True

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from codedpo.io import InputError
-from codedpo.tables import build_tables, main, write_tables
+from codedpo.tables import best_in_block, build_tables, latex_escape, main, write_tables
 
 MODELS = ["deepseek", "codeqwen"]
 BENCHMARKS = ["humaneval", "humaneval_plus", "mbpp"]
@@ -157,8 +157,10 @@ def test_cli(tmp_path: Path) -> None:
     assert sorted(p.name for p in out.iterdir()) == [
         "table1.csv",
         "table1.md",
+        "table1.tex",
         "table2.csv",
         "table2.md",
+        "table2.tex",
     ]
     md2 = (out / "table2.md").read_text()
     assert "| deepseek " in md2 and "DPO off-policy (pairs from deepseek)" in md2
@@ -196,3 +198,64 @@ def test_markdown_accepts_paper_columns_beside_ours(tmp_path: Path) -> None:
     write_tables(both, t2, tmp_path)
     header = (tmp_path / "table1.md").read_text().splitlines()[0]
     assert "humaneval ours" in header and "humaneval paper" in header
+
+
+def test_best_in_block_is_per_model_and_column() -> None:
+    t1, t2 = build_tables(full_scores(), MODELS, BENCHMARKS)
+    best = best_in_block(t1)
+    # Within each model, + DPO (base + 0.05) beats + RFT (+ 0.02) and base on every benchmark.
+    for model in MODELS:
+        assert best.loc[(model, "+ DPO")].all()
+        assert not best.loc[(model, "base")].any() and not best.loc[(model, "+ RFT")].any()
+    # Table 2: on-policy (+ 0.05) beats off-policy (+ 0.03).
+    assert best_in_block(t2).loc[(MODELS[0], "DPO on-policy")].all()
+
+
+def test_best_in_block_ties_and_lone_values() -> None:
+    scores = [
+        s("deepseek", "base", "mbpp", 0.5),
+        s("deepseek", "rft", "mbpp", 0.6),
+        s("deepseek", "dpo", "mbpp", 0.6),
+        s("codeqwen", "base", "mbpp", 0.4),  # alone in its block: nothing to compare
+    ]
+    t1, _ = build_tables(scores, MODELS, ["mbpp"])
+    best = best_in_block(t1)["mbpp"]
+    assert best[("deepseek", "+ RFT")] and best[("deepseek", "+ DPO")]
+    assert not best[("deepseek", "base")] and not best[("codeqwen", "base")]
+
+
+def test_latex_table(tmp_path: Path) -> None:
+    scores = [
+        s("deepseek", "base", "humaneval_plus", 0.5),
+        s("deepseek", "rft", "humaneval_plus", 0.55),
+        s("deepseek", "dpo", "humaneval_plus", 0.6),
+        s("codeqwen", "base", "humaneval_plus", 0.7),
+        s("codeqwen", "dpo", "humaneval_plus", 0.65),
+    ]
+    t1, t2 = build_tables(scores, MODELS, ["humaneval", "humaneval_plus"])
+    write_tables(t1, t2, tmp_path, note="Greedy pass@1; 50% of runs")
+    tex = (tmp_path / "table1.tex").read_text().splitlines()
+    assert tex[0] == r"% Greedy pass@1; 50% of runs"
+    body = tex[tex.index(r"\begin{tabular}{lrr}") :]
+    assert body[1:4] == [r"\toprule", r"Model & humaneval & humaneval\_plus \\", r"\midrule"]
+    assert body[4:7] == [
+        r"deepseek & -- & 0.500 \\",
+        r"+ RFT & -- & 0.550 \\",
+        r"+ DPO & -- & \textbf{0.600} \\",
+    ]
+    assert body[7] == r"\midrule"  # between model blocks
+    assert body[8:11] == [
+        r"codeqwen & -- & \textbf{0.700} \\",
+        r"+ RFT & -- & -- \\",
+        r"+ DPO & -- & 0.650 \\",
+    ]
+    assert body[-2:] == [r"\bottomrule", r"\end{tabular}"]
+    tex2 = (tmp_path / "table2.tex").read_text()
+    assert r"\begin{tabular}{llrr}" in tex2
+    assert r" & DPO off-policy (pairs from deepseek) & -- & -- \\" in tex2
+
+
+def test_latex_escape() -> None:
+    assert latex_escape("a_b & 50% #1 {x} $y ~^\\") == (
+        r"a\_b \& 50\% \#1 \{x\} \$y \textasciitilde{}\textasciicircum{}\textbackslash{}"
+    )

@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -19,34 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
+from workflow_helpers import copy_workflow, snakemake, snakemake_env
 
-REPO = Path(__file__).resolve().parents[1]
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "configs", "envs",
-                  "src/codedpo/data"]  # fmt: skip
 pytestmark = pytest.mark.slow
-
-
-def copy_workflow(dest: Path) -> Path:
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target)
-        else:
-            shutil.copy(src, target)
-    return dest
-
-
-def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 900):
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
-    proc = subprocess.run(
-        [sys.executable, "-m", "snakemake", "--cores", "2", *args],
-        cwd=workdir, env=env, capture_output=True, text=True, timeout=timeout,
-    )  # fmt: skip
-    if check and proc.returncode != 0:
-        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
-    return proc
 
 
 def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
@@ -68,15 +42,6 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
 
 def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
-
-
-@pytest.fixture(scope="module")
-def demo(tmp_path_factory):
-    workdir = copy_workflow(tmp_path_factory.mktemp("demo"))
-    start = time.monotonic()
-    snakemake(workdir)
-    print(f"demo wall time: {time.monotonic() - start:.0f} s")
-    return workdir
 
 
 def test_demo_outputs(demo):
@@ -146,7 +111,7 @@ def test_dpo_beta_reruns_dpo_and_downstream_only(demo):
     jobs = planned_jobs(demo, "--configfile", _override(demo, "beta.yaml", {"dpo": dpo}))
     assert jobs.pop("train_dpo") == 4
     assert jobs.pop("generate_eval") == jobs.pop("execute_eval") == jobs.pop("score_eval") == 4
-    assert jobs == {"make_tables": 1, "all": 1}
+    assert jobs == {"make_tables": 1, "plot_pass_at_1": 1, "analyze_implicit_reward": 2, "all": 1}
 
 
 def test_eval_settings_rerun_eval_only(demo):
@@ -154,7 +119,7 @@ def test_eval_settings_rerun_eval_only(demo):
     cfg["eval"]["max_new_tokens"] += 8
     jobs = planned_jobs(demo, "--configfile", _override(demo, "eval.yaml", {"eval": cfg["eval"]}))
     assert jobs == {"generate_eval": 8, "execute_eval": 8, "score_eval": 8, "make_tables": 1,
-                    "all": 1}  # fmt: skip
+                    "plot_pass_at_1": 1, "all": 1}  # fmt: skip
 
 
 def test_sample_count_reruns_from_sampling(demo):
@@ -171,9 +136,8 @@ def test_sample_count_reruns_from_sampling(demo):
 
 def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
     workdir = copy_workflow(tmp_path / "killed")
-    env = {**os.environ, "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}"}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workdir, env=env,
+        [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workdir, env=snakemake_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
     # Kill it (and every job it started) once sampling outputs exist: mid-pipeline.

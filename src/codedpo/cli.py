@@ -6,6 +6,9 @@
     codedpo build-pairs --problems P --samples S --executions E --out-pairs ... --seed 1
     codedpo score --problems P --executions E --benchmark B --policy M --variant V --out F
     codedpo tables --scores S... --models A B --benchmarks X --outdir DIR
+    codedpo analyze-rewards ...      (DPO implicit reward vs rule-based reward, Figure 1)
+    codedpo plot pass-at-1 | pass-histogram | verdicts ...
+    codedpo prepare / download       (problem sources, pinned benchmark files)
 
 Training runs through ``accelerate launch -m codedpo.train`` (see ``codedpo.train``).
 """
@@ -25,6 +28,8 @@ COMMANDS = {
     "score": "codedpo.scoring",
     "tables": "codedpo.tables",
     "train": "codedpo.train",
+    "analyze-rewards": "codedpo.analysis",
+    "plot": "codedpo.plots",
 }
 
 

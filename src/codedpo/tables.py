@@ -1,7 +1,9 @@
 """The paper's Table 1 (base vs + RFT vs + DPO) and Table 2 (on- vs off-policy DPO).
 
 Both tables are DataFrames indexed by ``(model, method)`` with one column per benchmark (greedy
-pass@1, 3 decimals); a missing score is NaN, written empty in CSV and "-" in Markdown. The
+pass@1, 3 decimals); a missing score is NaN, written empty in CSV, "-" in Markdown and "--" in
+LaTeX. The LaTeX table (a booktabs ``tabular`` to ``\\input``) sets the best value of each column
+within each model's block in bold, as the paper does. The
 benchmark columns are plain labels today; the renderer also accepts tuple columns, so the
 paper's reported numbers can later sit beside ours as ``(benchmark, "paper")`` columns.
 
@@ -13,6 +15,8 @@ Command line::
 
     python -m codedpo.tables --scores results/scores/*.json --models deepseek codeqwen \\
         --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables
+
+writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}``.
 """
 
 from __future__ import annotations
@@ -33,6 +37,7 @@ from codedpo.io import InputError, atomic_write, read_json
 # pass@1 as a fraction: 3 decimals resolve one problem of HumanEval's 164 (0.006).
 DECIMALS = 3
 MISSING = "-"
+LATEX_MISSING = "--"
 RFT = "+ RFT"
 DPO = "+ DPO"
 ON_POLICY = "DPO on-policy"
@@ -165,6 +170,79 @@ def to_markdown(
     return "\n".join([line(head), rule, *(line(r) for r in body)]) + "\n"
 
 
+_LATEX_SPECIAL = {
+    "\\": r"\textbackslash{}",
+    "&": r"\&",
+    "%": r"\%",
+    "$": r"\$",
+    "#": r"\#",
+    "_": r"\_",
+    "{": r"\{",
+    "}": r"\}",
+    "~": r"\textasciitilde{}",
+    "^": r"\textasciicircum{}",
+}
+
+
+def latex_escape(text: str) -> str:
+    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
+
+
+def best_in_block(df: pd.DataFrame) -> pd.DataFrame:
+    """Booleans shaped like ``df``: the highest value of each column within each model's rows.
+
+    Ties are all best; a column with fewer than two values in a block marks nothing (a lone
+    number is not a comparison).
+    """
+    best = pd.DataFrame(False, index=df.index, columns=df.columns)
+    for _, block in df.groupby(level=0, sort=False):
+        for column in df.columns:
+            values = block[column].dropna()
+            if len(values) >= 2:
+                best.loc[values.index[values == values.max()], column] = True
+    return best
+
+
+def to_latex(
+    df: pd.DataFrame,
+    labels: Callable[[str, str, bool], list[str]],
+    headers: list[str],
+    note: str | None = None,
+) -> str:
+    """A booktabs ``tabular``: a rule between model blocks, each block's best values in bold.
+
+    Our own writer: pandas' ``Styler.to_latex`` cannot pick the best value per row block.
+    """
+    columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
+    best = best_in_block(df)
+    lines = []
+    if note:
+        lines.append(f"% {note}")
+    lines += [
+        "% \\usepackage{booktabs}",
+        "\\begin{tabular}{" + "l" * len(headers) + "r" * len(columns) + "}",
+        "\\toprule",
+        " & ".join(latex_escape(h) for h in headers + columns) + " \\\\",
+        "\\midrule",
+    ]
+    previous = None
+    for (model, method), row in df.iterrows():
+        if previous is not None and model != previous:
+            lines.append("\\midrule")
+        cells = [latex_escape(c) for c in labels(model, method, model != previous)]
+        for column, value in zip(df.columns, row, strict=True):
+            text = _fmt(value)
+            if text == MISSING:
+                text = LATEX_MISSING
+            elif best.loc[(model, method), column]:
+                text = f"\\textbf{{{text}}}"
+            cells.append(text)
+        lines.append(" & ".join(cells) + " \\\\")
+        previous = model
+    lines += ["\\bottomrule", "\\end{tabular}"]
+    return "\n".join(lines) + "\n"
+
+
 def _table1_labels(model: str, method: str, first: bool) -> list[str]:
     # The paper's layout: the base model's name, then "+ RFT" and "+ DPO" beneath it.
     return [model if method == "base" else method]
@@ -181,7 +259,8 @@ def write_tables(
     *,
     note: str | None = None,
 ) -> list[Path]:
-    """Write table1/table2 as CSV and Markdown (``note`` goes under each Markdown table)."""
+    """Write table1/table2 as CSV, Markdown and LaTeX (``note`` goes under each Markdown table
+    and atop each LaTeX one, as a comment)."""
     outdir = Path(outdir)
     outdir.mkdir(parents=True, exist_ok=True)
     written = []
@@ -197,7 +276,10 @@ def write_tables(
             fh.write(to_markdown(df, labels, headers))
             if note:
                 fh.write(f"\n{note}\n")
-        written += [csv_path, md_path]
+        tex_path = outdir / f"{name}.tex"
+        with atomic_write(tex_path) as fh:
+            fh.write(to_latex(df, labels, headers, note))
+        written += [csv_path, md_path, tex_path]
     return written
 
 
@@ -216,7 +298,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--scores", required=True, nargs="+", help="scores JSON files")
     parser.add_argument("--models", required=True, nargs="+", help="models, in table order")
     parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
-    parser.add_argument("--outdir", required=True, help="directory for table{1,2}.{csv,md}")
+    parser.add_argument("--outdir", required=True, help="directory for table{1,2}.{csv,md,tex}")
     args = parser.parse_args(argv)
 
     scores = load_scores(args.scores)

@@ -1,0 +1,139 @@
+# Figures and the implicit-reward analysis (the paper's Figure 1 and Appendix A), all marked for
+# `snakemake --report report.html`; the captions are report/*.rst.
+
+
+report: "../report/workflow.rst"
+
+
+rule plot_pass_at_1:
+    input:
+        rules.make_tables.input,
+    output:
+        report(
+            "results/plots/pass_at_1.png",
+            caption="../report/pass_at_1.rst",
+            category="Figures",
+            labels={"figure": "greedy pass@1"},
+        ),
+    log:
+        "logs/plot_pass_at_1/pass_at_1.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    params:
+        models=config["tables"]["models"],
+        benchmarks=config["tables"]["benchmarks"],
+    shell:
+        "codedpo plot pass-at-1 --scores {input} --models {params.models} "
+        "--benchmarks {params.benchmarks} --out {output} > {log} 2>&1"
+
+
+rule plot_pass_histogram:
+    input:
+        expand("results/pairs/{policy}/stats.json", policy=MODELS),
+    output:
+        report(
+            "results/plots/pass_histogram.png",
+            caption="../report/pass_histogram.rst",
+            category="Figures",
+            labels={"figure": "per-problem pass rate of the samples"},
+        ),
+    log:
+        "logs/plot_pass_histogram/pass_histogram.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    params:
+        policies=MODELS,
+    shell:
+        "codedpo plot pass-histogram --stats {input} --policies {params.policies} "
+        "--out {output} > {log} 2>&1"
+
+
+rule plot_verdicts:
+    input:
+        expand("results/pairs/{policy}/stats.json", policy=MODELS),
+    output:
+        report(
+            "results/plots/verdicts.png",
+            caption="../report/verdicts.rst",
+            category="Figures",
+            labels={"figure": "verdicts of the samples"},
+        ),
+    log:
+        "logs/plot_verdicts/verdicts.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    params:
+        policies=MODELS,
+    shell:
+        "codedpo plot verdicts --stats {input} --policies {params.policies} "
+        "--out {output} > {log} 2>&1"
+
+
+# beta and max_length are the ones the checkpoint was trained with (its train_summary.json), so
+# a new DPO beta retrains the checkpoint and this rule follows it.
+rule analyze_implicit_reward:
+    input:
+        problems="results/problems/train.jsonl",
+        samples=expand("results/samples/{{policy}}/shard{shard}.jsonl", shard=SHARDS),
+        executions=expand(
+            "results/executions/{{policy}}/shard{shard}.jsonl", shard=SHARDS
+        ),
+        pairs="results/pairs/{policy}/pairs.jsonl",
+        policy_model="results/checkpoints/{policy}/dpo-{policy}",
+        ref_model=lambda wc: base_model_input(wc.policy),
+    output:
+        responses=report(
+            "results/analysis/{policy}/implicit_rewards.csv",
+            caption="../report/implicit_rewards.rst",
+            category="Implicit reward",
+            subcategory="{policy}",
+            labels={"policy": "{policy}", "file": "per-response rewards"},
+        ),
+        pairs=report(
+            "results/analysis/{policy}/reward_pairs.csv",
+            caption="../report/reward_pairs.rst",
+            category="Implicit reward",
+            subcategory="{policy}",
+            labels={"policy": "{policy}", "file": "pairwise reward differences"},
+        ),
+        summary=report(
+            "results/analysis/{policy}/reward_summary.json",
+            caption="../report/reward_summary.rst",
+            category="Implicit reward",
+            subcategory="{policy}",
+            labels={"policy": "{policy}", "file": "summary statistics"},
+        ),
+        figure=report(
+            "results/analysis/{policy}/reward_differences.png",
+            caption="../report/reward_differences.rst",
+            category="Implicit reward",
+            subcategory="{policy}",
+            labels={"policy": "{policy}", "file": "Figure 1: reward differences"},
+        ),
+    log:
+        "logs/analyze_implicit_reward/{policy}.log",
+    benchmark:
+        "benchmarks/analyze_implicit_reward/{policy}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
+    resources:
+        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        mem_mb=lambda wc, attempt: (
+            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
+        ),
+        runtime=lambda wc, attempt: 60 * attempt,
+    params:
+        ref_model=lambda wc: base_model_ref(wc.policy),
+        batch_size=config.get("analysis", {}).get("batch_size", 8),
+        threads=config["training"].get("threads", 1),
+    shell:
+        "codedpo analyze-rewards --problems {input.problems} --samples {input.samples} "
+        "--executions {input.executions} --train-pairs {input.pairs} "
+        "--policy-model {input.policy_model} --ref-model {params.ref_model} "
+        "--batch-size {params.batch_size} --threads {params.threads} "
+        "--label {wildcards.policy} --out-responses {output.responses} "
+        "--out-pairs {output.pairs} --out-summary {output.summary} "
+        "--out-figure {output.figure} > {log} 2>&1"
