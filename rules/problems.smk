@@ -7,7 +7,7 @@ rule prepare_train_problems:
         source=config["train_problems"]["path"],
         template=template_input(config["train_problems"]),
     output:
-        "results/problems/train.jsonl",
+        "results/problems/train.unfiltered.jsonl",
     log:
         "logs/prepare_problems/train.log",
     localrule: True
@@ -20,6 +20,33 @@ rule prepare_train_problems:
     shell:
         "codedpo prepare --source {input.source} --format {params.format} "
         "{params.split} {params.template} --out {output} > {log} 2>&1"
+
+
+rule filter_train_problems:
+    input:
+        problems="results/problems/train.unfiltered.jsonl",
+        benchmarks=expand("results/problems/{benchmark}.jsonl", benchmark=BENCHMARKS),
+    output:
+        problems="results/problems/train.jsonl",
+        report="results/problems/train.filter_report.json",
+    log:
+        "logs/filter_train_problems/train.log",
+    benchmark:
+        "benchmarks/filter_train_problems/train.tsv"
+    conda:
+        "../envs/codedpo.yaml"
+    threads: config.get("execution", {}).get("workers", 2)
+    resources:
+        mem_mb=4000,
+        runtime=120,
+    params:
+        filters=config.get("train_filters", {}),
+        execution=execution_flags(config.get("execution", {})),
+    shell:
+        "codedpo filter --problems {input.problems} --benchmarks {input.benchmarks} "
+        "--out {output.problems} --report {output.report} "
+        "--ngram {params.filters[ngram]} --threshold {params.filters[threshold]} "
+        "{params.execution} --no-progress > {log} 2>&1"
 
 
 rule prepare_benchmark:

@@ -47,6 +47,10 @@ def read_jsonl(path: Path) -> list[dict]:
 def test_demo_outputs(demo):
     config = yaml.safe_load((demo / "config.yaml").read_text())
     models = list(config["models"])
+    report = json.loads((demo / "results/problems/train.filter_report.json").read_text())
+    unfiltered = read_jsonl(demo / "results/problems/train.unfiltered.jsonl")
+    assert report["counts"]["input"] == len(unfiltered)
+    assert report["counts"]["kept"] == len(read_jsonl(demo / "results/problems/train.jsonl"))
     for policy in models:
         problems = {p["task_id"]: p for p in read_jsonl(demo / "results/problems/train.jsonl")}
         samples = [s for f in sorted((demo / f"results/samples/{policy}").glob("shard*.jsonl"))

@@ -20,6 +20,7 @@ import sys
 
 COMMANDS = {
     "prepare": "codedpo.prepare",
+    "filter": "codedpo.filters",
     "download": "codedpo.download",
     "execute": "codedpo.execute.__main__",
     "build-demo-model": "codedpo.demo",

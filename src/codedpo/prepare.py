@@ -14,11 +14,20 @@ from pathlib import Path
 
 import yaml
 
-from codedpo import benchmarks
+from codedpo import benchmarks, sources
 from codedpo.io import InputError, read_jsonl, sha256_file, write_jsonl
 from codedpo.problems import validate_problem
 
-FORMATS = ("problems", "humaneval", "humaneval_plus", "mbpp", "mbpp_plus", "mbpp_train")
+FORMATS = (
+    "problems",
+    "humaneval",
+    "humaneval_plus",
+    "mbpp",
+    "mbpp_plus",
+    "mbpp_train",
+    "leetcode",
+    "codecontests",
+)
 
 
 def load_source(path: Path, fmt: str) -> list[dict]:
@@ -39,6 +48,10 @@ def load_source(path: Path, fmt: str) -> list[dict]:
         for rec in records:
             rec["split"] = "train"
         return records
+    if fmt == "leetcode":  # newfacade/LeetCodeDataset (codedpo.sources)
+        return sources.load_leetcode(path)
+    if fmt == "codecontests":  # deepmind/code_contests (codedpo.sources)
+        return sources.load_codecontests(path)
     raise InputError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 

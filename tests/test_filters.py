@@ -1,0 +1,286 @@
+"""Filters on training problems: duplicates, benchmark contamination, failing references."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from codedpo import filters, sources
+from codedpo.io import InputError, read_json, write_jsonl
+from codedpo.prepare import prepare
+from codedpo.problems import load_problems
+
+FIXTURES = Path(__file__).parent / "fixtures" / "sources"
+BENCH = FIXTURES / "humaneval-like.jsonl"
+BACKEND = "bwrap" if shutil.which("bwrap") else "process"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
+needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/benchmarks not present")
+
+COPIED = "leetcode/no-negative-running-balance"  # HumanEvalLike/1, restated as a LeetCode record
+REPEATED = "leetcode/count-even-length-numbers"  # the first problem, re-cased and re-spaced
+BROKEN = "codecontests/9999_D. Largest Of Three"  # its Python 3 reference is wrong
+
+
+def _train_problems() -> dict[str, dict]:
+    problems = sources.load_leetcode(FIXTURES / "leetcode-train.jsonl")
+    problems += sources.load_codecontests(FIXTURES / "codecontests-train.jsonl")
+    problems += sources.load_leetcode(FIXTURES / "leetcode-extra.jsonl")
+    return {p["task_id"]: p for p in problems}
+
+
+def _index(n: int = 13) -> filters.NgramIndex:
+    return filters.load_benchmarks([BENCH], n)[0]
+
+
+# -- pieces -------------------------------------------------------------------------------------
+def test_ngrams_are_lowercased_words_and_short_texts_are_one_gram():
+    assert filters.ngrams("A b, C!  d", 2) == {"a b", "b c", "c d"}
+    assert filters.ngrams("Return x.", 13) == {"return x"}
+    assert filters.ngrams("  ", 13) == set()
+    assert filters.normalize("Two  Sum:\n\tFIND it") == "two sum find it"
+
+
+def test_solution_text_leaves_out_the_shared_prelude():
+    problem = sources.load_leetcode(FIXTURES / "leetcode-train.jsonl")[0]
+    assert filters.solution_text(problem).startswith("class Solution:")
+
+
+def test_duplicates_keep_the_first_problem():
+    problems = _train_problems()
+    kept, dropped = filters.drop_duplicates(problems)
+    assert dropped == [
+        {
+            "task_id": REPEATED,
+            "reason": "duplicate",
+            "duplicate_of": "leetcode/count-digits-that-are-even",
+        }
+    ]
+    assert kept == [t for t in problems if t != REPEATED]
+
+
+def test_duplicates_compare_the_statement_before_any_prompt_template():
+    problems = _train_problems()
+    first = problems["leetcode/count-digits-that-are-even"]
+    other = dict(problems["leetcode/sum-of-a-range"])
+    other["meta"] = {"original_prompt": first["prompt"]}
+    kept, dropped = filters.drop_duplicates({first["task_id"]: first, "x": other})
+    assert [d["task_id"] for d in dropped] == ["x"]
+
+
+def test_overlap_is_shared_over_the_smaller_gram_set():
+    index = filters.NgramIndex(3)
+    bench = {"prompt": "one two three four five", "tests": {}, "canonical_solution": None}
+    index.add("b::B/1", bench)
+    # Contains the whole benchmark text: 3 of its 3 grams are shared.
+    longer = {"prompt": "zero one two three four five six seven", "tests": {}}
+    assert index.best_match(longer) == {
+        "field": "prompt",
+        "benchmark_task": "b::B/1",
+        "overlap": 1.0,
+        "shared_ngrams": 3,
+    }
+    half = {"prompt": "one two three nine eight seven", "tests": {}}
+    assert index.best_match(half)["overlap"] == pytest.approx(1 / 3, abs=1e-4)
+    assert index.best_match({"prompt": "unrelated words only here", "tests": {}}) is None
+
+
+# -- decontamination ----------------------------------------------------------------------------
+def test_a_problem_copied_from_a_benchmark_is_dropped():
+    problems = _train_problems()
+    kept, dropped = filters.decontaminate(problems, list(problems), _index(), threshold=0.5)
+    assert [d["task_id"] for d in dropped] == [COPIED]
+    (record,) = dropped
+    assert record["reason"] == "contaminated"
+    assert record["benchmark"] == "humaneval-like.jsonl"
+    assert record["benchmark_task_id"] == "HumanEvalLike/1"
+    assert 0.5 <= record["overlap"] <= 1 and record["shared_ngrams"] > 0
+    # The threshold is what decides.
+    kept, dropped = filters.decontaminate(problems, list(problems), _index(), threshold=0.99)
+    assert dropped == []
+
+
+def test_a_copied_solution_is_caught_even_under_a_new_statement():
+    problems = _train_problems()
+    bench = load_problems(BENCH)["HumanEvalLike/1"]
+    disguised = dict(problems["leetcode/sum-of-a-range"], task_id="leetcode/disguised")
+    disguised["canonical_solution"] = disguised["tests"]["setup"] + bench["canonical_solution"]
+    kept, dropped = filters.decontaminate({"d": disguised}, ["d"], _index(), threshold=0.5)
+    assert dropped[0]["field"] == "solution" and dropped[0]["overlap"] == 1.0
+
+
+@needs_shared
+def test_real_humaneval_prompt_restated_is_caught(tmp_path):
+    humaneval = prepare(SHARED / "HumanEval.jsonl.gz", "humaneval", None)
+    bench = tmp_path / "humaneval.jsonl"
+    write_jsonl(bench, humaneval)
+    index = filters.load_benchmarks([bench], 13)[0]
+    he0 = humaneval[0]
+    train = sources.load_leetcode(FIXTURES / "leetcode-train.jsonl")[0]
+    copied = dict(train, task_id="leetcode/copied", prompt="Solve this:\n" + he0["prompt"])
+    kept, dropped = filters.decontaminate(
+        {"leetcode/copied": copied, train["task_id"]: train},
+        ["leetcode/copied", train["task_id"]],
+        index,
+        threshold=0.5,
+    )
+    assert kept == [train["task_id"]]
+    assert dropped[0]["benchmark_task_id"] == he0["task_id"] == "HumanEval/0"
+
+
+# -- the whole command, on the real executor ----------------------------------------------------
+def test_filter_command_writes_kept_problems_and_a_report(tmp_path):
+    problems = _train_problems()
+    src = tmp_path / "train.jsonl"
+    write_jsonl(src, problems.values())
+    out, report, executions = (
+        tmp_path / "kept.jsonl",
+        tmp_path / "report.json",
+        tmp_path / "ex.jsonl",
+    )
+    argv = [
+        "--problems",
+        str(src),
+        "--benchmarks",
+        str(BENCH),
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        "--ngram",
+        "13",
+        "--threshold",
+        "0.5",
+        "--backend",
+        BACKEND,
+        "--workers",
+        "2",
+        "--executions",
+        str(executions),
+        "--no-progress",
+    ]
+    assert filters.main(argv) == 0
+    kept = list(load_problems(out))
+    assert kept == [t for t in problems if t not in (COPIED, REPEATED, BROKEN)]
+    rep = read_json(report)
+    assert rep["counts"] == {
+        "input": 9,
+        "kept": 6,
+        "dropped": {"reference_fails": 1, "contaminated": 1, "duplicate": 1},
+    }
+    by_id = {d["task_id"]: d for d in rep["dropped"]}
+    assert by_id[COPIED]["benchmark_task_id"] == "HumanEvalLike/1"
+    assert by_id[REPEATED]["duplicate_of"] == "leetcode/count-digits-that-are-even"
+    assert by_id[BROKEN]["reason"] == "reference_fails"
+    assert by_id[BROKEN]["status"] == "failed" and "wrong output" in by_id[BROKEN]["message"]
+    assert rep["config"]["ngram"] == 13 and rep["config"]["threshold"] == 0.5
+    assert rep["config"]["execution"]["sandbox"]["backend"] == BACKEND
+    assert rep["benchmarks"][0]["problems"] == 2 and len(rep["problems"]["sha256"]) == 64
+    # Only the survivors of the cheap filters were executed.
+    assert len(executions.read_text().splitlines()) == 7
+
+
+def test_no_reference_is_dropped_without_running_anything():
+    problems = _train_problems()
+    orphan = dict(problems["leetcode/sum-of-a-range"], canonical_solution=None)
+    kept, dropped = filters.verify_references({"o": orphan}, ["o"], config=None)
+    assert kept == [] and dropped == [{"task_id": "o", "reason": "no_reference"}]
+
+
+def test_sandbox_faults_stop_the_run(monkeypatch, tmp_path):
+    def faulty(problems, sample_paths, out, config, **kwargs):
+        rec = {
+            "status": "sandbox_error",
+            "passed": 0,
+            "total": 1,
+            "first_failure": {"message": "bwrap: setting up uid map: Permission denied"},
+        }
+        write_jsonl(out, [{"task_id": t, "sample_id": t, **rec} for t in problems])
+
+    monkeypatch.setattr(filters, "execute_files", faulty)
+    src = tmp_path / "train.jsonl"
+    write_jsonl(src, list(_train_problems().values())[:2])
+    argv = [
+        "--problems",
+        str(src),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--report",
+        str(tmp_path / "r.json"),
+        "--backend",
+        "process",
+    ]
+    assert filters.main(argv) == 3
+    assert not (tmp_path / "o.jsonl").exists()
+
+
+def test_everything_dropped_is_an_error_but_the_report_says_why(tmp_path, capsys):
+    bench = sources.load_leetcode(FIXTURES / "leetcode-train.jsonl")[:1]
+    src, bench_path = tmp_path / "train.jsonl", tmp_path / "bench.jsonl"
+    write_jsonl(src, bench)
+    write_jsonl(bench_path, bench)
+    out, report = tmp_path / "o.jsonl", tmp_path / "r.json"
+    argv = [
+        "--problems",
+        str(src),
+        "--benchmarks",
+        str(bench_path),
+        "--out",
+        str(out),
+        "--report",
+        str(report),
+        "--skip-execution",
+    ]
+    assert filters.main(argv) == 2
+    assert "every problem was dropped" in capsys.readouterr().err
+    assert not out.exists()
+    assert read_json(report)["dropped"][0]["reason"] == "contaminated"
+    assert read_json(report)["config"]["execution"] is None
+
+
+@pytest.mark.parametrize(
+    ("flag", "value", "message"),
+    [
+        ("--threshold", "0", "--threshold must be in"),
+        ("--ngram", "0", "--ngram must be at least 1"),
+    ],
+)
+def test_bad_settings_are_errors(tmp_path, capsys, flag, value, message):
+    src = tmp_path / "train.jsonl"
+    write_jsonl(src, list(_train_problems().values())[:1])
+    argv = [
+        "--problems",
+        str(src),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--report",
+        str(tmp_path / "r.json"),
+        "--skip-execution",
+        flag,
+        value,
+    ]
+    assert filters.main(argv) == 2
+    assert message in capsys.readouterr().err
+
+
+def test_bad_problems_file_names_its_line(tmp_path, capsys):
+    src = tmp_path / "train.jsonl"
+    src.write_text(json.dumps({"task_id": "x", "prompt": "p"}) + "\n")
+    argv = [
+        "--problems",
+        str(src),
+        "--out",
+        str(tmp_path / "o.jsonl"),
+        "--report",
+        str(tmp_path / "r.json"),
+        "--skip-execution",
+    ]
+    assert filters.main(argv) == 2
+    assert "train.jsonl:1: field '(record)'" in capsys.readouterr().err
+
+
+def test_filter_problems_rejects_a_bad_threshold():
+    with pytest.raises(InputError, match="threshold"):
+        filters.filter_problems({}, _index(), 1.5, None)
