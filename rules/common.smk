@@ -109,3 +109,18 @@ def template_input(source):
 def template_flag(source):
     path = source.get("prompt_template")
     return f"--prompt-template {shlex.quote(path)}" if path else ""
+
+
+def training_gpus(wildcards):
+    """One GPU per training process; the demo's tiny models train on the CPU."""
+    return 0 if is_demo(wildcards.policy) else config["training"]["num_processes"]
+
+
+def training_mem_mb(wildcards, attempt):
+    # A 7B model with ZeRO-2 needs host memory for its optimizer shards and checkpoint writes.
+    per_process = 4000 if is_demo(wildcards.policy) else 64000
+    return per_process * config["training"]["num_processes"] * attempt
+
+
+def training_cpus(wildcards):
+    return config["training"].get("threads", 1) * config["training"]["num_processes"]

@@ -13,6 +13,8 @@ rule generate_eval:
         "benchmarks/generate_eval/{policy}/{variant}/{benchmark}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("gpu")
     resources:
         gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
         mem_mb=lambda wc, attempt: (
@@ -45,6 +47,8 @@ rule execute_eval:
         "benchmarks/execute_eval/{policy}/{variant}/{benchmark}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     threads: config.get("execution", {}).get("workers", 2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
@@ -67,6 +71,8 @@ rule score_eval:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         groups=lambda wc: config["benchmarks"][wc.benchmark].get("groups"),
         variant=lambda wc: wc.variant.split("-")[0],

@@ -14,6 +14,8 @@ rule execute_samples:
         "benchmarks/execute_samples/{policy}/shard{shard}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     threads: config.get("execution", {}).get("workers", 2)
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,

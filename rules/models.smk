@@ -13,6 +13,8 @@ rule build_demo_model:
         "benchmarks/build_demo_model/{policy}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("gpu")
     resources:
         mem_mb=2000,
         runtime=30,

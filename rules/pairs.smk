@@ -18,6 +18,8 @@ rule build_pairs:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         pairs=config["pairs"],
     shell:

@@ -13,6 +13,8 @@ rule prepare_train_problems:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         split=split_flag(config["train_problems"].get("split")),
         format=config["train_problems"].get("format", "problems"),
@@ -35,6 +37,8 @@ rule filter_train_problems:
         "benchmarks/filter_train_problems/train.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     threads: config.get("execution", {}).get("workers", 2)
     resources:
         mem_mb=4000,
@@ -60,6 +64,8 @@ rule prepare_benchmark:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         split=lambda wc: split_flag(config["benchmarks"][wc.benchmark].get("split")),
         format=lambda wc: config["benchmarks"][wc.benchmark].get("format", "problems"),
@@ -80,6 +86,8 @@ rule compute_expected:
         "benchmarks/compute_expected/{name}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     threads: config.get("execution", {}).get("workers", 2)
     resources:
         mem_mb=4000,
@@ -99,6 +107,8 @@ rule download_benchmark:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         name=lambda wc: wc.file,
     shell:

@@ -20,6 +20,8 @@ rule plot_pass_at_1:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],
@@ -43,6 +45,8 @@ rule plot_pass_histogram:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         policies=MODELS,
     shell:
@@ -65,6 +69,8 @@ rule plot_verdicts:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         policies=MODELS,
     shell:
@@ -119,6 +125,8 @@ rule analyze_implicit_reward:
         "benchmarks/analyze_implicit_reward/{policy}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("gpu")
     resources:
         gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
         mem_mb=lambda wc, attempt: (

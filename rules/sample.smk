@@ -14,6 +14,8 @@ rule sample_responses:
         "benchmarks/sample_responses/{policy}/shard{shard}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("gpu")
     resources:
         gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
         mem_mb=lambda wc, attempt: (

@@ -42,6 +42,8 @@ rule make_tables:
     localrule: True
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
     params:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],

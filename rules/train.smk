@@ -16,13 +16,16 @@ rule train_dpo:
         "benchmarks/train_dpo/{policy}/dpo-{pairs_from}.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("gpu")
     resources:
-        gpu=config["training"]["num_processes"],
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        gpu=training_gpus,
+        mem_mb=training_mem_mb,
+        cpus_per_task=training_cpus,
         runtime=lambda wc, attempt: 240 * attempt,
     params:
         model=lambda wc: base_model_ref(wc.policy),
-        overrides=cli_flags(config["dpo"].get("overrides", {})),
+        overrides=cli_flags(config["dpo"].get("overrides") or {}),
         processes=config["training"]["num_processes"],
         threads=config["training"].get("threads", 1),
     shell:
@@ -46,13 +49,16 @@ rule train_rft:
         "benchmarks/train_rft/{policy}/rft.tsv"
     conda:
         "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("gpu")
     resources:
-        gpu=config["training"]["num_processes"],
-        mem_mb=lambda wc, attempt: 8000 * attempt,
+        gpu=training_gpus,
+        mem_mb=training_mem_mb,
+        cpus_per_task=training_cpus,
         runtime=lambda wc, attempt: 240 * attempt,
     params:
         model=lambda wc: base_model_ref(wc.policy),
-        overrides=cli_flags(config["rft"].get("overrides", {})),
+        overrides=cli_flags(config["rft"].get("overrides") or {}),
         processes=config["training"]["num_processes"],
         threads=config["training"].get("threads", 1),
     shell:

@@ -174,3 +174,8 @@ def test_paper_matrix_dry_run_is_offline_and_fast(tmp_path):
     assert "build_demo_model" not in jobs
     assert not (workdir / "resources").exists()  # nothing was downloaded
     assert elapsed < 60, elapsed
+    # The paper's hyperparameters: none of the demo's overrides leak into the merged config.
+    shell = snakemake(workdir, "-n", "-p", "--configfile", "configs/paper.yaml").stdout
+    train = [line for line in shell.splitlines() if "-m codedpo.train" in line]
+    assert len(train) == 9 + 3
+    assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)

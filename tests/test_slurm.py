@@ -1,0 +1,274 @@
+"""The workflow on a real SLURM cluster: one node (slurm-wlm + munge) started by
+scripts/slurm_local.sh, driven through `snakemake --profile profiles/ci-slurm`.
+
+Needs root where slurm-wlm is not installed yet (the script installs it with apt-get) and
+snakemake-executor-plugin-slurm in the environment. Every snakemake call has a timeout; a hung
+snakemake is stopped with SIGINT (it ignores SIGTERM while it waits on the executor).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SCRIPT = REPO / "scripts" / "slurm_local.sh"
+PROFILE = REPO / "profiles" / "ci-slurm"
+WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "configs", "envs",
+                  "src/codedpo/data", "profiles"]  # fmt: skip
+# The whole demo through SLURM takes long on 2 cores (each job starts snakemake twice, and the
+# plugin polls squeue with a growing delay); by default the test runs one policy's pairs, which
+# crosses every stage up to DPO's input. CODEDPO_SLURM_FULL=1 runs `rule all` instead.
+FULL_DEMO = os.environ.get("CODEDPO_SLURM_FULL") == "1"
+DEMO_TARGET = None if FULL_DEMO else "results/pairs/demo-a/stats.json"
+SUBMITTED = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", re.M)
+REMOTE_RULE = re.compile(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
+
+pytestmark = pytest.mark.slow
+
+
+@dataclass
+class Cluster:
+    dir: Path
+    env: dict[str, str]
+
+    def slurm(self, *args: str, check: bool = True) -> str:
+        proc = subprocess.run(
+            list(args), env=self.env, capture_output=True, text=True, timeout=30, check=check
+        )
+        return proc.stdout
+
+    def ctld_log(self) -> str:
+        return (self.dir / "log" / "slurmctld.log").read_text()
+
+    def pids(self) -> dict[str, int]:
+        return {p.stem: int(p.read_text()) for p in (self.dir / "pids").glob("*.pid")}
+
+
+def run_script(action: str, cluster_dir: Path, timeout: float) -> subprocess.CompletedProcess:
+    proc = subprocess.run(
+        ["bash", str(SCRIPT), action, str(cluster_dir)],
+        capture_output=True, text=True, timeout=timeout,
+    )  # fmt: skip
+    assert proc.returncode == 0, f"slurm_local.sh {action} failed:\n{proc.stdout}\n{proc.stderr}"
+    return proc
+
+
+def alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+@pytest.fixture(scope="module")
+def cluster(tmp_path_factory):
+    if os.geteuid() != 0 and not shutil.which("slurmctld"):
+        pytest.skip("slurm-wlm is not installed and installing it needs root")
+    cluster_dir = tmp_path_factory.mktemp("slurm")
+    start = time.monotonic()
+    run_script("start", cluster_dir, timeout=600)  # apt-get install on a fresh machine: ~20 s
+    print(f"cluster start: {time.monotonic() - start:.1f} s")
+    env = {
+        **os.environ,
+        "SLURM_CONF": str(cluster_dir / "slurm.conf"),
+        "PATH": f"{Path(sys.executable).parent}:{os.environ['PATH']}",
+    }
+    yield Cluster(cluster_dir, env)
+    run_script("stop", cluster_dir, timeout=120)  # a no-op after test_cluster_stops
+
+
+def snakemake(cluster: Cluster, workdir: Path, *args: str, timeout: float = 300, check=True):
+    """`snakemake --profile <ci-slurm> ARGS` in workdir; output in workdir/snakemake-N.log."""
+    n = len(list(workdir.glob("snakemake-*.log")))
+    log_path = workdir / f"snakemake-{n}.log"
+    cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), *args]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=cluster.env, stdout=log, stderr=log)
+        try:
+            proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGINT)  # snakemake ignores SIGTERM; SIGINT cancels its jobs
+            try:
+                proc.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+            raise AssertionError(
+                f"snakemake {' '.join(args)} timed out after {timeout} s:\n"
+                f"{log_path.read_text()[-6000:]}"
+            ) from None
+    out = log_path.read_text()
+    if check and proc.returncode != 0:
+        raise AssertionError(f"snakemake {' '.join(args)} failed:\n{out[-6000:]}")
+    return proc.returncode, out
+
+
+def submissions(out: str) -> dict[int, int]:
+    """Snakemake job id -> SLURM job id, from snakemake's log."""
+    return {int(job): int(slurm_id) for job, slurm_id in SUBMITTED.findall(out)}
+
+
+def ctld_submitted_and_succeeded(cluster: Cluster, slurm_id: int) -> bool:
+    text = cluster.ctld_log()
+    return (
+        f"_slurm_rpc_submit_batch_job: JobId={slurm_id} " in text
+        and f"_job_complete: JobId={slurm_id} WEXITSTATUS 0\n" in text
+    )
+
+
+def write_workflow(workdir: Path, snakefile: str) -> Path:
+    workdir.mkdir(parents=True, exist_ok=True)
+    (workdir / "Snakefile").write_text(textwrap.dedent(snakefile))
+    return workdir
+
+
+def copy_workflow(dest: Path) -> Path:
+    for name in WORKFLOW_FILES:
+        src = REPO / name
+        target = dest / name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if src.is_dir():
+            shutil.copytree(src, target)
+        else:
+            shutil.copy(src, target)
+    return dest
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory):
+    return copy_workflow(tmp_path_factory.mktemp("demo-slurm"))
+
+
+def test_cluster_is_up(cluster):
+    assert cluster.slurm("sinfo", "-h", "-N", "-o", "%T").strip() == "idle"
+    assert "is UP" in cluster.slurm("scontrol", "ping")
+    assert set(cluster.pids()) >= {"slurmctld", "slurmd"}
+
+
+def test_dry_run(cluster, demo):
+    submitted_before = cluster.ctld_log().count("_slurm_rpc_submit_batch_job")
+    code, out = snakemake(cluster, demo, "-n", timeout=120)
+    assert "Job stats:" in out and "This was a dry-run" in out
+    assert not submissions(out)
+    assert cluster.ctld_log().count("_slurm_rpc_submit_batch_job") == submitted_before
+
+
+def test_demo_through_sbatch(cluster, demo):
+    start = time.monotonic()
+    target = [DEMO_TARGET] if DEMO_TARGET else []
+    code, out = snakemake(cluster, demo, *target, timeout=1500 if FULL_DEMO else 600)
+    print(f"demo through SLURM ({DEMO_TARGET or 'all'}): {time.monotonic() - start:.0f} s")
+    remote = {int(job): rule for rule, job in REMOTE_RULE.findall(out)}
+    submitted = submissions(out)
+    assert remote, out[-3000:]
+    # Every non-local job was submitted with sbatch, once, and slurmctld ran it to exit code 0.
+    assert set(submitted) == set(remote), (remote, submitted)
+    assert len(set(submitted.values())) == len(submitted)
+    for job, slurm_id in submitted.items():
+        assert ctld_submitted_and_succeeded(cluster, slurm_id), (remote[job], slurm_id)
+    assert {"build_demo_model", "sample_responses", "execute_samples"} <= set(remote.values())
+    # The localrules (problems, pairs, tables) ran beside SLURM, not through it.
+    assert "localrule build_pairs:" in out
+    if FULL_DEMO:
+        assert (demo / "results/tables/table1.md").stat().st_size > 0
+    else:
+        assert (demo / DEMO_TARGET).stat().st_size > 0
+    assert "Nothing to be done" in snakemake(cluster, demo, "-n", *target, timeout=120)[1]
+
+
+def test_failed_job_is_retried_with_more_memory(cluster, tmp_path):
+    workdir = write_workflow(
+        tmp_path / "retry",
+        """
+        rule flaky:
+            output:
+                "flaky.txt",
+            log:
+                "logs/flaky.log",
+            resources:
+                mem_mb=lambda wc, attempt: 600 * attempt,
+                runtime=5,
+            shell:
+                "echo attempt with {resources.mem_mb} MB >> attempts.txt; "
+                "test {resources.mem_mb} -ge 1200 && echo {resources.mem_mb} > {output}"
+        """,
+    )
+    code, out = snakemake(cluster, workdir, "--retries", "1", timeout=240)
+    assert (workdir / "flaky.txt").read_text().strip() == "1200"
+    assert (workdir / "attempts.txt").read_text().splitlines() == [
+        "attempt with 600 MB",
+        "attempt with 1200 MB",
+    ]
+    first, second = sorted(int(i) for _, i in SUBMITTED.findall(out))
+    ctld = cluster.ctld_log()
+    assert f"_job_complete: JobId={first} WEXITSTATUS 1\n" in ctld
+    assert ctld_submitted_and_succeeded(cluster, second)
+    # the retry asked SLURM for the larger memory (MinJobAge keeps the finished job listed)
+    assert "mem=1200M" in cluster.slurm("scontrol", "show", "job", str(second))
+
+
+def test_cancelled_job_is_redone_on_next_run(cluster, tmp_path):
+    workdir = write_workflow(
+        tmp_path / "cancel",
+        """
+        rule slow:
+            output:
+                "slow.txt",
+            resources:
+                runtime=5,
+            shell:
+                # the first attempt waits to be cancelled; the next one finishes at once
+                "if [ ! -e started ]; then touch started; sleep 300; fi; echo done > {output}"
+        """,
+    )
+    n = len(list(workdir.glob("snakemake-*.log")))
+    log_path = workdir / f"snakemake-{n}.log"
+    cmd = [sys.executable, "-m", "snakemake", "--profile", str(PROFILE), "--retries", "0"]
+    with log_path.open("w") as log:
+        proc = subprocess.Popen(cmd, cwd=workdir, env=cluster.env, stdout=log, stderr=log)
+        try:
+            deadline = time.monotonic() + 120
+            while not (workdir / "started").exists():
+                assert proc.poll() is None, log_path.read_text()
+                assert time.monotonic() < deadline, log_path.read_text()
+                time.sleep(0.5)
+            (slurm_id,) = submissions(log_path.read_text()).values()
+            cluster.slurm("scancel", str(slurm_id))
+            assert proc.wait(timeout=180) != 0  # the cancel is seen and the run fails
+        finally:
+            if proc.poll() is None:
+                proc.send_signal(signal.SIGINT)
+                proc.wait(timeout=60)
+    out = log_path.read_text()
+    assert f"SLURM-job '{slurm_id}' failed, SLURM status is: 'CANCELLED'" in out
+    assert not (workdir / "slow.txt").exists()
+    assert "JobState=CANCELLED" in cluster.slurm("scontrol", "show", "job", str(slurm_id))
+
+    code, out = snakemake(cluster, workdir, timeout=180)
+    (redone,) = submissions(out).values()
+    assert redone != slurm_id and ctld_submitted_and_succeeded(cluster, redone)
+    assert (workdir / "slow.txt").read_text() == "done\n"
+
+
+def test_cluster_stops(cluster):
+    pids = cluster.pids()
+    assert {"slurmctld", "slurmd"} <= set(pids)
+    run_script("stop", cluster.dir, timeout=120)
+    assert not any(alive(pid) for pid in pids.values()), pids
+    assert not list((cluster.dir / "pids").glob("*.pid"))
+    ping = subprocess.run(
+        ["scontrol", "ping"], env=cluster.env, capture_output=True, text=True, timeout=60
+    )
+    assert "DOWN" in ping.stdout or ping.returncode != 0, ping.stdout
