@@ -348,3 +348,36 @@ def test_evicted_problem_is_sent_again(tmp_path):
             assert verdict(plan, run_on(box, plan, ADD, limits), limits)["status"] == "passed"
     finally:
         box.close()
+
+
+def test_stdlib_mappings_and_not_none_objects(tmp_path):
+    """MBPP+ references return Counter (compared as a dict) and re.Match (only None-ness counts)."""
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/count", "prompt": "", "entry_point": "count",
+         "canonical_solution": "import collections\ndef count(s):\n"
+                               "    return collections.Counter(s)\n",
+         "tests": {"kind": "call", "cases": [{"input": ["abca"]}]}},
+        {"task_id": "t/match", "prompt": "", "entry_point": "match",
+         "canonical_solution": "import re\ndef match(s):\n    return re.search('ab+', s)\n",
+         "tests": {"kind": "call", "check": "not_none",
+                   "cases": [{"input": ["xabb"]}, {"input": ["xyz"]}]}},
+    ])  # fmt: skip
+    codes = {
+        "count/dict": ("t/count", "def count(s):\n    return {c: s.count(c) for c in s}\n", "passed"),
+        "count/wrong": ("t/count", "def count(s):\n    return {}\n", "failed"),
+        "match/ok": ("t/match", "import re\ndef match(s):\n    return re.match('.ab', s)\n",
+                     "passed"),
+        "match/none": ("t/match", "def match(s):\n    return None\n", "failed"),
+        "big_int_wrong": ("t/count", "def count(s):\n    return 10**5000\n", "failed"),
+    }  # fmt: skip
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": t, "sample_id": k, "solution": c} for k, (t, c, _) in codes.items()
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    execute_files(load_problems(problems), [samples], out, _config(BACKENDS[-1]),
+                  expected_path=tmp_path / "e.json", progress=False)  # fmt: skip
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for key, (_, _, status) in codes.items():
+        assert records[key]["status"] == status, records[key]
+    assert records["count/dict"]["total"] == 1 and records["match/ok"]["total"] == 2
+    assert "bits" in records["big_int_wrong"]["first_failure"]["message"]

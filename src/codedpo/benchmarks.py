@@ -73,6 +73,18 @@ def _mixed_items_tuple(inp):
     return [tuple(tuple(x) if isinstance(x, list) else x for x in inp[0])]
 
 
+def _complex_arg(inp):
+    return [complex(inp[0])]
+
+
+def _deep_tuple(x):
+    return tuple(_deep_tuple(i) for i in x) if isinstance(x, list) else x
+
+
+def _all_lists_tuples(inp):
+    return [_deep_tuple(a) for a in inp]
+
+
 def _dict_values_tuple(inp):
     return [{k: tuple(v) for k, v in inp[0].items()}, *inp[1:]]
 
@@ -89,6 +101,8 @@ _RULES: dict[Callable, tuple[int, ...]] = {
     _nested_then_tuple: (259, 401, 445),
     _mixed_items_tuple: (278,),
     _dict_values_tuple: (722,),
+    _complex_arg: (252,),
+    _all_lists_tuples: (580, 615, 791),
 }  # fmt: skip
 MBPP_PLUS_INPUT_TYPES: dict[int, Callable] = {t: f for f, ids in _RULES.items() for t in ids}
 # Mbpp/307 takes (tuple, int, int): the same first-argument rule.

@@ -16,6 +16,7 @@ This file is also copied into the sandbox (the harness imports it), so it uses t
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import math
 
@@ -23,6 +24,7 @@ _TAGS = ("$tuple", "$set", "$frozenset", "$dict", "$bytes", "$complex", "$float"
 # Integers beyond this travel in hex: decimal conversion of a huge int is quadratic (HumanEval/83
 # returns numbers with 10^5 digits), hex is linear.
 _BIG = 2**256
+_DICT_LIKE = (collections.Counter, collections.OrderedDict, collections.defaultdict)
 
 
 class Unencodable(TypeError):
@@ -53,6 +55,9 @@ def encode(value, _depth: int = 0):
         if all(type(k) is str for k in value) and not _looks_tagged(value):
             return {k: encode(v, _depth + 1) for k, v in value.items()}
         return {"$dict": [[encode(k, _depth + 1), encode(v, _depth + 1)] for k, v in value.items()]}
+    if t in _DICT_LIKE:
+        # Exactly these stdlib mappings (MBPP+'s references return Counter): compared as dicts.
+        return encode(dict(value), _depth)
     if t is bytes:
         return {"$bytes": base64.b64encode(value).decode("ascii")}
     if t is complex:

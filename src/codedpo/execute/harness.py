@@ -403,6 +403,7 @@ def _run_tests(mode, code, spec, tests, limits, load_limit) -> None:
         env.setdefault("candidate", fn)
     perf = time.perf_counter
     allow_digest = bool(spec.get("digest"))
+    not_none = bool(spec.get("not_none"))
     for i, test in enumerate(tests):
         signal.setitimer(signal.ITIMER_REAL, limits[i])
         t0 = perf()
@@ -431,7 +432,10 @@ def _run_tests(mode, code, spec, tests, limits, load_limit) -> None:
         try:
             value = codec.encode(out)
         except codec.Unencodable as exc:
-            _emit({"i": i, "bad": str(exc), "t": dt})
+            if not_none:
+                _emit({"i": i, "nn": out is not None, "t": dt})
+            else:
+                _emit({"i": i, "bad": str(exc), "t": dt})
             continue
         except RecursionError:
             _emit({"i": i, "bad": "value nested too deeply", "t": dt})

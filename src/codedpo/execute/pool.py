@@ -89,24 +89,35 @@ class Sandbox:
     def _readline(self, timeout: float) -> bytes:
         fd = self.proc.stdout.fileno()
         deadline = time.monotonic() + timeout
-        while b"\n" not in self._buf:
+        chunks = [self._buf]
+        size = len(self._buf)
+        newline = self._buf.find(b"\n")
+        # Search only each new chunk: replies reach 100+ MB (HumanEval/130), and rescanning the
+        # whole buffer per read would be quadratic.
+        while newline < 0:
             left = deadline - time.monotonic()
             if left <= 0:
+                self._buf = b"".join(chunks)
                 raise SandboxFault(f"sandbox did not answer within {timeout:.0f} s")
             ready, _, _ = select.select([fd], [], [], left)
             if not ready:
                 continue
-            chunk = os.read(fd, 1 << 20)
+            chunk = os.read(fd, 1 << 22)
             if not chunk:
                 self.proc.wait(timeout=5)
                 raise SandboxFault(
                     f"sandbox exited (code {self.proc.returncode}): {self.stderr_tail()}"
                 )
-            self._buf += chunk
-            if len(self._buf) > MAX_REPLY_BYTES:
+            at = chunk.find(b"\n")
+            if at >= 0:
+                newline = size + at
+            chunks.append(chunk)
+            size += len(chunk)
+            if size > MAX_REPLY_BYTES:
                 raise SandboxFault("sandbox reply exceeds the size limit")
-        line, self._buf = self._buf.split(b"\n", 1)
-        return line
+        data = b"".join(chunks)
+        self._buf = data[newline + 1 :]
+        return data[:newline]
 
     def close(self) -> None:
         if self.proc is not None:
