@@ -363,7 +363,8 @@ def test_stdlib_mappings_and_not_none_objects(tmp_path):
                    "cases": [{"input": ["xabb"]}, {"input": ["xyz"]}]}},
     ])  # fmt: skip
     codes = {
-        "count/dict": ("t/count", "def count(s):\n    return {c: s.count(c) for c in s}\n", "passed"),
+        "count/dict": ("t/count", "def count(s):\n    return {c: s.count(c) for c in s}\n",
+                       "passed"),
         "count/wrong": ("t/count", "def count(s):\n    return {}\n", "failed"),
         "match/ok": ("t/match", "import re\ndef match(s):\n    return re.match('.ab', s)\n",
                      "passed"),
