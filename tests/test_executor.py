@@ -382,3 +382,36 @@ def test_stdlib_mappings_and_not_none_objects(tmp_path):
         assert records[key]["status"] == status, records[key]
     assert records["count/dict"]["total"] == 1 and records["match/ok"]["total"] == 2
     assert "bits" in records["big_int_wrong"]["first_failure"]["message"]
+
+
+def test_expected_outputs_survive_a_reference_that_dies_on_one_case(tmp_path):
+    dies = "import os\ndef f(x):\n    if x == 2:\n        os._exit(1)\n    return x * 10\n"
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/f", "prompt": "", "entry_point": "f", "canonical_solution": dies,
+         "tests": {"kind": "call", "cases": [{"input": [i]} for i in range(5)]}},
+    ])  # fmt: skip
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": "t/f", "sample_id": "ok", "solution": "def f(x):\n    return x * 10\n"},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    execute_files(load_problems(problems), [samples], out, _config("process"),
+                  expected_path=tmp_path / "e.json", progress=False)  # fmt: skip
+    cached = json.loads((tmp_path / "e.json").read_text())["tasks"]["t/f"]
+    assert [b["index"] for b in cached["bad_cases"]] == [2]  # only the case it died on
+    record = json.loads(out.read_text())
+    assert (record["status"], record["passed"], record["total"]) == ("passed", 4, 4)
+
+
+def test_a_problem_with_no_usable_case_is_an_error(tmp_path):
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/broken", "prompt": "", "entry_point": "f",
+         "canonical_solution": "def f(x):\n    raise ValueError(x)\n",
+         "tests": {"kind": "call", "cases": [{"input": [1]}]}},
+    ])  # fmt: skip
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": "t/broken", "sample_id": "s", "solution": "def f(x) syntax error"},
+    ])  # fmt: skip
+    with pytest.raises(InputError, match="t/broken: no test cases left"):
+        execute_files(load_problems(problems), [samples], tmp_path / "o.jsonl",
+                      _config("process"), expected_path=tmp_path / "e.json",
+                      progress=False)  # fmt: skip

