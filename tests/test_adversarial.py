@@ -19,12 +19,15 @@ from pathlib import Path
 import pytest
 
 from codedpo.execute.executor import ExecConfig, Limits, execute_files
-from codedpo.execute.sandbox import SLOT_UID_BASE, SandboxConfig
+from codedpo.execute.sandbox import SandboxConfig
 from codedpo.problems import load_problems
 
 CORPUS = Path(__file__).parent / "adversarial"
 ATTACKS = sorted(p.stem for p in CORPUS.glob("*.py"))
 GOOD = "def add(a, b):\n    return a + b\n"
+# A uid of this run's own (as root the worker drops to it), so that survivors are told apart
+# from other executors running on the machine at the same time.
+UID = 100_000 + random.SystemRandom().randrange(800_000)
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 
@@ -104,7 +107,7 @@ def corpus_run(tmp_path_factory):
     os.chdir(caller)
     try:
         config = ExecConfig(
-            sandbox=SandboxConfig(backend="bwrap"),
+            sandbox=SandboxConfig(backend="bwrap", uid_base=UID),
             limits=Limits(test_seconds=2.0, memory_mb=1024),
             workers=1,
         )
@@ -142,12 +145,13 @@ def test_host_untouched(corpus_run):
     assert corpus_run["connections"] == []
 
 
+@pytest.mark.skipif(os.getuid() != 0, reason="slot uids exist only when the executor runs as root")
 def test_nothing_outlives_the_run(corpus_run):
     survivors = []
     for entry in Path("/proc").iterdir():
         if entry.name.isdigit():
             try:
-                if entry.stat().st_uid >= SLOT_UID_BASE:
+                if entry.stat().st_uid == UID:
                     survivors.append(entry.name)
             except OSError:
                 pass

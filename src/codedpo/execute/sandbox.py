@@ -38,6 +38,7 @@ class SandboxConfig:
     python: str | None = None  # interpreter used inside the sandbox (default: this base Python)
     tmpfs_bytes: int = 512 * 2**20  # holds the results file; pages cost memory only when used
     max_processes: int = 64
+    uid_base: int = SLOT_UID_BASE  # root only: worker i runs as uid_base + i
     apptainer_image: str | None = None
     apptainer_python: str = "/usr/local/bin/python3"
     apptainer_binary: str = "apptainer"
@@ -135,7 +136,7 @@ def _bwrap_command(config: SandboxConfig, slot: int, args: list[str]) -> list[st
         "--chdir", "/tmp",
     ]  # fmt: skip
     if os.getuid() == 0:
-        uid = SLOT_UID_BASE + slot
+        uid = config.uid_base + slot
         args = [*args, f"uid={uid}", f"gid={uid}"]
     else:
         cmd += ["--unshare-user", "--cap-drop", "ALL"]
