@@ -213,8 +213,11 @@ def evalplus_verdicts(results: dict, samples: list[dict]) -> dict[str, tuple]:
 
 
 # -- ours ------------------------------------------------------------------------------------------
-def exec_config(workers: int) -> ExecConfig:
-    return ExecConfig(sandbox=SandboxConfig(backend="bwrap"), workers=workers)
+def exec_config(workers: int, fast_check: bool = True) -> ExecConfig:
+    # Like for like: EvalPlus stops at a sample's first failing test unless --test-details, and
+    # our fast check does the same between ranges of tests.
+    return ExecConfig(sandbox=SandboxConfig(backend="bwrap"), workers=workers,
+                      fast_check=fast_check)  # fmt: skip
 
 
 def load_problems(dataset: str, dataset_path: Path) -> dict[str, dict]:
@@ -229,13 +232,14 @@ def warm_ours(dataset: str, dataset_path: Path, expected: Path, workers: int) ->
 
 
 def time_ours(dataset: str, dataset_path: Path, samples_path: Path, expected: Path,
-              workers: int, out: Path) -> tuple[float, dict[str, dict]]:  # fmt: skip
+              workers: int, out: Path,
+              fast_check: bool = True) -> tuple[float, dict[str, dict]]:  # fmt: skip
     out.unlink(missing_ok=True)
     out.with_name(out.name + ".partial").unlink(missing_ok=True)  # never resume
     t0 = time.perf_counter()
     problems = load_problems(dataset, dataset_path)
-    execute_files(problems, [samples_path], out, exec_config(workers), expected_path=expected,
-                  progress=False)  # fmt: skip
+    execute_files(problems, [samples_path], out, exec_config(workers, fast_check),
+                  expected_path=expected, progress=False)  # fmt: skip
     seconds = time.perf_counter() - t0
     records = {}
     with open(out, encoding="utf-8") as fh:
@@ -284,7 +288,8 @@ def run_dataset(dataset: str, args: argparse.Namespace, workdir: Path) -> dict:
               f"{exit_sec:.1f} s to exit", flush=True)  # fmt: skip
         us_load.append(loadavg())
         sec, us_records = time_ours(dataset, dataset_path, samples_path, expected,
-                                    args.workers, wd / "executions.jsonl")  # fmt: skip
+                                    args.workers, wd / "executions.jsonl",
+                                    fast_check=not args.evalplus_test_details)  # fmt: skip
         us_times.append(sec)
         print(f"[{dataset}] codedpo run {rep + 1}: {sec:.1f} s", flush=True)
 

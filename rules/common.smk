@@ -92,6 +92,8 @@ def execution_flags(execution):
     ]
     if backend != "auto":
         flags.append(f"--backend {backend}")
+    if execution.get("fast_check"):
+        flags.append("--fast-check")
     if execution.get("apptainer_image"):
         flags.append(f"--apptainer-image {shlex.quote(execution['apptainer_image'])}")
     return " ".join(flags)

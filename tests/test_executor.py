@@ -415,3 +415,30 @@ def test_a_problem_with_no_usable_case_is_an_error(tmp_path):
         execute_files(load_problems(problems), [samples], tmp_path / "o.jsonl",
                       _config("process"), expected_path=tmp_path / "e.json",
                       progress=False)  # fmt: skip
+
+
+def test_fast_check_stops_at_the_first_failing_range(tmp_path):
+    cases = [{"input": [i, 1], "group": "base" if i < 3 else "plus"} for i in range(40)]
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/add", "prompt": "", "entry_point": "add", "canonical_solution": ADD,
+         "tests": {"kind": "call", "cases": cases}},
+    ])  # fmt: skip
+    wrong_late = "def add(a, b):\n    return a + b if a < 30 else 0\n"
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": "t/add", "sample_id": "ok", "solution": ADD},
+        {"task_id": "t/add", "sample_id": "wrong", "solution": "def add(a, b):\n    return 0\n"},
+        {"task_id": "t/add", "sample_id": "late", "solution": wrong_late},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    config = ExecConfig(sandbox=SandboxConfig(backend="process"), workers=1, fast_check=True)
+    execute_files(load_problems(problems), [samples], out, config,
+                  expected_path=tmp_path / "e.json", progress=False)  # fmt: skip
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert (records["ok"]["status"], records["ok"]["passed"], records["ok"]["tests_run"]) == (
+        "passed", 40, 40)  # fmt: skip
+    wrong = records["wrong"]
+    assert wrong["status"] == "failed" and wrong["tests_run"] == 3  # the base group only
+    assert wrong["groups"]["plus"]["status"] == "not_run"
+    late = records["late"]
+    assert late["status"] == "failed" and late["first_failure"]["index"] == 30
+    assert late["passed"] == 30 and late["total"] == 40

@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-bytes", type=int, default=Limits.output_bytes)
     p.add_argument("--max-processes", type=int, default=SandboxConfig.max_processes)
     p.add_argument(
+        "--fast-check",
+        action="store_true",
+        help="stop a sample at its first failing range of tests (EvalPlus's default); "
+        "'passed' then counts only the tests that ran",
+    )
+    p.add_argument(
         "--no-timeout-rerun",
         action="store_true",
         help="do not re-run timed-out samples alone before counting them",
@@ -78,7 +84,8 @@ def config_from_args(args: argparse.Namespace) -> ExecConfig:
         sample_seconds=args.sample_seconds,
     )
     return ExecConfig(sandbox=sandbox, limits=limits, workers=args.workers,
-                      retry_timeouts=not args.no_timeout_rerun)  # fmt: skip
+                      retry_timeouts=not args.no_timeout_rerun,
+                      fast_check=args.fast_check)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:

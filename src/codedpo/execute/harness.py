@@ -323,11 +323,14 @@ class Worker:
             tests = spec.get("script") or []
         test_limits = limits["test_seconds"]
         start = int(limits.get("start", 0))
-        tests_seconds = limits.get("deadline_seconds", sum(test_limits[start:]))
+        end = int(limits.get("end", len(tests)))
+        tests_seconds = min(
+            limits.get("deadline_seconds", float("inf")), sum(test_limits[start:end])
+        )
         deadline = load_limit + tests_seconds + 0.5
 
         def body() -> None:
-            _run_tests(mode, code, spec, tests, test_limits, load_limit, start)
+            _run_tests(mode, code, spec, tests[:end], test_limits, load_limit, start)
 
         return [self._spawn(body, limits, deadline, None)]
 
