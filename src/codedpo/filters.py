@@ -288,6 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--output-bytes", type=int, default=Limits.output_bytes)
     p.add_argument("--max-processes", type=int, default=SandboxConfig.max_processes)
     p.add_argument("--no-timeout-rerun", action="store_true")
+    p.add_argument("--fast-check", action="store_true")
     p.add_argument("--no-progress", action="store_true")
     return p
 

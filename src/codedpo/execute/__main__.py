@@ -85,7 +85,7 @@ def config_from_args(args: argparse.Namespace) -> ExecConfig:
     )
     return ExecConfig(sandbox=sandbox, limits=limits, workers=args.workers,
                       retry_timeouts=not args.no_timeout_rerun,
-                      fast_check=args.fast_check)  # fmt: skip
+                      fast_check=getattr(args, "fast_check", False))  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
