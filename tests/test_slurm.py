@@ -20,12 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from workflow_helpers import copy_workflow
 
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
 PROFILE = REPO / "profiles" / "ci-slurm"
-WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "configs", "envs",
-                  "src/codedpo/data", "profiles"]  # fmt: skip
 # The whole demo through SLURM takes long on 2 cores (each job starts snakemake twice, and the
 # plugin polls squeue with a growing delay); by default the test runs one policy's pairs, which
 # crosses every stage up to DPO's input. CODEDPO_SLURM_FULL=1 runs `rule all` instead.
@@ -134,21 +133,9 @@ def write_workflow(workdir: Path, snakefile: str) -> Path:
     return workdir
 
 
-def copy_workflow(dest: Path) -> Path:
-    for name in WORKFLOW_FILES:
-        src = REPO / name
-        target = dest / name
-        target.parent.mkdir(parents=True, exist_ok=True)
-        if src.is_dir():
-            shutil.copytree(src, target)
-        else:
-            shutil.copy(src, target)
-    return dest
-
-
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory):
-    return copy_workflow(tmp_path_factory.mktemp("demo-slurm"))
+    return copy_workflow(tmp_path_factory.mktemp("demo-slurm"), extra=("profiles",))
 
 
 def test_cluster_is_up(cluster):

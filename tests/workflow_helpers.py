@@ -13,8 +13,9 @@ WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "configs", "en
                   "src/codedpo/data"]  # fmt: skip
 
 
-def copy_workflow(dest: Path) -> Path:
-    for name in WORKFLOW_FILES:
+def copy_workflow(dest: Path, extra: tuple[str, ...] = ()) -> Path:
+    """Copy the workflow's files (and ``extra`` ones, e.g. ``profiles``) into ``dest``."""
+    for name in (*WORKFLOW_FILES, *extra):
         src = REPO / name
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
