@@ -28,9 +28,9 @@ import time
 from collections import Counter
 from pathlib import Path
 
-from codedpo.execute.__main__ import config_from_args
-from codedpo.execute.executor import ExecConfig, Limits, execute_files
-from codedpo.execute.sandbox import BACKENDS, SandboxConfig, SandboxUnavailable
+from codedpo.execute.__main__ import add_executor_arguments, config_from_args
+from codedpo.execute.executor import ExecConfig, execute_files
+from codedpo.execute.sandbox import SandboxUnavailable
 from codedpo.io import InputError, read_jsonl, sha256_file, write_json, write_jsonl
 from codedpo.problems import load_problems
 
@@ -272,23 +272,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="do not run the reference solutions (no 'reference_fails' filter)",
     )
     # The executor's own flags, so the workflow can pass execution_flags(config['execution']).
-    p.add_argument(
-        "--backend",
-        choices=BACKENDS,
-        default=None,
-        help="isolation backend (default: bwrap where installed, else process)",
-    )
-    p.add_argument("--workers", type=int, default=2, help="warm sandboxes")
-    p.add_argument("--apptainer-image", default=None)
-    p.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
-    p.add_argument("--test-seconds", type=float, default=Limits.test_seconds)
-    p.add_argument("--min-test-seconds", type=float, default=Limits.min_test_seconds)
-    p.add_argument("--time-factor", type=float, default=Limits.time_factor)
-    p.add_argument("--sample-seconds", type=float, default=Limits.sample_seconds)
-    p.add_argument("--output-bytes", type=int, default=Limits.output_bytes)
-    p.add_argument("--max-processes", type=int, default=SandboxConfig.max_processes)
-    p.add_argument("--no-timeout-rerun", action="store_true")
-    p.add_argument("--fast-check", action="store_true")
+    add_executor_arguments(p)
     p.add_argument("--no-progress", action="store_true")
     return p
 

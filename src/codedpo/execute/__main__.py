@@ -18,22 +18,9 @@ from codedpo.io import InputError
 from codedpo.problems import load_problems
 
 
-def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codedpo execute", description=__doc__.split("\n")[0])
-    p.add_argument("--problems", type=Path, required=True, help="problems JSONL")
-    p.add_argument("--samples", type=Path, nargs="+", help="samples JSONL file(s)")
-    p.add_argument("--out", type=Path, help="execution records JSONL (atomic)")
-    p.add_argument(
-        "--expected-only",
-        action="store_true",
-        help="only compute the expected-outputs cache (--expected) and stop",
-    )
-    p.add_argument(
-        "--expected",
-        type=Path,
-        default=None,
-        help="cache of expected outputs computed from canonical solutions",
-    )
+def add_executor_arguments(p: argparse.ArgumentParser) -> None:
+    """The sandbox and limit flags, shared by every command that executes code (`filter` too),
+    so that the workflow's execution_flags(config['execution']) fit them all."""
     p.add_argument(
         "--backend",
         choices=BACKENDS,
@@ -65,6 +52,25 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="do not re-run timed-out samples alone before counting them",
     )
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="codedpo execute", description=__doc__.split("\n")[0])
+    p.add_argument("--problems", type=Path, required=True, help="problems JSONL")
+    p.add_argument("--samples", type=Path, nargs="+", help="samples JSONL file(s)")
+    p.add_argument("--out", type=Path, help="execution records JSONL (atomic)")
+    p.add_argument(
+        "--expected-only",
+        action="store_true",
+        help="only compute the expected-outputs cache (--expected) and stop",
+    )
+    p.add_argument(
+        "--expected",
+        type=Path,
+        default=None,
+        help="cache of expected outputs computed from canonical solutions",
+    )
+    add_executor_arguments(p)
     p.add_argument("--no-progress", action="store_true")
     return p
 
@@ -85,7 +91,7 @@ def config_from_args(args: argparse.Namespace) -> ExecConfig:
     )
     return ExecConfig(sandbox=sandbox, limits=limits, workers=args.workers,
                       retry_timeouts=not args.no_timeout_rerun,
-                      fast_check=getattr(args, "fast_check", False))  # fmt: skip
+                      fast_check=args.fast_check)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
