@@ -10,11 +10,18 @@ for section in ("models", "benchmarks"):
     config[section] = {
         k: v for k, v in config.get(section, {}).items() if v is not None
     }
+if isinstance(config.get("train_problems"), dict) and isinstance(
+    config["train_problems"].get("sources"), dict
+):
+    config["train_problems"]["sources"] = {
+        k: v for k, v in config["train_problems"]["sources"].items() if v is not None
+    }
 
 validate(config, "../schemas/config.schema.yaml")
 
 MODELS = list(config["models"])
 BENCHMARKS = list(config["benchmarks"])
+TRAIN_SOURCES = config["train_problems"]["sources"]
 SHARDS = list(range(config["sampling"]["shards"]))
 
 
@@ -24,6 +31,7 @@ wildcard_constraints:
     benchmark="|".join(BENCHMARKS),
     variant="base|rft|dpo-(" + "|".join(MODELS) + ")",
     shard=r"\d+",
+    source="|".join(TRAIN_SOURCES),
 
 
 def is_demo(policy):
@@ -106,6 +114,38 @@ def split_flag(split):
 def template_input(source):
     """The prompt template file of a problem source, if any (editing it reruns prepare)."""
     return source.get("prompt_template") or []
+
+
+def train_source_by_path(path):
+    """The training source that reads ``path`` and says which Hub dataset it comes from."""
+    for name, source in TRAIN_SOURCES.items():
+        if source["path"] == path and source.get("hub"):
+            return source
+    raise ValueError(
+        f"no train_problems source with path {path!r} and a 'hub' to export it from"
+    )
+
+
+def paper_flags(wildcards):
+    """``codedpo tables`` flags that put the paper's numbers beside ours: which hub id each
+    policy is, and which of the paper's benchmarks (by format) each benchmark is."""
+    path = config["tables"].get("paper_results")
+    if not path:
+        return ""
+    models = [
+        f"{policy}={config['models'][policy]['hub']}"
+        for policy in config["tables"]["models"]
+        if "hub" in config["models"][policy]
+    ]
+    benchmarks = [
+        f"{name}={config['benchmarks'][name].get('format', 'problems')}"
+        for name in config["tables"]["benchmarks"]
+    ]
+    flags = [f"--paper {shlex.quote(path)}"]
+    if models:
+        flags.append("--model-ids " + " ".join(shlex.quote(m) for m in models))
+    flags.append("--benchmark-ids " + " ".join(shlex.quote(b) for b in benchmarks))
+    return " ".join(flags)
 
 
 def template_flag(source):

@@ -2,31 +2,71 @@
 # computes once from reference solutions (inside the sandbox) where a source gives none.
 
 
-rule prepare_train_problems:
+rule prepare_train_source:
     input:
-        source=config["train_problems"]["path"],
-        template=template_input(config["train_problems"]),
+        source=lambda wc: TRAIN_SOURCES[wc.source]["path"],
+        template=lambda wc: template_input(TRAIN_SOURCES[wc.source]),
     output:
-        "results/problems/train.unfiltered.jsonl",
+        "results/problems/train_sources/{source}.jsonl",
     log:
-        "logs/prepare_problems/train.log",
+        "logs/prepare_problems/train_sources/{source}.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("cpu")
     params:
-        split=split_flag(config["train_problems"].get("split")),
-        format=config["train_problems"].get("format", "problems"),
-        template=template_flag(config["train_problems"]),
+        split=lambda wc: split_flag(TRAIN_SOURCES[wc.source].get("split")),
+        format=lambda wc: TRAIN_SOURCES[wc.source].get("format", "problems"),
+        template=lambda wc: template_flag(TRAIN_SOURCES[wc.source]),
+        subset=lambda wc: (
+            f"--max-problems {TRAIN_SOURCES[wc.source]['max_problems']} "
+            f"--seed {TRAIN_SOURCES[wc.source].get('seed', 0)}"
+            if TRAIN_SOURCES[wc.source].get("max_problems")
+            else ""
+        ),
     shell:
         "codedpo prepare --source {input.source} --format {params.format} "
-        "{params.split} {params.template} --out {output} > {log} 2>&1"
+        "{params.split} {params.template} {params.subset} --out {output} > {log} 2>&1"
+
+
+# A training source's file exported from the Hugging Face Hub when it is not there yet (needs
+# internet: run it on a login node, or copy the file in, before submitting to compute nodes).
+rule export_train_source:
+    output:
+        "resources/train_sources/{file}",
+    log:
+        "logs/export_train_source/{file}.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
+    params:
+        hub=lambda wc: train_source_by_path(f"resources/train_sources/{wc.file}")["hub"],
+        split=lambda wc: train_source_by_path(
+            f"resources/train_sources/{wc.file}"
+        ).get("hub_split", "train"),
+        revision=lambda wc: (
+            "--revision "
+            + train_source_by_path(f"resources/train_sources/{wc.file}")[
+                "hub_revision"
+            ]
+            if train_source_by_path(f"resources/train_sources/{wc.file}").get(
+                "hub_revision"
+            )
+            else ""
+        ),
+    shell:
+        "python -m codedpo.sources --hub {params.hub} --split {params.split} "
+        "{params.revision} --out {output} > {log} 2>&1"
 
 
 rule filter_train_problems:
     input:
-        problems="results/problems/train.unfiltered.jsonl",
+        problems=expand(
+            "results/problems/train_sources/{source}.jsonl", source=TRAIN_SOURCES
+        ),
         benchmarks=expand("results/problems/{benchmark}.jsonl", benchmark=BENCHMARKS),
     output:
         problems="results/problems/train.jsonl",

@@ -7,7 +7,7 @@ report: "../report/workflow.rst"
 
 rule plot_pass_at_1:
     input:
-        rules.make_tables.input,
+        rules.make_tables.input.scores,
     output:
         report(
             "results/plots/pass_at_1.png",

@@ -4,12 +4,13 @@
 
 rule make_tables:
     input:
-        lambda wc: [
+        scores=lambda wc: [
             f"results/eval/{policy}/{variant}/{benchmark}/scores.json"
             for policy in config["tables"]["models"]
             for variant in eval_variants(policy)
             for benchmark in config["tables"]["benchmarks"]
         ],
+        paper=config["tables"].get("paper_results") or [],
     output:
         table1="results/tables/table1.md",
         table2="results/tables/table2.md",
@@ -47,6 +48,7 @@ rule make_tables:
     params:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],
+        paper=paper_flags,
     shell:
-        "codedpo tables --scores {input} --models {params.models} "
-        "--benchmarks {params.benchmarks} --outdir results/tables > {log} 2>&1"
+        "codedpo tables --scores {input.scores} --models {params.models} "
+        "--benchmarks {params.benchmarks} {params.paper} --outdir results/tables > {log} 2>&1"

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from codedpo.extract import extract_code, main
+from codedpo.extract import extract_code, main, names_tests_use
 
 
 def run(code: str, entry: str):
@@ -257,3 +257,26 @@ def test_cli_fills_solution(tmp_path) -> None:
     assert main(["--problems", str(problems), "--samples", str(samples), "--out", str(out)]) == 0
     rec = json.loads(out.read_text())
     assert rec["solution"] == "def f():\n    return 1\n" and rec["raw"] == raw
+
+
+def test_definitions_the_tests_use_are_kept_besides_the_entry_point():
+    # Mbpp/367: the test setup builds trees from the solution's own Node class, which the entry
+    # point never mentions.
+    tests = {
+        "kind": "assert",
+        "setup": "root = Node(1)\nroot.left = Node(2)\n",
+        "asserts": ["assert is_balanced(root) == True"],
+    }
+    assert names_tests_use(tests) == {"Node", "is_balanced"}  # root is the tests' own
+    response = (
+        "```python\nclass Node:\n    def __init__(self, data):\n        self.data = data\n"
+        "        self.left = self.right = None\n\n\ndef height(r):\n"
+        "    return 0 if r is None else 1 + max(height(r.left), height(r.right))\n\n\n"
+        "def is_balanced(r):\n"
+        "    return r is None or abs(height(r.left) - height(r.right)) < 2\n\n\n"
+        "root = Node(5)\nprint(is_balanced(root))\n```"
+    )
+    code = extract_code(response, "is_balanced", names_tests_use(tests))
+    assert "class Node" in code and "def height" in code
+    assert "root = Node(5)" not in code and "print(" not in code  # the model's demo stays out
+    assert "class Node" not in extract_code(response, "is_balanced")

@@ -131,10 +131,22 @@ def test_real_humaneval_prompt_restated_is_caught(tmp_path):
 
 
 # -- the whole command, on the real executor ----------------------------------------------------
-def test_filter_command_writes_kept_problems_and_a_report(tmp_path):
+def _source_files(tmp_path: Path) -> list[Path]:
+    """The fixtures as three training sources, one problems file each (as the workflow pools)."""
+    files = []
+    for name, load in [
+        ("leetcode-train", sources.load_leetcode),
+        ("codecontests-train", sources.load_codecontests),
+        ("leetcode-extra", sources.load_leetcode),
+    ]:
+        files.append(tmp_path / f"{name}.jsonl")
+        write_jsonl(files[-1], load(FIXTURES / f"{name}.jsonl"))
+    return files
+
+
+def test_filter_command_pools_sources_and_writes_kept_problems_and_a_report(tmp_path):
     problems = _train_problems()
-    src = tmp_path / "train.jsonl"
-    write_jsonl(src, problems.values())
+    srcs = _source_files(tmp_path)
     out, report, executions = (
         tmp_path / "kept.jsonl",
         tmp_path / "report.json",
@@ -142,7 +154,7 @@ def test_filter_command_writes_kept_problems_and_a_report(tmp_path):
     )
     argv = [
         "--problems",
-        str(src),
+        *map(str, srcs),
         "--benchmarks",
         str(BENCH),
         "--out",
@@ -169,6 +181,12 @@ def test_filter_command_writes_kept_problems_and_a_report(tmp_path):
         "input": 9,
         "kept": 6,
         "dropped": {"reference_fails": 1, "contaminated": 1, "duplicate": 1},
+        "by_source": {
+            # leetcode-extra holds the contaminated and the repeated problem
+            "leetcode-train": {"input": 4, "kept": 4},
+            "codecontests-train": {"input": 3, "kept": 2},
+            "leetcode-extra": {"input": 2, "kept": 0},
+        },
     }
     by_id = {d["task_id"]: d for d in rep["dropped"]}
     assert by_id[COPIED]["benchmark_task_id"] == "HumanEvalLike/1"
@@ -177,9 +195,24 @@ def test_filter_command_writes_kept_problems_and_a_report(tmp_path):
     assert by_id[BROKEN]["status"] == "failed" and "wrong output" in by_id[BROKEN]["message"]
     assert rep["config"]["ngram"] == 13 and rep["config"]["threshold"] == 0.5
     assert rep["config"]["execution"]["sandbox"]["backend"] == BACKEND
-    assert rep["benchmarks"][0]["problems"] == 2 and len(rep["problems"]["sha256"]) == 64
+    assert rep["benchmarks"][0]["problems"] == 2
+    assert [p["path"] for p in rep["problems"]] == list(map(str, srcs))
+    assert all(len(p["sha256"]) == 64 for p in rep["problems"])
     # Only the survivors of the cheap filters were executed.
     assert len(executions.read_text().splitlines()) == 7
+
+
+def test_an_id_in_two_sources_is_an_error_naming_both(tmp_path, capsys):
+    a, b = tmp_path / "a.jsonl", tmp_path / "b.jsonl"
+    one = list(_train_problems().values())[:1]
+    write_jsonl(a, one)
+    write_jsonl(b, one)
+    argv = ["--problems", str(a), str(b), "--out", str(tmp_path / "o.jsonl"),
+            "--report", str(tmp_path / "r.json"), "--skip-execution"]  # fmt: skip
+    assert filters.main(argv) == 2
+    err = capsys.readouterr().err
+    assert f"{b}: field 'task_id'" in err and f"is also in {a}" in err
+    assert not (tmp_path / "o.jsonl").exists()
 
 
 def test_no_reference_is_dropped_without_running_anything():

@@ -23,7 +23,7 @@ from codedpo.io import InputError  # noqa: E402
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 12}
 
 
-def identity_extract(response: str, entry_point: str | None) -> str:
+def identity_extract(response: str, problem: dict) -> str:
     return response
 
 

@@ -103,3 +103,19 @@ def test_template_errors_name_the_field(tmp_path):
         prepare(src, "problems", None, {"tmpl": "x"})
     out = prepare(src, "problems", None, {"template": "Solve: {prompt}"})
     assert out[0]["prompt"] == "Solve: p"
+
+
+def test_humaneval_tests_get_the_prompt_helpers_they_call():
+    from codedpo.benchmarks import prompt_helpers
+
+    prompt = (
+        "import math\n\n\ndef encode(s: str):\n    return s[::-1]\n\n\n"
+        'def unused():\n    return 1\n\n\ndef decode(s: str):\n    """Undo encode."""\n'
+    )
+    test = "def check(candidate):\n    assert candidate(encode('ab')) == 'ab'\n"
+    helpers = prompt_helpers(prompt, test, "decode")
+    assert "import math" in helpers and "def encode" in helpers
+    assert "def unused" not in helpers and "def decode" not in helpers
+    # nothing to add when the test calls only the entry point
+    assert prompt_helpers(prompt, "def check(c):\n    assert c('a') == 'a'\n", "decode") == ""
+    assert prompt_helpers("def broken(:\n", test, "decode") == ""

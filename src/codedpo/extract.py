@@ -22,6 +22,7 @@ import ast
 import re
 import sys
 import textwrap
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from codedpo.io import InputError, read_jsonl, require, write_jsonl
@@ -56,15 +57,38 @@ class _Block:
     terminated: bool
 
 
-def extract_code(response: str, entry_point: str | None) -> str:
+def names_tests_use(tests: dict) -> frozenset[str]:
+    """Names a problem's tests use from the solution, besides the entry point.
+
+    MBPP's test setup may build objects from a class the solution must define (Mbpp/367's
+    ``Node``); pruning to the entry point alone would drop it. Names the tests bind themselves
+    (their own helpers, ``check``, variables) are left out.
+    """
+    sources = [tests.get("setup") or "", *(tests.get("asserts") or [])]
+    used: set[str] = set()
+    bound: set[str] = set()
+    for source in sources:
+        try:
+            tree = ast.parse(source)
+        except SyntaxError:
+            continue
+        used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        for node in tree.body:
+            bound.update(_binds(node))
+    return frozenset(used - bound)
+
+
+def extract_code(response: str, entry_point: str | None, keep: Iterable[str] = ()) -> str:
     """Return the Python code to execute from a model ``response``.
 
     Fenced blocks tagged Python (or untagged) are preferred; with several, the parseable ones
     are joined with the block defining ``entry_point`` last (so its definitions win, as they
     would at run time). Without fences the longest parseable stretch of the text is used. With
-    ``entry_point`` the result keeps only what the entry point needs.
+    ``entry_point`` the result keeps only what the entry point needs, and the top-level
+    definitions of the names in ``keep`` (what the tests use: :func:`names_tests_use`).
     """
     entry = entry_point.split(".")[0].strip() if entry_point else None
+    keep = frozenset(keep)
     blocks = _fenced_blocks(response)
     python_blocks = [b for b in blocks if b.lang.lower() in _PYTHON_TAGS]
     # A solution fenced with a wrong tag (```python3.10, ```Python code) is still worth a try
@@ -75,7 +99,7 @@ def extract_code(response: str, entry_point: str | None) -> str:
         code = _largest_parsing_span(response)
         if code is None:
             return response.strip() + "\n" if response.strip() else ""
-        return _finish(code, entry)
+        return _finish(code, entry, keep)
 
     parsed: list[tuple[str, ast.Module]] = []
     for block in candidates:
@@ -94,8 +118,8 @@ def extract_code(response: str, entry_point: str | None) -> str:
             # improved version"); the others may hold helpers, so join all and prune.
             primary = defining[-1]
             order = [i for i in range(len(parsed)) if i != primary] + [primary]
-            return _finish("\n\n".join(parsed[i][0].rstrip() for i in order), entry)
-        return _finish("\n\n".join(text.rstrip() for text, _ in parsed), entry)
+            return _finish("\n\n".join(parsed[i][0].rstrip() for i in order), entry, keep)
+        return _finish("\n\n".join(text.rstrip() for text, _ in parsed), entry, keep)
 
     # No entry point (stdio programs): one defining block is the program, the others are usage;
     # definitions spread over several blocks are joined; plain scripts: the largest one.
@@ -265,8 +289,9 @@ def _segment(lines: list[str], node: ast.stmt) -> str:
     return "\n".join(lines[first - 1 : node.end_lineno])
 
 
-def _finish(code: str, entry: str | None) -> str:
-    """Prune parsed ``code`` to what ``entry`` needs; without an entry point return it as is."""
+def _finish(code: str, entry: str | None, roots: frozenset[str] = frozenset()) -> str:
+    """Prune parsed ``code`` to what ``entry`` (and ``roots``) need; without an entry point
+    return it as is."""
     code = code.strip("\n") + "\n"
     if entry is None:
         return code
@@ -298,6 +323,12 @@ def _finish(code: str, entry: str | None) -> str:
     keep: set[int] = set()
     needed: set[str] = set()
     todo = [*definitions[entry], *(i for i, n in enumerate(tree.body) if _is_kept_call(n))]
+    for name in roots:
+        where = definitions.get(name, [])
+        if where and isinstance(
+            tree.body[where[-1]], (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+        ):
+            todo.extend(where)  # definitions only: the model's own demo variables stay out
     while todo:
         i = todo.pop()
         if i in keep:
@@ -328,10 +359,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     entry_points: dict[str, str | None] = {}
+    needs: dict[str, frozenset[str]] = {}
     for lineno, rec in read_jsonl(args.problems):
         where = f"{args.problems}:{lineno}"
         task_id = require(rec, "task_id", str, where)
         entry_points[task_id] = rec.get("entry_point")
+        tests = rec.get("tests") or {}
+        if not isinstance(tests, dict):
+            raise InputError(f"{where}: field 'tests' must be an object")
+        needs[task_id] = names_tests_use(tests)
 
     def filled():
         for lineno, rec in read_jsonl(args.samples):
@@ -340,7 +376,7 @@ def main(argv: list[str] | None = None) -> int:
             raw = require(rec, "raw", str, where)
             if task_id not in entry_points:
                 raise InputError(f"{where}: field 'task_id': unknown task {task_id!r}")
-            yield {**rec, "solution": extract_code(raw, entry_points[task_id])}
+            yield {**rec, "solution": extract_code(raw, entry_points[task_id], needs[task_id])}
 
     n = write_jsonl(args.out, filled())
     print(f"extracted {n} solutions -> {args.out}", file=sys.stderr)

@@ -241,9 +241,44 @@ def filter_problems(
 
 
 # -- the command --------------------------------------------------------------------------------
+def pool_sources(paths: list[Path]) -> tuple[dict[str, dict], dict[str, str]]:
+    """The problems of every source file, in order, and each id's source (the file's stem).
+
+    An id in two files is an error naming both.
+    """
+    pooled: dict[str, dict] = {}
+    origin: dict[str, Path] = {}
+    for path in paths:
+        for task_id, problem in load_problems(path).items():
+            if task_id in pooled:
+                raise InputError(
+                    f"{path}: field 'task_id': {task_id!r} is also in {origin[task_id]}; "
+                    "problem ids must be unique across training sources"
+                )
+            pooled[task_id] = problem
+            origin[task_id] = path
+    return pooled, {t: p.stem for t, p in origin.items()}
+
+
+def source_counts(origin: dict[str, str], kept: list[dict]) -> dict[str, dict[str, int]]:
+    """Per source: problems read and kept."""
+    counts: dict[str, dict[str, int]] = {}
+    for source in origin.values():
+        counts.setdefault(source, {"input": 0, "kept": 0})["input"] += 1
+    for p in kept:
+        counts[origin[p["task_id"]]]["kept"] += 1
+    return counts
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="codedpo filter", description=__doc__.split("\n")[0])
-    p.add_argument("--problems", type=Path, required=True, help="training problems JSONL")
+    p.add_argument(
+        "--problems",
+        type=Path,
+        nargs="+",
+        required=True,
+        help="training problems JSONL, one file per source (pooled; ids must be unique)",
+    )
     p.add_argument(
         "--benchmarks",
         type=Path,
@@ -282,7 +317,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.ngram < 1:
             raise InputError(f"--ngram must be at least 1, got {args.ngram}")
-        problems = load_problems(args.problems)
+        problems, origin = pool_sources(args.problems)
         index, benchmarks = load_benchmarks(args.benchmarks, args.ngram)
         if not benchmarks:
             print("codedpo filter: WARNING: no --benchmarks, no decontamination", file=sys.stderr)
@@ -299,14 +334,19 @@ def main(argv: list[str] | None = None) -> int:
     reasons = Counter(d["reason"] for d in dropped)
     report = {
         "date": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        "problems": {"path": str(args.problems), "sha256": sha256_file(args.problems)},
+        "problems": [{"path": str(p), "sha256": sha256_file(p)} for p in args.problems],
         "benchmarks": benchmarks,
         "config": {
             "ngram": args.ngram,
             "threshold": args.threshold,
             "execution": None if config is None else config.describe(),
         },
-        "counts": {"input": len(problems), "kept": len(kept), "dropped": dict(reasons)},
+        "counts": {
+            "input": len(problems),
+            "kept": len(kept),
+            "dropped": dict(reasons),
+            "by_source": source_counts(origin, kept),
+        },
         "dropped": dropped,
     }
     write_json(args.report, report)

@@ -120,10 +120,13 @@ def _row_sampler(seeds: Sequence[int], temperature: float, top_p: float, device)
     return processors
 
 
-def _default_extract() -> Callable[[str, str | None], str]:
-    from codedpo.extract import extract_code
+def _default_extract() -> Callable[[str, dict], str]:
+    from codedpo.extract import extract_code, names_tests_use
 
-    return extract_code
+    def extract(raw: str, problem: dict) -> str:
+        return extract_code(raw, problem.get("entry_point"), names_tests_use(problem["tests"]))
+
+    return extract
 
 
 def generate_responses(
@@ -138,12 +141,13 @@ def generate_responses(
     batch_size: int = 64,
     threads: int = 1,
     greedy: bool = False,
-    extract: Callable[[str, str | None], str] | None = None,
+    extract: Callable[[str, dict], str] | None = None,
 ) -> list[dict]:
     """Generate ``n`` responses per problem (one when ``greedy``) and return sample records.
 
-    Records come back in problem order, then sample index. ``extract`` maps a response and the
-    problem's entry point to code; it defaults to :func:`codedpo.extract.extract_code`.
+    Records come back in problem order, then sample index. ``extract`` maps a response and its
+    problem to code; it defaults to :func:`codedpo.extract.extract_code` with the problem's entry
+    point and the names its tests use.
     """
     import torch
     from tqdm.auto import tqdm
@@ -226,7 +230,7 @@ def generate_responses(
                     "sample_id": f"{problem['task_id']}/{i}",
                     "index": i,
                     "raw": raw,
-                    "solution": extract(raw, problem.get("entry_point")),
+                    "solution": extract(raw, problem),
                     "prompt": problem["prompt"],
                 }
             )

@@ -9,6 +9,7 @@ Every record is validated against the problems schema; a bad line is an error na
 from __future__ import annotations
 
 import argparse
+import random
 import sys
 from pathlib import Path
 
@@ -27,6 +28,7 @@ FORMATS = (
     "mbpp_train",
     "leetcode",
     "codecontests",
+    "codeforces",
 )
 
 
@@ -52,6 +54,8 @@ def load_source(path: Path, fmt: str) -> list[dict]:
         return sources.load_leetcode(path)
     if fmt == "codecontests":  # deepmind/code_contests (codedpo.sources)
         return sources.load_codecontests(path)
+    if fmt == "codeforces":  # the Codeforces problems of deepmind/code_contests
+        return sources.load_codecontests(path, only_sources=("CODEFORCES",))
     raise InputError(f"unknown format {fmt!r}; choose one of {FORMATS}")
 
 
@@ -96,7 +100,18 @@ def apply_template(records: list[dict], template: dict, source: Path, fmt: str) 
         rec["prompt"] = template["template"].format_map(fields)
 
 
-def prepare(source: Path, fmt: str, split: str | None, template: dict | None = None) -> list[dict]:
+def prepare(
+    source: Path,
+    fmt: str,
+    split: str | None,
+    template: dict | None = None,
+    max_problems: int | None = None,
+    seed: int = 0,
+) -> list[dict]:
+    """The source's problems (of ``split``), validated, ids unique.
+
+    ``max_problems`` keeps a random subset of that size (drawn with ``seed``), in source order.
+    """
     records = load_source(source, fmt)
     if template is not None:
         apply_template(records, template, source, fmt)
@@ -112,6 +127,9 @@ def prepare(source: Path, fmt: str, split: str | None, template: dict | None = N
             out.append(rec)
     if not out:
         raise InputError(f"{source}: no problems" + (f" in split {split!r}" if split else ""))
+    if max_problems is not None and len(out) > max_problems:
+        keep = sorted(random.Random(seed).sample(range(len(out)), max_problems))
+        out = [out[i] for i in keep]
     return out
 
 
@@ -126,8 +144,17 @@ def main(argv: list[str] | None = None) -> int:
         default=None,
         help="YAML with 'template' (and optional 'example', 'shots'), configs/prompts/",
     )
+    p.add_argument(
+        "--max-problems",
+        type=int,
+        default=None,
+        help="keep a random subset of this many problems (in source order)",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the --max-problems subset")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
+    if args.max_problems is not None and args.max_problems < 1:
+        raise InputError(f"--max-problems must be at least 1, got {args.max_problems}")
     template = None
     if args.prompt_template is not None:
         if not args.prompt_template.exists():
@@ -135,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         template = yaml.safe_load(args.prompt_template.read_text())
         if not isinstance(template, dict):
             raise InputError(f"{args.prompt_template}: expected a mapping with 'template'")
-    problems = prepare(args.source, args.format, args.split, template)
+    problems = prepare(args.source, args.format, args.split, template, args.max_problems, args.seed)
     write_jsonl(args.out, problems)
     print(f"{len(problems)} problems from {args.source} (sha256 {sha256_file(args.source)[:12]})")
     return 0

@@ -93,13 +93,15 @@ def is_hub_id(source: str | Path) -> bool:
     return not Path(source).exists() and bool(_HUB_ID.match(str(source)))
 
 
-def read_records(source: str | Path, split: str = "train") -> Iterator[tuple[str, dict]]:
+def read_records(
+    source: str | Path, split: str = "train", revision: str | None = None
+) -> Iterator[tuple[str, dict]]:
     """``(where, record)`` from a JSONL(.gz) or parquet file, or a Hub id (``split`` of it)."""
     if is_hub_id(source):
         import datasets  # heavy import: only for Hub ids
 
         # Streaming reads the parquet shards one at a time instead of materializing them all.
-        ds = datasets.load_dataset(str(source), split=split, streaming=True)
+        ds = datasets.load_dataset(str(source), split=split, streaming=True, revision=revision)
         for n, rec in enumerate(ds, start=1):
             yield f"{source}[{split}] (row {n})", dict(rec)
         return
@@ -265,11 +267,20 @@ def _seconds(limit: Any) -> float | None:
 
 
 def codecontests_problem(
-    rec: dict, where: str, test_sets: tuple[str, ...] = ("public", "private")
+    rec: dict,
+    where: str,
+    test_sets: tuple[str, ...] = ("public", "private"),
+    only_sources: tuple[str, ...] | None = None,
 ) -> tuple[dict | None, str | None]:
-    """One CodeContests record as a ``stdio`` problem, or ``(None, why it was skipped)``."""
+    """One CodeContests record as a ``stdio`` problem, or ``(None, why it was skipped)``.
+
+    ``only_sources`` keeps the records of those judges (``CODEFORCES``, ``ATCODER``, ...).
+    """
     name = _require_str(rec, "name", where)
     description = _require_str(rec, "description", where)
+    source, difficulty = rec.get("source"), rec.get("difficulty")
+    if only_sources is not None and CC_SOURCES.get(source, source) not in only_sources:
+        return None, f"not from {'/'.join(only_sources)}"
     for test_set in test_sets:
         if test_set not in CC_TEST_SETS:
             raise InputError(f"unknown CodeContests test set {test_set!r}; choose {CC_TEST_SETS}")
@@ -286,7 +297,6 @@ def codecontests_problem(
         return None, "no Python 3 solution"
     if not cases:
         return None, "no tests"
-    source, difficulty = rec.get("source"), rec.get("difficulty")
     meta = {
         "name": name,
         "source": CC_SOURCES.get(source, source),
@@ -321,16 +331,18 @@ def load_codecontests(
     split: str = "train",
     test_sets: tuple[str, ...] = ("public", "private"),
     limit: int | None = None,
+    only_sources: tuple[str, ...] | None = None,
 ) -> list[dict]:
     """CodeContests records as validated ``stdio`` problems; unusable records are skipped.
 
-    Skipped (counted on stderr): no Python 3 solution, no tests in ``test_sets``, file I/O.
+    Skipped (counted on stderr): no Python 3 solution, no tests in ``test_sets``, file I/O, and
+    with ``only_sources`` (e.g. ``("CODEFORCES",)``) the other judges' problems.
     """
     problems: list[dict] = []
     seen: Counter = Counter()
     skipped: Counter = Counter()
     for where, rec in read_records(source, split):
-        problem, why = codecontests_problem(rec, where, test_sets)
+        problem, why = codecontests_problem(rec, where, test_sets, only_sources)
         if problem is None:
             skipped[why] += 1
             continue
@@ -346,9 +358,11 @@ def load_codecontests(
 
 
 # -- exporting a Hub dataset to a local file ----------------------------------------------------
-def export_hub(hub_id: str, split: str, out: Path, limit: int | None = None) -> int:
+def export_hub(
+    hub_id: str, split: str, out: Path, limit: int | None = None, revision: str | None = None
+) -> int:
     """Write ``split`` of a Hub dataset to JSONL as it ships (the workflow then pins the file)."""
-    rows = (_plain(rec) for _, rec in read_records(hub_id, split))
+    rows = (_plain(rec) for _, rec in read_records(hub_id, split, revision))
     return write_jsonl(out, itertools.islice(rows, limit))
 
 
@@ -358,10 +372,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--hub", required=True, help=f"dataset id, e.g. {LEETCODE_HUB}")
     p.add_argument("--split", default="train")
+    p.add_argument("--revision", default=None, help="dataset commit or tag (default: main)")
     p.add_argument("--limit", type=int, default=None, help="first N records only")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    n = export_hub(args.hub, args.split, args.out, args.limit)
+    n = export_hub(args.hub, args.split, args.out, args.limit, args.revision)
     print(json.dumps({"hub": args.hub, "split": args.split, "records": n, "out": str(args.out)}))
     return 0
 

@@ -3,9 +3,13 @@
 Both tables are DataFrames indexed by ``(model, method)`` with one column per benchmark (greedy
 pass@1, 3 decimals); a missing score is NaN, written empty in CSV, "-" in Markdown and "--" in
 LaTeX. The LaTeX table (a booktabs ``tabular`` to ``\\input``) sets the best value of each column
-within each model's block in bold, as the paper does. The
-benchmark columns are plain labels today; the renderer also accepts tuple columns, so the
-paper's reported numbers can later sit beside ours as ``(benchmark, "paper")`` columns.
+within each model's block in bold, as the paper does.
+
+The paper's reported numbers (``configs/paper_results.yaml``, keyed by Hugging Face model id and
+benchmark) sit beside ours: a ``<benchmark> (paper)`` column follows a benchmark's column wherever
+the paper reports a value for one of the table's rows. Policies are matched to the paper's models
+by hub id (``--model-ids``) and benchmarks by the paper's benchmark name (``--benchmark-ids``),
+so the demo's models, which have no hub id, get no paper columns.
 
 Score files carry ``policy`` (the model trained and evaluated), ``variant`` (``base``, ``rft``,
 ``dpo``) and, for DPO, ``pairs_from`` (the model whose samples built the pairs). A variant
@@ -14,7 +18,9 @@ Score files carry ``policy`` (the model trained and evaluated), ``variant`` (``b
 Command line::
 
     python -m codedpo.tables --scores results/scores/*.json --models deepseek codeqwen \\
-        --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables
+        --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables \\
+        [--paper configs/paper_results.yaml --model-ids codeqwen=Qwen/CodeQwen1.5-7B-Chat ...
+         --benchmark-ids humaneval=humaneval ...]
 
 writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}``.
 """
@@ -30,7 +36,9 @@ import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
+import jsonschema
 import pandas as pd
+import yaml
 
 from codedpo.io import InputError, atomic_write, read_json
 
@@ -42,6 +50,34 @@ RFT = "+ RFT"
 DPO = "+ DPO"
 ON_POLICY = "DPO on-policy"
 INDEX_NAMES = ["model", "method"]
+PAPER = "(paper)"
+PAPER_BENCHMARKS = ("humaneval", "humaneval_plus", "mbpp", "mbpp_plus")
+_SCORES = {
+    "type": "object",
+    "propertyNames": {"enum": list(PAPER_BENCHMARKS)},
+    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
+}
+PAPER_SCHEMA = {
+    "type": "object",
+    "required": ["models"],
+    "properties": {
+        "reference": {"type": "string"},
+        "models": {
+            "type": "object",
+            "additionalProperties": {
+                "type": "object",
+                "additionalProperties": False,
+                "properties": {
+                    "name": {"type": "string"},
+                    "base": _SCORES,
+                    "rft": _SCORES,
+                    "dpo": _SCORES,
+                    "dpo_pairs_from": {"type": "object", "additionalProperties": _SCORES},
+                },
+            },
+        },
+    },
+}
 
 
 def off_policy(other: str) -> str:
@@ -98,35 +134,92 @@ def _collect(
     return {k: v for k, (v, _) in cells.items()}
 
 
-def _frame(rows: list[tuple[str, str]], values: list[list[float]], benchmarks) -> pd.DataFrame:
-    index = pd.MultiIndex.from_tuples(rows, names=INDEX_NAMES)
-    return pd.DataFrame(values, index=index, columns=list(benchmarks), dtype=float).round(DECIMALS)
+Cells = dict[tuple[str, str, "str | None", str], float]
+
+
+def load_paper(
+    path: str | os.PathLike, model_ids: dict[str, str], benchmark_ids: dict[str, str]
+) -> Cells:
+    """The paper's numbers as cells keyed like ours: ``(policy, kind, pairs_from, benchmark)``.
+
+    ``model_ids``: policy -> hub id; ``benchmark_ids``: our benchmark -> the paper's benchmark.
+    """
+    try:
+        data = yaml.safe_load(Path(path).read_text())
+    except (OSError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: cannot read the paper's results: {exc}") from None
+    error = jsonschema.exceptions.best_match(
+        jsonschema.Draft202012Validator(PAPER_SCHEMA).iter_errors(data)
+    )
+    if error is not None:
+        field = ".".join(str(p) for p in error.absolute_path) or "(file)"
+        raise InputError(f"{path}: field '{field}': {error.message}")
+    policy_of = {hub: policy for policy, hub in model_ids.items()}
+    cells: Cells = {}
+
+    def put(policy: str, kind: str, pairs_from: str | None, scores: dict) -> None:
+        for ours, theirs in benchmark_ids.items():
+            if theirs in scores:
+                cells[(policy, kind, pairs_from, ours)] = float(scores[theirs])
+
+    for hub, entry in data["models"].items():
+        policy = policy_of.get(hub)
+        if policy is None:
+            continue
+        for kind in ("base", "rft"):
+            put(policy, kind, None, entry.get(kind) or {})
+        put(policy, "dpo", policy, entry.get("dpo") or {})
+        for source_hub, scores in (entry.get("dpo_pairs_from") or {}).items():
+            if source_hub in policy_of:
+                put(policy, "dpo", policy_of[source_hub], scores)
+    return cells
+
+
+def _frame(
+    rows: list[tuple[str, str, str | None, str | None]],
+    cells: Cells,
+    paper: Cells,
+    benchmarks: Sequence[str],
+) -> pd.DataFrame:
+    """Rows ``(model, method, kind, pairs_from)``; a paper column follows each benchmark the
+    paper reports for any of these rows."""
+    index = pd.MultiIndex.from_tuples([r[:2] for r in rows], names=INDEX_NAMES)
+    columns: dict[str, list[float]] = {}
+    for b in benchmarks:
+        columns[b] = [cells.get((m, kind, src, b), math.nan) for m, _, kind, src in rows]
+        reported = [paper.get((m, kind, src, b), math.nan) for m, _, kind, src in rows]
+        if not all(math.isnan(v) for v in reported):
+            columns[f"{b} {PAPER}"] = reported
+    return pd.DataFrame(columns, index=index, dtype=float).round(DECIMALS)
 
 
 def build_tables(
-    scores: list[dict], models: list[str], benchmarks: list[str]
+    scores: list[dict],
+    models: list[str],
+    benchmarks: list[str],
+    paper: Cells | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Return ``(table1, table2)``; every model gets all its rows, filled or NaN."""
-    cells = _collect(scores, models, benchmarks)
-    nan = math.nan
+    """Return ``(table1, table2)``; every model gets all its rows, filled or NaN.
 
-    rows1, values1 = [], []
-    for model in models:
+    ``paper`` (from :func:`load_paper`) adds ``<benchmark> (paper)`` columns where it has values.
+    """
+    cells = _collect(scores, models, benchmarks)
+    paper = paper or {}
+    rows1 = [
+        (model, method, kind, pairs_from)
+        for model in models
         for method, kind, pairs_from in (
             ("base", "base", None),
             (RFT, "rft", None),
             (DPO, "dpo", model),
-        ):
-            rows1.append((model, method))
-            values1.append([cells.get((model, kind, pairs_from, b), nan) for b in benchmarks])
-
-    rows2, values2 = [], []
-    for model in models:
-        for source in [model, *(m for m in models if m != model)]:
-            rows2.append((model, ON_POLICY if source == model else off_policy(source)))
-            values2.append([cells.get((model, "dpo", source, b), nan) for b in benchmarks])
-
-    return _frame(rows1, values1, benchmarks), _frame(rows2, values2, benchmarks)
+        )
+    ]
+    rows2 = [
+        (model, ON_POLICY if source == model else off_policy(source), "dpo", source)
+        for model in models
+        for source in [model, *(m for m in models if m != model)]
+    ]
+    return _frame(rows1, cells, paper, benchmarks), _frame(rows2, cells, paper, benchmarks)
 
 
 def _fmt(value) -> str:
@@ -293,16 +386,44 @@ def load_scores(paths: Sequence[str | os.PathLike]) -> list[dict]:
     return scores
 
 
+def _mapping(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InputError(f"{flag}: expected KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scores", required=True, nargs="+", help="scores JSON files")
     parser.add_argument("--models", required=True, nargs="+", help="models, in table order")
     parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
     parser.add_argument("--outdir", required=True, help="directory for table{1,2}.{csv,md,tex}")
+    parser.add_argument("--paper", default=None, help="the paper's numbers (YAML)")
+    parser.add_argument(
+        "--model-ids", nargs="*", default=[], metavar="POLICY=HUB_ID", help="policies' hub ids"
+    )
+    parser.add_argument(
+        "--benchmark-ids",
+        nargs="*",
+        default=[],
+        metavar="OURS=PAPERS",
+        help="which of the paper's benchmarks each benchmark is (humaneval, mbpp_plus, ...)",
+    )
     args = parser.parse_args(argv)
 
+    paper = None
+    if args.paper:
+        paper = load_paper(
+            args.paper,
+            _mapping(args.model_ids, "--model-ids"),
+            _mapping(args.benchmark_ids, "--benchmark-ids"),
+        )
     scores = load_scores(args.scores)
-    table1, table2 = build_tables(scores, args.models, args.benchmarks)
+    table1, table2 = build_tables(scores, args.models, args.benchmarks, paper)
     digest = hashlib.sha256()
     for path in sorted(args.scores):
         digest.update(Path(path).read_bytes())
@@ -311,6 +432,8 @@ def main(argv: list[str] | None = None) -> int:
         f"Greedy pass@1; '{MISSING}' = not run. From {len(scores)} score files "
         f"(sha256 of their contents {digest.hexdigest()[:16]}), {date}."
     )
+    if paper:
+        note += f" Columns marked {PAPER}: the paper's reported numbers ({args.paper})."
     for path in write_tables(table1, table2, args.outdir, note=note):
         print(f"wrote {path}", file=sys.stderr)
     return 0
