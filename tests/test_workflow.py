@@ -182,6 +182,10 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     assert any("--format leetcode" in x and "--max-problems 1500 --seed 1" in x for x in prepare)
     assert any("--format codeforces" in x and "--max-problems 1500" in x for x in prepare)
     assert not any("src/codedpo/data/demo" in x for x in prepare)  # the demo source is gone
+    # the paper's stored numbers go beside ours, matched by hub id and benchmark format
+    (tables,) = [line for line in shell.splitlines() if "codedpo tables" in line]
+    assert "--paper configs/paper_results.yaml" in tables
+    assert "codeqwen=Qwen/CodeQwen1.5-7B-Chat" in tables and "mbpp_plus=mbpp_plus" in tables
     train = [line for line in shell.splitlines() if "-m codedpo.train" in line]
     assert len(train) == 9 + 3
     assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)
