@@ -4,18 +4,18 @@ import shlex
 
 from snakemake.utils import validate
 
-# --configfile merges into config.yaml; a null entry removes a model or benchmark it defines
-# (configs/paper.yaml drops the demo's this way).
+# --configfile merges into config.yaml; a null entry removes a model, benchmark or training
+# source it defines (configs/paper.yaml drops the demo's this way).
+def without_nulls(mapping):
+    return {k: v for k, v in (mapping or {}).items() if v is not None}
+
+
 for section in ("models", "benchmarks"):
-    config[section] = {
-        k: v for k, v in config.get(section, {}).items() if v is not None
-    }
-if isinstance(config.get("train_problems"), dict) and isinstance(
-    config["train_problems"].get("sources"), dict
-):
-    config["train_problems"]["sources"] = {
-        k: v for k, v in config["train_problems"]["sources"].items() if v is not None
-    }
+    config[section] = without_nulls(config.get(section))
+if isinstance(config.get("train_problems"), dict):
+    config["train_problems"]["sources"] = without_nulls(
+        config["train_problems"].get("sources")
+    )
 
 validate(config, "../schemas/config.schema.yaml")
 
@@ -116,11 +116,24 @@ def template_input(source):
     return source.get("prompt_template") or []
 
 
-def train_source_by_path(path):
-    """The training source that reads ``path`` and says which Hub dataset it comes from."""
-    for name, source in TRAIN_SOURCES.items():
+def subset_flags(source):
+    """``codedpo prepare`` flags for a training source's random subset, if it asks for one."""
+    if not source.get("max_problems"):
+        return ""
+    return f"--max-problems {source['max_problems']} --seed {source.get('seed', 0)}"
+
+
+def export_flags(wildcards):
+    """``python -m codedpo.sources`` flags for the training source whose file is
+    ``resources/train_sources/{file}`` and that names the Hub dataset it comes from."""
+    path = f"resources/train_sources/{wildcards.file}"
+    for source in TRAIN_SOURCES.values():
         if source["path"] == path and source.get("hub"):
-            return source
+            flags = [f"--hub {shlex.quote(source['hub'])}"]
+            flags.append(f"--split {shlex.quote(source.get('hub_split', 'train'))}")
+            if source.get("hub_revision"):
+                flags.append(f"--revision {shlex.quote(source['hub_revision'])}")
+            return " ".join(flags)
     raise ValueError(
         f"no train_problems source with path {path!r} and a 'hub' to export it from"
     )

@@ -19,12 +19,7 @@ rule prepare_train_source:
         split=lambda wc: split_flag(TRAIN_SOURCES[wc.source].get("split")),
         format=lambda wc: TRAIN_SOURCES[wc.source].get("format", "problems"),
         template=lambda wc: template_flag(TRAIN_SOURCES[wc.source]),
-        subset=lambda wc: (
-            f"--max-problems {TRAIN_SOURCES[wc.source]['max_problems']} "
-            f"--seed {TRAIN_SOURCES[wc.source].get('seed', 0)}"
-            if TRAIN_SOURCES[wc.source].get("max_problems")
-            else ""
-        ),
+        subset=lambda wc: subset_flags(TRAIN_SOURCES[wc.source]),
     shell:
         "codedpo prepare --source {input.source} --format {params.format} "
         "{params.split} {params.template} {params.subset} --out {output} > {log} 2>&1"
@@ -43,23 +38,9 @@ rule export_train_source:
     container:
         config.get("containers", {}).get("cpu")
     params:
-        hub=lambda wc: train_source_by_path(f"resources/train_sources/{wc.file}")["hub"],
-        split=lambda wc: train_source_by_path(
-            f"resources/train_sources/{wc.file}"
-        ).get("hub_split", "train"),
-        revision=lambda wc: (
-            "--revision "
-            + train_source_by_path(f"resources/train_sources/{wc.file}")[
-                "hub_revision"
-            ]
-            if train_source_by_path(f"resources/train_sources/{wc.file}").get(
-                "hub_revision"
-            )
-            else ""
-        ),
+        export=export_flags,
     shell:
-        "python -m codedpo.sources --hub {params.hub} --split {params.split} "
-        "{params.revision} --out {output} > {log} 2>&1"
+        "python -m codedpo.sources {params.export} --out {output} > {log} 2>&1"
 
 
 rule filter_train_problems:

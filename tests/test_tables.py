@@ -53,6 +53,17 @@ def full_scores() -> list[dict]:
     return scores
 
 
+def write_score_files(directory: Path) -> list[str]:
+    """``full_scores()`` as one JSON file each, as the workflow's score_eval writes them."""
+    directory.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for i, score in enumerate(full_scores()):
+        path = directory / f"{i}.json"
+        path.write_text(json.dumps(score))
+        paths.append(str(path))
+    return paths
+
+
 def test_table1_layout_and_values() -> None:
     t1, _ = build_tables(full_scores(), MODELS, BENCHMARKS)
     assert list(t1.columns) == BENCHMARKS
@@ -144,12 +155,7 @@ def test_bad_scores(scores: list[dict], message: str) -> None:
 
 
 def test_cli(tmp_path: Path) -> None:
-    paths = []
-    for i, score in enumerate(full_scores()):
-        path = tmp_path / "scores" / f"{i}.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(score))
-        paths.append(str(path))
+    paths = write_score_files(tmp_path / "scores")
     out = tmp_path / "tables"
     argv = [
         "--scores",
@@ -244,12 +250,7 @@ def test_paper_numbers_sit_beside_ours_where_both_exist(tmp_path: Path) -> None:
 
 
 def test_cli_prints_the_stored_paper_numbers(tmp_path: Path) -> None:
-    paths = []
-    for i, score in enumerate(full_scores()):
-        path = tmp_path / "scores" / f"{i}.json"
-        path.parent.mkdir(exist_ok=True)
-        path.write_text(json.dumps(score))
-        paths.append(str(path))
+    paths = write_score_files(tmp_path / "scores")
     out = tmp_path / "tables"
     argv = ["--scores", *paths, "--models", *MODELS, "--benchmarks", *BENCHMARKS,
             "--paper", str(PAPER_RESULTS),
@@ -358,3 +359,12 @@ def test_latex_escape() -> None:
     assert latex_escape("a_b & 50% #1 {x} $y ~^\\") == (
         r"a\_b \& 50\% \#1 \{x\} \$y \textasciitilde{}\textasciicircum{}\textbackslash{}"
     )
+
+
+@pytest.mark.parametrize("flag", ["--model-ids", "--benchmark-ids"])
+def test_malformed_id_mapping_is_an_error_naming_the_flag(tmp_path: Path, flag: str) -> None:
+    argv = ["--scores", *write_score_files(tmp_path / "scores"), "--models", *MODELS,
+            "--benchmarks", *BENCHMARKS, "--paper", str(PAPER_RESULTS), flag, "codeqwen",
+            "--outdir", str(tmp_path / "t")]  # fmt: skip
+    with pytest.raises(InputError, match=f"{flag}: expected KEY=VALUE, got 'codeqwen'"):
+        main(argv)

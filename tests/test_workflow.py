@@ -186,6 +186,16 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     (tables,) = [line for line in shell.splitlines() if "codedpo tables" in line]
     assert "--paper configs/paper_results.yaml" in tables
     assert "codeqwen=Qwen/CodeQwen1.5-7B-Chat" in tables and "mbpp_plus=mbpp_plus" in tables
+    export = [line for line in shell.splitlines() if "-m codedpo.sources" in line]
+    assert any("--hub newfacade/LeetCodeDataset --split train --out" in x for x in export)
     train = [line for line in shell.splitlines() if "-m codedpo.train" in line]
     assert len(train) == 9 + 3
     assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)
+
+
+def test_a_training_file_no_source_exports_is_a_clear_error(tmp_path):
+    workdir = copy_workflow(tmp_path / "paper")
+    target = "resources/train_sources/unknown.jsonl"
+    proc = snakemake(workdir, "-n", target, "--configfile", "configs/paper.yaml", check=False)
+    assert proc.returncode != 0
+    assert f"no train_problems source with path '{target}' and a 'hub'" in proc.stdout + proc.stderr

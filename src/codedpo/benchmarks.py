@@ -19,6 +19,7 @@ from pathlib import Path
 
 from codedpo.execute import codec
 from codedpo.execute.asserts import split_check_function
+from codedpo.extract import names_tests_use, node_source
 from codedpo.io import InputError, read_jsonl
 
 # EvalPlus's special oracles for MBPP+, by entry point (evalplus/eval/_special_oracle.py).
@@ -179,25 +180,18 @@ def prompt_helpers(prompt: str, test: str, entry_point: str) -> str:
     test setup instead.
     """
     try:
-        prompt_tree, test_tree = ast.parse(prompt), ast.parse(test)
+        tree = ast.parse(prompt)
     except SyntaxError:
         return ""
-    used = {n.id for n in ast.walk(test_tree) if isinstance(n, ast.Name)}
-    lines = prompt.splitlines(keepends=True)
-    keep = []
-    for node in prompt_tree.body:
-        is_import = isinstance(node, (ast.Import, ast.ImportFrom))
-        is_helper = (
-            isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef))
-            and node.name != entry_point
-            and node.name in used
-        )
-        if is_import or is_helper:
-            start = min([d.lineno for d in getattr(node, "decorator_list", [])] + [node.lineno])
-            keep.append("".join(lines[start - 1 : node.end_lineno]))
-    if not any(not k.lstrip().startswith(("import ", "from ")) for k in keep):
-        return ""  # imports alone: the test needs nothing of the prompt's
-    return "\n".join(k.rstrip("\n") + "\n" for k in keep) + "\n\n"
+    wanted = names_tests_use({"setup": test}) - {entry_point}
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
+    helpers = [n for n in tree.body if isinstance(n, defs) and n.name in wanted]
+    if not helpers:
+        return ""
+    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
+    lines = prompt.split("\n")
+    nodes = sorted(imports + helpers, key=lambda n: n.lineno)
+    return "\n\n".join(node_source(lines, n) for n in nodes) + "\n\n\n"
 
 
 def load_humaneval(path: str | Path) -> list[dict]:

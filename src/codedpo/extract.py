@@ -284,7 +284,8 @@ def _is_noise(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and not _is_kept_call(node)
 
 
-def _segment(lines: list[str], node: ast.stmt) -> str:
+def node_source(lines: list[str], node: ast.stmt) -> str:
+    """The source lines of a top-level ``node`` (decorators included) of ``"\n".join(lines)``."""
     first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
     return "\n".join(lines[first - 1 : node.end_lineno])
 
@@ -318,7 +319,7 @@ def _finish(code: str, entry: str | None, roots: frozenset[str] = frozenset()) -
         # Entry point not defined here: keep everything but the demo noise; the executor will
         # report the missing name.
         kept = [n for n in tree.body if not _is_noise(n)]
-        return "\n\n".join(_segment(lines, n) for n in kept).strip("\n") + "\n"
+        return "\n\n".join(node_source(lines, n) for n in kept).strip("\n") + "\n"
 
     keep: set[int] = set()
     needed: set[str] = set()
@@ -348,7 +349,7 @@ def _finish(code: str, entry: str | None, roots: frozenset[str] = frozenset()) -
                 keep.add(i)
         elif _is_import_guard(node):
             keep.add(i)
-    return "\n\n".join(_segment(lines, tree.body[i]) for i in sorted(keep)).strip("\n") + "\n"
+    return "\n\n".join(node_source(lines, tree.body[i]) for i in sorted(keep)).strip("\n") + "\n"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -123,8 +123,13 @@ def _row_sampler(seeds: Sequence[int], temperature: float, top_p: float, device)
 def _default_extract() -> Callable[[str, dict], str]:
     from codedpo.extract import extract_code, names_tests_use
 
+    names: dict[str, frozenset[str]] = {}  # per problem: its n samples share one parse
+
     def extract(raw: str, problem: dict) -> str:
-        return extract_code(raw, problem.get("entry_point"), names_tests_use(problem["tests"]))
+        task = problem["task_id"]
+        if task not in names:
+            names[task] = names_tests_use(problem["tests"])
+        return extract_code(raw, problem.get("entry_point"), names[task])
 
     return extract
 

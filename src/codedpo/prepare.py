@@ -112,6 +112,8 @@ def prepare(
 
     ``max_problems`` keeps a random subset of that size (drawn with ``seed``), in source order.
     """
+    if max_problems is not None and max_problems < 1:
+        raise InputError(f"--max-problems must be at least 1, got {max_problems}")
     records = load_source(source, fmt)
     if template is not None:
         apply_template(records, template, source, fmt)
@@ -153,8 +155,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=0, help="seed of the --max-problems subset")
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
-    if args.max_problems is not None and args.max_problems < 1:
-        raise InputError(f"--max-problems must be at least 1, got {args.max_problems}")
     template = None
     if args.prompt_template is not None:
         if not args.prompt_template.exists():
