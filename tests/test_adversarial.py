@@ -14,6 +14,7 @@ import random
 import shutil
 import socket
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -25,9 +26,30 @@ from codedpo.problems import load_problems
 CORPUS = Path(__file__).parent / "adversarial"
 ATTACKS = sorted(p.stem for p in CORPUS.glob("*.py"))
 GOOD = "def add(a, b):\n    return a + b\n"
-# A uid of this run's own (as root the worker drops to it), so that survivors are told apart
-# from other executors running on the machine at the same time.
-UID = 100_000 + random.SystemRandom().randrange(800_000)
+# Run after every attack in the same warm sandbox: it passes only if the attack left nothing
+# behind (no IPC object, no file in its scratch directory, no process but the worker and it).
+PROBE = """import os
+
+
+def _clean():
+    for kind in ("shm", "sem", "msg"):
+        with open(f"/proc/sysvipc/{kind}") as fh:
+            if len(fh.read().splitlines()) > 1:
+                return False
+    if set(os.listdir(".")) - {".stdout", ".stderr"}:
+        return False
+    pids = {int(p) for p in os.listdir("/proc") if p.isdigit()}
+    return pids <= {1, os.getpid()}
+
+
+def add(a, b):
+    return a + b if _clean() else -1
+"""
+WHOAMI = "import os\n\n\ndef add(a, b):\n    return os.getuid()\n"
+# A uid range of this run's own (as root each sandbox drops to base + its bwrap's pid), so that
+# survivors are told apart from other executors running on the machine at the same time.
+PID_MAX = int(Path("/proc/sys/kernel/pid_max").read_text())
+UID = 3_000_000_000 + random.SystemRandom().randrange(100) * PID_MAX
 
 pytestmark = pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 
@@ -36,6 +58,13 @@ def expected_statuses(name: str) -> set[str]:
     first = (CORPUS / f"{name}.py").read_text().splitlines()[0]
     assert first.startswith("# expect:"), name
     return set(first.split(":", 1)[1].split())
+
+
+def attack_task(code: str) -> str:
+    for line in code.splitlines()[:3]:
+        if line.startswith("# task:"):
+            return line.split(":", 1)[1].strip()
+    return "adv/secret" if "def secret" in code else "adv/add"
 
 
 @pytest.fixture(scope="module")
@@ -79,6 +108,12 @@ def corpus_run(tmp_path_factory):
         {"task_id": "adv/secret", "entry_point": "secret", "canonical_solution": None,
          "prompt": mark,
          "tests": {"kind": "call", "cases": [{"input": [], "output": secret_value}]}},
+        # A check with a loop: the problem's own test code runs in a judge.
+        {"task_id": "adv/judged", "prompt": "add", "entry_point": "add",
+         "canonical_solution": GOOD,
+         "tests": {"kind": "assert", "asserts": ["check(candidate)"],
+                   "helpers": "def check(candidate):\n    for a in range(4):\n"
+                              "        assert candidate(a, 1) == a + 1\n"}},
     ]  # fmt: skip
     problems_path.write_text("".join(json.dumps(p) + "\n" for p in problems))
     expected_path = tmp / "expected.json"
@@ -95,9 +130,14 @@ def corpus_run(tmp_path_factory):
             "__EXPECTED__": str(expected_path),
         }.items():
             code = code.replace(key, value)
-        task = "adv/secret" if "def secret" in code else "adv/add"
+        task = attack_task(code)
         samples.append({"task_id": task, "sample_id": name, "solution": code})
-        samples.append({"task_id": "adv/add", "sample_id": f"{name}/after", "solution": GOOD})
+        # Same task: a worker runs a task's samples in a row, so the probe follows the attack.
+        if task == "adv/judged":
+            samples.append({"task_id": task, "sample_id": f"{name}/after", "solution": GOOD})
+        else:
+            samples.append({"task_id": "adv/add", "sample_id": f"{name}/after", "solution": PROBE})
+    samples.append({"task_id": "adv/add", "sample_id": "whoami", "solution": WHOAMI})
     samples_path = tmp / "samples.jsonl"
     samples_path.write_text("".join(json.dumps(s) + "\n" for s in samples))
     out = tmp / "executions.jsonl"
@@ -108,7 +148,7 @@ def corpus_run(tmp_path_factory):
     try:
         config = ExecConfig(
             sandbox=SandboxConfig(backend="bwrap", uid_base=UID),
-            limits=Limits(test_seconds=2.0, memory_mb=1024),
+            limits=Limits(test_seconds=2.0, memory_mb=1024, results_bytes=32 * 2**20),
             workers=1,
         )
         execute_files(load_problems(problems_path), [samples_path], out, config,
@@ -145,14 +185,24 @@ def test_host_untouched(corpus_run):
     assert corpus_run["connections"] == []
 
 
-@pytest.mark.skipif(os.getuid() != 0, reason="slot uids exist only when the executor runs as root")
+@pytest.mark.skipif(os.getuid() != 0, reason="sandbox uids exist only when run as root")
 def test_nothing_outlives_the_run(corpus_run):
-    survivors = []
-    for entry in Path("/proc").iterdir():
-        if entry.name.isdigit():
-            try:
-                if entry.stat().st_uid == UID:
-                    survivors.append(entry.name)
-            except OSError:
-                pass
+    # The samples did run as a uid of this run's range (so the search below can find them).
+    message = corpus_run["records"]["whoami"]["first_failure"]["message"]
+    uid = int(message.rsplit(":", 1)[1])
+    assert UID <= uid < UID + PID_MAX
+    # A sandbox's last processes are killed by the kernel as its namespace ends: give them a
+    # moment to be gone, then none may be left.
+    for _ in range(200):
+        survivors = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if UID <= entry.stat().st_uid < UID + PID_MAX:
+                        survivors.append(entry.name)
+                except OSError:
+                    pass
+        if not survivors:
+            break
+        time.sleep(0.01)
     assert survivors == []

@@ -1,4 +1,4 @@
-# expect: runtime_error
+# expect: runtime_error timeout
 import os
 import shutil
 

@@ -42,6 +42,24 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--output-bytes", type=int, default=Limits.output_bytes)
     p.add_argument("--max-processes", type=int, default=SandboxConfig.max_processes)
     p.add_argument(
+        "--stack-mb",
+        type=int,
+        default=SandboxConfig.stack_mb,
+        help="stack size of the sandboxed interpreter (deep recursion, as the judges allow)",
+    )
+    p.add_argument(
+        "--runtime",
+        default=None,
+        help="judge runtime directory (pinned packages untrusted code may import; built by "
+        "`codedpo runtime`); default: the standard library only",
+    )
+    p.add_argument(
+        "--parallel-reruns",
+        type=int,
+        default=1,
+        help="timed-out samples that were starved of CPU re-run at once, at most this many",
+    )
+    p.add_argument(
         "--fast-check",
         action="store_true",
         help="stop a sample at its first failing range of tests (EvalPlus's default); "
@@ -70,16 +88,29 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="cache of expected outputs computed from canonical solutions",
     )
+    p.add_argument(
+        "--check-references",
+        action="store_true",
+        help="with --expected-only: also run every reference solution through its tests and "
+        "fail, naming each task, where one does not pass (benchmarks)",
+    )
     add_executor_arguments(p)
     p.add_argument("--no-progress", action="store_true")
     return p
 
 
 def config_from_args(args: argparse.Namespace) -> ExecConfig:
+    if args.runtime is not None and not Path(args.runtime).is_dir():
+        raise InputError(
+            f"--runtime {args.runtime}: no such directory (build it with `codedpo runtime "
+            f"--out {args.runtime}`)"
+        )
     sandbox = SandboxConfig(
         backend=args.backend or default_backend(),
         max_processes=args.max_processes,
         apptainer_image=args.apptainer_image,
+        stack_mb=args.stack_mb,
+        runtime=args.runtime,
     )
     limits = Limits(
         memory_mb=args.memory_mb,
@@ -90,8 +121,8 @@ def config_from_args(args: argparse.Namespace) -> ExecConfig:
         sample_seconds=args.sample_seconds,
     )
     return ExecConfig(sandbox=sandbox, limits=limits, workers=args.workers,
-                      retry_timeouts=not args.no_timeout_rerun,
-                      fast_check=args.fast_check)  # fmt: skip
+                      retry_timeouts=not args.no_timeout_rerun, fast_check=args.fast_check,
+                      parallel_reruns=args.parallel_reruns)  # fmt: skip
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -102,7 +133,9 @@ def main(argv: list[str] | None = None) -> int:
         if args.expected_only:
             if args.expected is None:
                 raise InputError("--expected-only needs --expected PATH")
-            summary = write_expected(problems, config, args.expected, progress=not args.no_progress)
+            summary = write_expected(problems, config, args.expected,
+                                     strict=args.check_references,
+                                     progress=not args.no_progress)  # fmt: skip
             print(json.dumps(summary))
             return 0
         if not args.samples or args.out is None:

@@ -4,7 +4,7 @@
 and compare it with the literal ``5`` in the trusted parent. The literal never enters the sandbox,
 so a solution cannot learn it, and an object with a rigged ``__eq__`` cannot survive the trip.
 Assertions whose expected side is not a literal (``assert f(x) == g(x)``, loops, helper variables)
-cannot be split; they run inside the sandbox and the record counts them in ``in_process_checks``.
+cannot be split; the problem's test code then runs in a judge process (:mod:`codedpo.execute.plan`).
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ class Check:
     """How the parent judges the value of ``expr``."""
 
     expr: str  # evaluated inside the sandbox
-    op: str  # eq ne lt le gt ge truthy falsy is abs_lt abs_le isclose
+    op: str  # eq ne lt le gt ge truthy falsy is abs_lt abs_le isclose const
     expected: Any = None
     tolerance: float = 0.0  # abs_lt/abs_le bound, isclose abs_tol
     rel_tol: float = 1e-9
@@ -111,6 +111,9 @@ def _convert_test(test: ast.expr) -> Check | None:
         return _isclose(test)
     if not _is_literal(test) and not isinstance(test, ast.BoolOp | ast.Compare):
         return Check(_src(test), "truthy")
+    if _is_literal(test):
+        # `assert True, "..."` (HumanEval): decided here, nothing to evaluate.
+        return Check("None", "const", bool(literal(test)))
     return None
 
 
@@ -212,6 +215,8 @@ def judge(check: Check, value: Any) -> bool:
                 "gt": value > check.expected,
                 "ge": value >= check.expected,
             }[op]
+        if op == "const":
+            return bool(check.expected)
         if op == "truthy":
             return bool(value)
         if op == "falsy":

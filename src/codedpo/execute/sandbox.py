@@ -23,9 +23,15 @@ from pathlib import Path
 
 HARNESS_DIR = Path(__file__).resolve().parent
 BACKENDS = ("bwrap", "apptainer", "process")
-# Slot uids for the root case: one per worker, so that RLIMIT_NPROC counts each worker's
-# processes apart from the others'. Far above the uids a Debian system hands out.
-SLOT_UID_BASE = 61000
+# Sandbox uids for the root case: base + the host pid of the sandbox's own bwrap process, so
+# that RLIMIT_NPROC counts each sandbox's processes apart from every other sandbox on the
+# machine, including other runs' (two SLURM shards on one node): a live pid is unique, and when
+# a sandbox ends every process in its PID namespace dies with it, so a reused pid finds its uid
+# free. Far above the uids systems hand out (and above subordinate-uid ranges).
+UID_BASE = 2_000_000_000
+# The files of the harness that the sandbox sees (stdlib only).
+HARNESS_FILES = ("harness.py", "child.py", "codec.py", "seccomp.py")
+RUNTIME_MOUNT = "/runtime"
 
 
 class SandboxUnavailable(RuntimeError):
@@ -36,9 +42,17 @@ class SandboxUnavailable(RuntimeError):
 class SandboxConfig:
     backend: str = "bwrap"
     python: str | None = None  # interpreter used inside the sandbox (default: this base Python)
-    tmpfs_bytes: int = 512 * 2**20  # holds the results file; pages cost memory only when used
+    # Holds a sample's stdin, stdout and stderr files (each capped by RLIMIT_FSIZE); wiped after
+    # every sample. Pages cost memory only when used.
+    tmpfs_bytes: int = 128 * 2**20
     max_processes: int = 64
-    uid_base: int = SLOT_UID_BASE  # root only: worker i runs as uid_base + i
+    uid_base: int = UID_BASE  # root only: a sandbox runs as uid_base + its bwrap's host pid
+    # The main thread's stack (RLIMIT_STACK): Codeforces and LeetCode answers recurse 10^5 deep
+    # through C frames (functools.lru_cache); an 8 MiB default stack dies there with SIGSEGV.
+    stack_mb: int = 256
+    # The judge runtime: a directory of pinned packages (sortedcontainers, ...) the untrusted
+    # code may import, bound read-only (built by `codedpo runtime`; None: the stdlib only).
+    runtime: str | None = None
     apptainer_image: str | None = None
     apptainer_python: str = "/usr/local/bin/python3"
     apptainer_binary: str = "apptainer"
@@ -59,6 +73,19 @@ def sandbox_python(config: SandboxConfig) -> str:
         if candidate.exists():
             return str(candidate.resolve())
     return os.path.realpath(sys.executable)
+
+
+def sandbox_uid(config: SandboxConfig, host_pid: int) -> int:
+    return config.uid_base + host_pid
+
+
+def runtime_paths(config: SandboxConfig) -> list[str]:
+    """Where the runtime's packages are, as the sandboxed interpreter sees them."""
+    if not config.runtime or config.backend == "apptainer":
+        return []  # the apptainer image installs them (envs/sandbox.def)
+    if config.backend == "bwrap":
+        return [RUNTIME_MOUNT]
+    return [str(Path(config.runtime).resolve())]
 
 
 def _count_own_processes() -> int:
@@ -122,9 +149,11 @@ def _bwrap_command(config: SandboxConfig, slot: int, args: list[str]) -> list[st
     for lib in ("/lib", "/lib64", "/usr/lib", "/usr/lib64", "/usr/local/lib"):
         if os.path.isdir(lib) and not Path(lib).resolve().is_relative_to(prefix):
             cmd += ["--ro-bind", lib, lib]
+    for name in HARNESS_FILES:
+        cmd += ["--ro-bind", str(HARNESS_DIR / name), f"/harness/{name}"]
+    if config.runtime:
+        cmd += ["--ro-bind", str(Path(config.runtime).resolve()), RUNTIME_MOUNT]
     cmd += [
-        "--ro-bind", str(HARNESS_DIR / "harness.py"), "/harness/harness.py",
-        "--ro-bind", str(HARNESS_DIR / "codec.py"), "/harness/codec.py",
         "--proc", "/proc",
         "--dev", "/dev",
         "--size", str(config.tmpfs_bytes), "--tmpfs", "/tmp",
@@ -135,11 +164,9 @@ def _bwrap_command(config: SandboxConfig, slot: int, args: list[str]) -> list[st
         "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
         "--chdir", "/tmp",
     ]  # fmt: skip
-    if os.getuid() == 0:
-        uid = config.uid_base + slot
-        args = [*args, f"uid={uid}", f"gid={uid}"]
-    else:
+    if os.getuid() != 0:
         cmd += ["--unshare-user", "--cap-drop", "ALL"]
+    # As root the worker gets its own uid in its first message (the host pid is known then).
     return [*cmd, python, "-I", "-S", "/harness/harness.py", *args]
 
 
@@ -155,7 +182,7 @@ def apptainer_command(config: SandboxConfig, args: list[str]) -> list[str]:
         "--containall", "--cleanenv", "--no-home", "--no-mount", "home,cwd",
         "--net", "--network", "none",
         "--writable-tmpfs",
-        "--bind", f"{HARNESS_DIR}:/harness:ro",
+        "--bind", f"{HARNESS_DIR}:/harness:ro",  # the harness files among the trusted side's
         "--pwd", "/tmp",
         config.apptainer_image,
         config.apptainer_python, "-I", "-S", "/harness/harness.py", *args,

@@ -1,0 +1,473 @@
+"""What runs in a forked child inside the sandbox (stdlib only; bound beside ``harness.py``).
+
+Three kinds of child, one per role:
+
+- the **solution** child loads the untrusted code as a real module and either runs a list of
+  calls/expressions, streaming each value (plain data) to the worker (:func:`run_tests`), or
+  serves calls one at a time for a judge (:func:`serve`), or runs as ``__main__`` on stdin
+  (:func:`run_program`);
+- the **judge** child runs a problem's own test code (HumanEval's ``check``, LeetCode's asserts)
+  and never runs the solution: every call of the function under test crosses to the solution's
+  sandbox as plain data (:func:`judge`).
+
+Values, exceptions and results go to descriptor 3, one JSON line each. Nothing here decides a
+verdict: the trusted parent does, from these lines and from what the worker observed.
+
+Module semantics: the solution is the module ``solution`` (``__main__`` for programs),
+registered in ``sys.modules`` and compiled with ``dont_inherit=True``, so that ``dataclasses``,
+``pickle``, ``inspect``, ``typing.get_type_hints``, ``enum`` and ``functools.singledispatch``
+behave as in a script and no harness ``__future__`` flag leaks into it. Order, as each source's
+own evaluator runs it: the problem's ``prelude`` (prompt-level imports and helpers), then the
+solution, then ``setup`` (code that builds test inputs from the solution's definitions).
+"""
+
+import builtins
+import copy
+import json
+import linecache
+import os
+import sys
+import types as _types
+
+import codec
+
+RUN_DIR = "/tmp/run"
+# Exceptions as the interpreter defines them, captured before any untrusted code runs: a
+# verdict class comes from the real type, never from a name the solution chose.
+_BUILTIN_EXCEPTIONS = {
+    cls: name
+    for name, cls in vars(builtins).items()
+    if isinstance(cls, type) and issubclass(cls, BaseException)
+}
+_MEMORY_RECORD = b'{"i": %d, "exc": ["MemoryError", "", "MemoryError"]}\n'
+
+
+class _Quitter:
+    """``exit()`` / ``quit()`` as ``site`` defines them (the sandbox starts Python with -S)."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+
+    def __repr__(self) -> str:
+        return f"Use {self.name}() or Ctrl-D (i.e. EOF) to exit"
+
+    def __call__(self, code=None):
+        try:
+            sys.stdin.close()
+        except BaseException:  # noqa: BLE001
+            pass
+        raise SystemExit(code)
+
+
+def install_builtins() -> None:
+    builtins.exit = _Quitter("exit")
+    builtins.quit = _Quitter("quit")
+
+
+# -- the channel --------------------------------------------------------------------------------
+def _write(data: bytes) -> None:
+    while data:
+        n = os.write(3, data)
+        data = data[n:]
+
+
+def emit(obj: dict) -> None:
+    _write((json.dumps(obj, allow_nan=False) + "\n").encode())
+
+
+class _Lines:
+    """Lines read from descriptor 3 (the serving and judging children's requests)."""
+
+    def __init__(self) -> None:
+        self.buf = b""
+
+    def read(self) -> dict | None:
+        while b"\n" not in self.buf:
+            chunk = os.read(3, 1 << 20)
+            if not chunk:
+                return None
+            self.buf += chunk
+        line, self.buf = self.buf.split(b"\n", 1)
+        return json.loads(line)
+
+
+def describe(exc: BaseException) -> list[str]:
+    """``[real builtin type, message, the type's own name]``."""
+    real = "BaseException"
+    for cls in type(exc).__mro__:
+        name = _BUILTIN_EXCEPTIONS.get(cls)
+        if name is not None:
+            real = name
+            break
+    try:
+        message = str(exc)[:500]
+    except BaseException:  # noqa: BLE001 - a hostile __str__
+        message = "<unprintable>"
+    return [real, message, str(getattr(type(exc), "__name__", "?"))[:100]]
+
+
+# -- modules --------------------------------------------------------------------------------------
+def new_module(name: str, filename: str) -> _types.ModuleType:
+    module = _types.ModuleType(name)
+    module.__file__ = filename
+    module.__builtins__ = builtins
+    sys.modules[name] = module
+    return module
+
+
+def run_source(module, source: str, filename: str) -> None:
+    """Compile and run ``source`` in ``module``, with none of the harness's future flags."""
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    exec(compile(source, filename, "exec", dont_inherit=True), module.__dict__)
+
+
+def defined_types(module) -> dict:
+    """Classes the module's code itself defined (the problem's own types, from its prelude)."""
+    return {
+        name: value
+        for name, value in vars(module).items()
+        if isinstance(value, type) and value.__module__ == module.__name__
+    }
+
+
+def _syntax(code: str, filename: str):
+    try:
+        return compile(code, filename, "exec", dont_inherit=True)
+    except (SyntaxError, ValueError) as exc:
+        line = getattr(exc, "lineno", None)
+        emit({"syntax": f"{type(exc).__name__}: {getattr(exc, 'msg', exc)} (line {line})"})
+        return None
+
+
+class Loaded:
+    def __init__(self, module, fn, types: dict) -> None:
+        self.module = module
+        self.fn = fn
+        self.types = types
+
+
+def load(code: str, spec: dict) -> Loaded | None:
+    """Prelude, solution, setup; then the entry point. Emits why not and returns None on failure."""
+    filename = os.path.join(RUN_DIR, "solution.py")
+    module = new_module("solution", filename)
+    try:
+        if spec.get("prelude"):
+            run_source(module, spec["prelude"], "prelude.py")
+    except BaseException as exc:  # noqa: BLE001 - the problem's fault, reported as such
+        emit({"load_error": describe(exc), "where": "prelude"})
+        return None
+    types = defined_types(module)
+    code_obj = _syntax(code, filename)
+    if code_obj is None:
+        return None
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    try:
+        exec(code_obj, module.__dict__)
+        if spec.get("setup"):
+            run_source(module, spec["setup"], "setup.py")
+    except BaseException as exc:  # noqa: BLE001 - SystemExit and friends are the code's failure
+        emit({"load_error": describe(exc)})
+        return None
+    entry = spec.get("entry_point")
+    fn = None
+    if entry:
+        try:
+            if entry.isidentifier():
+                fn = module.__dict__[entry]
+            else:
+                # An expression such as LeetCode's "Solution().twoSum", in the module's scope.
+                fn = eval(compile(entry, "entry_point", "eval", dont_inherit=True), module.__dict__)
+        except KeyError:
+            emit({"load_error": ["NameError", f"entry point {entry!r} not defined", "NameError"]})
+            return None
+        except BaseException as exc:  # noqa: BLE001
+            emit({"load_error": describe(exc)})
+            return None
+        if not callable(fn):
+            emit({"load_error": ["TypeError", f"entry point {entry!r} is not callable",
+                                 "TypeError"]})  # fmt: skip
+            return None
+    emit({"loaded": True})
+    return Loaded(module, fn, types)
+
+
+def _test_namespace(loaded: Loaded, spec: dict) -> dict:
+    """Where a test expression is evaluated: the module's names plus the tests' own imports.
+
+    A copy: the imports a test needs (``math`` for ``math.isclose``) must not become the
+    solution's globals, or they would rescue a solution that forgot them.
+    """
+    ns = dict(loaded.module.__dict__)
+    for name in spec.get("imports") or ():
+        if name not in ns:
+            ns[name] = __import__(name)
+    if spec.get("test_setup"):
+        exec(compile(spec["test_setup"], "test_setup.py", "exec", dont_inherit=True), ns)
+    for name in spec.get("wrappers") or ():
+        ns[name] = getattr(builtins, name)  # the real ones, whatever the solution rebound
+    if loaded.fn is not None:
+        # HumanEval's and LeetCode's tests name the function under test "candidate".
+        ns["candidate"] = loaded.fn
+        entry = spec.get("entry_point") or ""
+        if entry.isidentifier():
+            ns[entry] = loaded.fn
+    return ns
+
+
+# -- the solution child ---------------------------------------------------------------------------
+def _larger_than(value, limit: int) -> bool:
+    """Would ``value``'s JSON text exceed ``limit`` bytes? A bounded walk, no text built."""
+    size, stack, seen = 0, [value], 0
+    while stack:
+        item = stack.pop()
+        seen += 1
+        t = type(item)
+        if t is str or t is bytes:
+            size += len(item) + 2
+        elif t is list or t is tuple or t is set or t is frozenset:
+            size += 2 + len(item)
+            stack.extend(item)
+        elif t is dict:
+            size += 2 + 2 * len(item)
+            stack.extend(item.keys())
+            stack.extend(item.values())
+        else:
+            size += 8
+        if size > limit:
+            return True
+        if seen > limit:  # many tiny items: treat as large rather than walk them all
+            return True
+    return False
+
+
+def _emit_value(i: int, out, allow_digest: bool, not_none: bool, digest_over: int) -> None:
+    if allow_digest and _larger_than(out, digest_over):
+        # A large float-free output is compared by digest, computed here without building its
+        # text (Mbpp/255's case 88 returns 1.6M tuples: 1 GB as JSON).
+        try:
+            emit({"i": i, "h": codec.digest(out)})
+            return
+        except codec.HasFloat:
+            pass  # floats may need a tolerance: the value itself must cross
+        except codec.Unencodable as exc:
+            emit({"i": i, "bad": str(exc)[:300]})
+            return
+        except RecursionError:
+            emit({"i": i, "bad": "value nested too deeply"})
+            return
+    try:
+        value = codec.encode(out)
+    except codec.Unencodable as exc:
+        if not_none:
+            emit({"i": i, "nn": out is not None})
+        else:
+            emit({"i": i, "bad": str(exc)[:300]})
+        return
+    except RecursionError:
+        emit({"i": i, "bad": "value nested too deeply"})
+        return
+    try:
+        text = json.dumps(value, allow_nan=False)
+    except (ValueError, RecursionError) as exc:
+        emit({"i": i, "bad": f"value cannot be serialized: {exc}"})
+        return
+    _write(b'{"i": %d, "v": ' % i)
+    for k in range(0, len(text), 1 << 22):  # no full copy of a large text in memory
+        _write(text[k : k + (1 << 22)].encode())
+    _write(b"}\n")
+
+
+def run_tests(code: str, spec: dict, start: int, end: int) -> None:
+    """Call mode (inputs) or script mode (expressions): one value line per test, in order.
+
+    No alarm here: the worker times every test from outside and kills this process.
+    """
+    loaded = load(code, spec)
+    if loaded is None:
+        return
+    allow_digest = bool(spec.get("digest"))
+    not_none = bool(spec.get("not_none"))
+    digest_over = int(spec.get("digest_over") or 64 * 1024)
+    if spec["mode"] == "call":
+        tests, fn = spec["inputs"], loaded.fn
+        for i in range(start, end):
+            try:
+                out = fn(*copy.deepcopy(tests[i]))
+            except MemoryError:
+                os.write(3, _MEMORY_RECORD % i)  # pre-encoded: memory may have run out
+                return
+            except BaseException as exc:  # noqa: BLE001
+                emit({"i": i, "exc": describe(exc)})
+                continue
+            _emit_value(i, out, allow_digest, not_none, digest_over)
+        return
+    ns = _test_namespace(loaded, spec)
+    exprs = spec["exprs"]
+    for i in range(start, end):
+        try:
+            out = eval(compile(exprs[i], f"test_{i}.py", "eval", dont_inherit=True), ns)
+        except MemoryError:
+            os.write(3, _MEMORY_RECORD % i)
+            return
+        except BaseException as exc:  # noqa: BLE001
+            emit({"i": i, "exc": describe(exc)})
+            continue
+        _emit_value(i, out, False, False, digest_over)
+
+
+def serve(code: str, spec: dict) -> None:
+    """Load the solution, then answer calls from a judge until the worker stops asking."""
+    loaded = load(code, spec)
+    if loaded is None:
+        return
+    ns = _test_namespace(loaded, spec)
+    lines = _Lines()
+    while True:
+        request = lines.read()
+        if request is None:
+            return
+        target = ns.get(request.get("target"))
+        if target is None:
+            emit({"exc": ["NameError", f"name {request.get('target')!r} is not defined",
+                          "NameError"]})  # fmt: skip
+            continue
+        try:
+            args, kwargs = codec.decode(request["args"], loaded.types)
+            out = target(*args, **kwargs)
+        except MemoryError:
+            _write(b'{"exc": ["MemoryError", "", "MemoryError"]}\n')
+            continue
+        except BaseException as exc:  # noqa: BLE001
+            emit({"exc": describe(exc)})
+            continue
+        try:
+            emit({"v": codec.encode(out, loaded.types)})
+        except (codec.Unencodable, RecursionError, ValueError) as exc:
+            emit({"bad": str(exc)[:300]})
+
+
+def run_program(code: str) -> None:
+    """A whole program, as ``python3 solution.py < input`` runs it (module ``__main__``)."""
+    filename = os.path.join(RUN_DIR, "solution.py")
+    code_obj = _syntax(code, filename)
+    if code_obj is None:
+        return
+    linecache.cache[filename] = (len(code), None, code.splitlines(True), filename)
+    module = new_module("__main__", filename)
+    try:
+        exec(code_obj, module.__dict__)
+    except SystemExit as exc:
+        if exc.code not in (None, 0):
+            emit({"exc": ["SystemExit", str(exc.code)[:200], "SystemExit"]})
+    except MemoryError:
+        _write(b'{"exc": ["MemoryError", "", "MemoryError"]}\n')
+    except BaseException as exc:  # noqa: BLE001
+        emit({"exc": describe(exc)})
+    finally:
+        try:
+            sys.stdout.flush()
+        except BaseException:  # noqa: BLE001
+            pass
+
+
+# -- the judge child ------------------------------------------------------------------------------
+class NotPlainData(BaseException):
+    """The solution returned something that is not plain data: a wrong answer, uncatchable."""
+
+
+class Aborted(BaseException):
+    """The solution's process is gone (time or memory limit): nothing more can be judged."""
+
+
+class SolutionError(Exception):
+    """An exception of the solution's own type, as the judge sees it."""
+
+
+class _Judge:
+    def __init__(self, types: dict, lines: _Lines) -> None:
+        self.types = types
+        self.lines = lines
+        self.test = -1
+        self.events: dict[int, dict] = {}
+
+    def call(self, target: str, args: tuple, kwargs: dict):
+        encoded = codec.encode([list(args), kwargs], self.types)
+        emit({"call": {"target": target, "args": encoded}, "i": self.test})
+        reply = self.lines.read()
+        event = self.events.setdefault(self.test, {})
+        event["calls"] = event.get("calls", 0) + 1
+        if reply is None or "stop" in reply:
+            event["stopped"] = True
+            raise Aborted()
+        if "v" in reply:
+            try:
+                return codec.decode(reply["v"], self.types)
+            except (ValueError, TypeError, RecursionError) as exc:
+                event["bad"] = f"malformed value: {exc}"
+                raise NotPlainData() from None
+        if "bad" in reply:
+            event["bad"] = str(reply["bad"])[:300]
+            raise NotPlainData()
+        real, message = reply["exc"][0], reply["exc"][1]
+        event["raised"] = reply["exc"]
+        cls = getattr(builtins, real, None)
+        if (isinstance(cls, type) and issubclass(cls, Exception)
+                and cls in _BUILTIN_EXCEPTIONS):  # fmt: skip
+            try:
+                raise cls(message)
+            except TypeError:  # an exception type that needs other arguments
+                pass
+        raise SolutionError(f"{reply['exc'][2]}: {message}")
+
+
+class _Proxy:
+    """The function under test, as the judge's code sees it: every call crosses."""
+
+    def __init__(self, judge: _Judge, target: str) -> None:
+        self._judge = judge
+        self._target = target
+
+    def __call__(self, *args, **kwargs):
+        return self._judge.call(self._target, args, kwargs)
+
+    def __repr__(self) -> str:
+        return f"<solution {self._target}>"
+
+
+def judge(spec: dict, start: int, end: int, fast: bool) -> None:
+    """Run the problem's test code with every function under test replaced by a proxy."""
+    lines = _Lines()
+    module = new_module("judge", os.path.join(RUN_DIR, "judge.py"))
+    try:
+        if spec.get("prelude"):
+            run_source(module, spec["prelude"], "prelude.py")
+        types = defined_types(module)
+        for name in spec.get("imports") or ():
+            module.__dict__.setdefault(name, __import__(name))
+        jdg = _Judge(types, lines)
+        for name in spec.get("proxies") or ():
+            module.__dict__[name] = _Proxy(jdg, name)
+        if spec.get("helpers"):
+            run_source(module, spec["helpers"], "tests.py")
+    except BaseException as exc:  # noqa: BLE001 - the problem's own test code is broken
+        emit({"judge_error": describe(exc)})
+        return
+    tests = spec["tests"]
+    for i in range(start, end):
+        jdg.test = i
+        record: dict = {"i": i}
+        try:
+            run_source(module, tests[i], f"test_{i}.py")
+            record["ok"] = True
+        except Aborted:
+            record["stopped"] = True
+        except NotPlainData:
+            pass
+        except AssertionError as exc:
+            record["assert"] = describe(exc)[1]
+        except BaseException as exc:  # noqa: BLE001
+            record["exc"] = describe(exc)
+        record.update(jdg.events.pop(i, {}))
+        emit(record)
+        if record.get("stopped") or (fast and not record.get("ok")):
+            return
