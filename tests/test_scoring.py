@@ -9,7 +9,7 @@ import pytest
 
 from codedpo.io import InputError
 from codedpo.pairs import load_records
-from codedpo.scoring import SandboxErrorsFound, main, score
+from codedpo.scoring import main, score
 
 PROBLEMS = {f"HE/{i}": {"task_id": f"HE/{i}", "prompt": f"p{i}"} for i in range(6)}
 
@@ -74,26 +74,29 @@ def test_passed_record_without_the_group_is_an_error(tmp_path: Path) -> None:
         score(PROBLEMS, load_records([path]), groups=["plus"])
 
 
-def test_sandbox_error_raises_unless_allowed(tmp_path: Path) -> None:
+def test_faults_not_the_models_are_listed_per_sample(tmp_path: Path) -> None:
     records = RECORDS + [{"task_id": "HE/5", "status": "sandbox_error"}]
     path = tmp_path / "exec.jsonl"
     path.write_text("".join(json.dumps(r) + "\n" for r in records))
-    loaded = load_records([path])
-    with pytest.raises(
-        SandboxErrorsFound,
-        match=r"exec\.jsonl:6: field 'status': sandbox_error "
-        r"for 'HE/5'",
-    ):
-        score(PROBLEMS, loaded)
-    result = score(PROBLEMS, loaded, allow_sandbox_errors=True)
+    result = score(PROBLEMS, load_records([path]))  # reported, never a refusal to score
     assert result["sandbox_errors"] == ["HE/5"] and result["missing"] == []
     assert result["verdicts"]["HE/5"] == {"passed": False, "status": "sandbox_error"}
-    assert result["passed"] == 1
+    assert result["passed"] == 1 and result["total"] == 6
+    # A group's fault decides the problem's status, as any other.
+    grouped = score(PROBLEMS, [rec("HE/0", "passed", "problem_error")])
+    assert grouped["problem_errors"] == ["HE/0"] and grouped["passed"] == 0
 
 
-def test_sandbox_error_inside_a_group() -> None:
-    with pytest.raises(SandboxErrorsFound):
-        score(PROBLEMS, [rec("HE/0", "passed", "sandbox_error")])
+def test_rescues_and_bad_cases_are_counted() -> None:
+    records = [
+        {**rec("HE/0", "passed"), "rescued": ["prompt_imports"]},
+        {**rec("HE/1", "failed"), "rescued": ["prompt_helpers", "prompt_imports"]},
+        {**rec("HE/2", "passed"), "bad_cases": [88]},
+    ]
+    result = score(PROBLEMS, records)
+    assert result["rescued"] == {"prompt_helpers": {"problems": 1, "passed": 0},
+                                 "prompt_imports": {"problems": 2, "passed": 1}}  # fmt: skip
+    assert result["bad_cases"] == {"HE/2": [88]}
 
 
 @pytest.mark.parametrize(
@@ -168,5 +171,5 @@ def test_cli_writes_scores_format(tmp_path: Path) -> None:
     )
     assert s["pass_at_1"] == 0.5 and s["passed"] == 3 and s["total"] == 6
     assert len(s["problems_sha256"]) == 64 and len(s["executions_sha256"]) == 2
-    assert s["config"] == {"groups": ["base"], "allow_sandbox_errors": False}
+    assert s["config"] == {"groups": ["base"]}
     assert s["date"] and s["missing"] == ["HE/5"]

@@ -36,13 +36,15 @@ def test_leetcode_records_become_assert_problems():
         assert p["split"] == "train" and p["source"] == "leetcode"
         assert p["entry_point"] == r["entry_point"] and p["entry_point"].startswith("Solution().")
         assert p["prompt"] == r["query"]
-        assert p["canonical_solution"] == r["prompt"] + r["completion"]
+        # The dataset's evaluator order: its prompt (the prelude) runs before the completion.
+        assert p["canonical_solution"] == r["completion"]
+        assert p["tests"]["prelude"] == r["prompt"]
+        assert p["tests"]["helpers"] == r["test"]
         assert p["meta"]["question_id"] == r["question_id"]
         assert p["meta"]["difficulty"] == r["difficulty"]
         assert p["meta"]["original_task_id"] == r["task_id"]
     first, tree, linked, looped = problems
-    # One test per assertion, on the dataset's prelude (imports, ListNode/TreeNode helpers).
-    assert first["tests"]["setup"] == raw[0]["prompt"]
+    # One test per assertion, after the dataset's prelude (imports, ListNode/TreeNode helpers).
     assert first["tests"]["asserts"] == [
         "assert candidate(nums=[12, 345, 2, 6, 7896]) == 2",
         "assert candidate(nums=[555, 901, 482, 1771]) == 1",
@@ -50,9 +52,8 @@ def test_leetcode_records_become_assert_problems():
     ]
     assert "tree_node(" in tree["tests"]["asserts"][0]
     assert linked["tests"]["asserts"][0].startswith("assert is_same_list(")
-    # A check() with a loop cannot be split: it runs whole, defined in setup.
+    # A check() with a loop cannot be split: the judge runs it whole.
     assert looped["tests"]["asserts"] == ["check(candidate)"]
-    assert looped["tests"]["setup"].endswith(raw[3]["test"])
 
 
 def test_leetcode_older_nested_layout_loads_the_same_problem():

@@ -71,7 +71,7 @@ RULE_REWARD = {
     "output_exceeded": -0.6,
     "syntax_error": -1.0,
 }
-EXCLUDED = frozenset({"sandbox_error"})
+EXCLUDED = frozenset({"sandbox_error", "problem_error"})
 # Fewer than three distinct responses give a within-problem rank correlation of only +-1 or 0.
 MIN_RESPONSES_FOR_SPEARMAN = 3
 

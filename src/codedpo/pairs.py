@@ -26,12 +26,12 @@ from collections import Counter
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 
-from codedpo.execute.executor import STATUSES
+from codedpo.execute.executor import NOT_THE_MODELS, STATUSES
 from codedpo.io import InputError, read_jsonl, require, sha256_file, write_json, write_jsonl
 
-# Failures of the model's code. A sandbox_error is an infrastructure fault: it says nothing about
-# the response, so it is neither chosen nor rejected.
-FAILING = frozenset(STATUSES[1:-1])
+# Failures of the model's code. A sandbox_error (the infrastructure's fault) or problem_error (the
+# problem's own code fails) says nothing about the response: neither chosen nor rejected.
+FAILING = frozenset(STATUSES) - {"passed"} - NOT_THE_MODELS
 
 # Key under which the loaders below remember "file:line" of a record, for error messages.
 WHERE = "_where"

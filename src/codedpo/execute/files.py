@@ -43,6 +43,17 @@ def load_samples(paths: list[Path]) -> list[dict]:
     return samples
 
 
+def runtime_name(config: ExecConfig) -> str:
+    """The judge runtime a record ran in: its id (``runtime.json``), or ``stdlib``."""
+    if config.sandbox.backend == "apptainer":
+        return f"apptainer:{Path(config.sandbox.apptainer_image or '').name}"
+    if not config.sandbox.runtime:
+        return "stdlib"
+    from codedpo.runtime import describe  # noqa: PLC0415
+
+    return describe(Path(config.sandbox.runtime))["id"]
+
+
 def _header(problems: dict[str, dict], samples: list[dict], config: ExecConfig) -> dict:
     """What a partial file must match to be resumed: the same tests, samples and limits."""
     return {
@@ -83,7 +94,8 @@ def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path
     for s in samples:
         if s["task_id"] not in problems:
             raise InputError(f"{s['_where']}: field 'task_id': unknown task {s['task_id']!r}")
-    header = _header(problems, samples, config)
+    runtime = runtime_name(config)
+    header = {**_header(problems, samples, config), "runtime": runtime}
     partial = out.with_name(out.name + ".partial")
     done = _read_partial(partial, header)
     with Executor(config) as executor:
@@ -98,7 +110,8 @@ def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path
             task_of = {s["sample_id"]: s["task_id"] for s in samples}
 
             def save(job_id: str, record: dict) -> None:
-                full = {"task_id": task_of[job_id], "sample_id": job_id, **record}
+                full = {"task_id": task_of[job_id], "sample_id": job_id, **record,
+                        "runtime": runtime}  # fmt: skip
                 done[job_id] = full
                 fh.write(json.dumps(full) + "\n")
                 fh.flush()

@@ -55,6 +55,7 @@ class SandboxConfig:
     runtime: str | None = None
     apptainer_image: str | None = None
     apptainer_python: str = "/usr/local/bin/python3"
+    apptainer_site: str = "/usr/local/lib/python3.11/site-packages"
     apptainer_binary: str = "apptainer"
 
 
@@ -81,8 +82,10 @@ def sandbox_uid(config: SandboxConfig, host_pid: int) -> int:
 
 def runtime_paths(config: SandboxConfig) -> list[str]:
     """Where the runtime's packages are, as the sandboxed interpreter sees them."""
-    if not config.runtime or config.backend == "apptainer":
-        return []  # the apptainer image installs them (envs/sandbox.def)
+    if config.backend == "apptainer":
+        return [config.apptainer_site]  # the image installs them (envs/sandbox.def); -S hides it
+    if not config.runtime:
+        return []
     if config.backend == "bwrap":
         return [RUNTIME_MOUNT]
     return [str(Path(config.runtime).resolve())]

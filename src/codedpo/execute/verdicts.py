@@ -5,7 +5,8 @@ child ended (its clock, signals, byte counts); the judge reports how the problem
 ran. Every verdict class comes from those observations: a time limit from the worker's clock, an
 exception's class from its real builtin type (a user class named ``MemoryError`` is a
 ``runtime_error``), a result too large to carry is ``output_exceeded``. ``sandbox_error`` is
-only for faults that are not the model's: the infrastructure, or the problem's own code.
+only for faults of the infrastructure; ``problem_error`` for the problem's own code failing (its
+prelude, its test code).
 """
 
 from __future__ import annotations
@@ -30,7 +31,11 @@ STATUSES = (
     "memory_exceeded",
     "output_exceeded",
     "sandbox_error",
+    "problem_error",
 )
+# Not the model's: a fault of the infrastructure, or of the problem's own code (its prelude or
+# its test code fails, whatever the solution does). Neither is ever a chosen or rejected response.
+NOT_THE_MODELS = frozenset({"sandbox_error", "problem_error"})
 _ARG_CHECKS = ("poly_root", "surface_area", "digit_distance")
 
 
@@ -110,7 +115,7 @@ def load_outcome(run: dict, load_error: dict | None, syntax: str | None) -> Outc
         return Outcome("timeout", "defining the solution took too long")
     if load_error is not None:
         if load_error.get("where") == "prelude":
-            return Outcome("sandbox_error", "the problem's prelude failed: "
+            return Outcome("problem_error", "the problem's prelude failed: "
                            + exception_outcome(load_error.get("load_error")).message)  # fmt: skip
         return exception_outcome(load_error.get("load_error"))
     return None
@@ -272,7 +277,7 @@ def judged_outcomes(plan: Plan, judged: dict, events: dict[int, Outcome], load: 
             by_index.setdefault(rec["i"], rec)
     if judge_error is not None:
         message = "the problem's test code failed: " + exception_outcome(judge_error).message
-        return [Outcome("sandbox_error", message)] * (end - start)
+        return [Outcome("problem_error", message)] * (end - start)
     outcomes: list[Outcome] = []
     for i in range(start, end):
         rec = by_index.get(i)
