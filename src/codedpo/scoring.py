@@ -33,7 +33,6 @@ from pathlib import Path
 from codedpo.io import InputError, require, sha256_file, write_json
 from codedpo.pairs import STATUSES, load_problems, load_records, where_of
 
-
 NOT_THE_MODELS = ("sandbox_error", "problem_error")
 
 
