@@ -447,3 +447,125 @@ def test_fast_check_stops_at_the_first_failing_range(tmp_path):
     late = records["late"]
     assert late["status"] == "failed" and late["first_failure"]["index"] == 30
     assert late["passed"] == 30 and late["total"] == 40
+
+
+def test_a_checker_judges_problems_with_many_right_answers(tmp_path):
+    """'Print any divisor of n greater than 1': outputs are checked by the problem's own code."""
+    checker = ("def check(input, output, expected):\n"
+               "    n, d = int(input), int(output)\n"
+               "    return d > 1 and n % d == 0\n")  # fmt: skip
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/div", "prompt": "any divisor", "entry_point": None,
+         "tests": {"kind": "stdio", "checker": checker,
+                   "cases": [{"input": "6\n", "output": "2\n"}, {"input": "9\n", "output": "3\n"}]}},
+    ])  # fmt: skip
+    codes = {
+        "largest": ("n = int(input())\nprint(max(d for d in range(2, n + 1) if n % d == 0))\n",
+                    "passed"),  # 6 -> 6, not the expected 2: right all the same
+        "one": ("input()\nprint(1)\n", "failed"),
+        "crash": ("raise ValueError('x')\n", "runtime_error"),
+    }  # fmt: skip
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": "t/div", "sample_id": k, "solution": c} for k, (c, _) in codes.items()
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    execute_files(load_problems(problems), [samples], out, _config(BACKENDS[-1]), progress=False)
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for key, (_, status) in codes.items():
+        assert records[key]["status"] == status, records[key]
+
+
+MODULE_CODE = {
+    # Everything in the standard library that looks up the defining module, as in a script.
+    "dataclass": "from dataclasses import dataclass\n@dataclass\nclass P:\n    x: int\n"
+                 "def f(x):\n    return P(x).x\n",
+    "pickle": "import pickle\ndef g(v):\n    return v\ndef f(x):\n"
+              "    return pickle.loads(pickle.dumps(g))(x)\n",
+    "inspect": "import inspect\ndef f(x):\n    return x if inspect.getmodule(f) is not None else -1\n",
+    "hints": "import typing\ndef f(x: int) -> int:\n"
+             "    return x if typing.get_type_hints(f) == {'x': int, 'return': int} else -1\n",
+    "singledispatch": "import functools\n@functools.singledispatch\ndef h(v):\n    return -1\n"
+                      "@h.register\ndef _(v: int):\n    return v\ndef f(x):\n    return h(x)\n",
+    "enum": "import enum, pickle\nclass C(enum.Enum):\n    A = 1\ndef f(x):\n"
+            "    return x if pickle.loads(pickle.dumps(C.A)) is C.A else -1\n",
+    # A __main__ demo in an answer does not run (EvalPlus and human-eval exec without __name__).
+    "main_guard": "def f(x):\n    return x\nif __name__ == '__main__':\n    raise SystemExit(1)\n",
+}  # fmt: skip
+
+
+def test_solutions_run_as_real_modules(tmp_path):
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/f", "prompt": "", "entry_point": "f",
+         "tests": {"kind": "call", "cases": [{"input": [3], "output": 3}]}},
+        # No `from __future__ import annotations` leaks from the harness: annotations evaluate.
+        {"task_id": "t/future", "prompt": "", "entry_point": "f",
+         "tests": {"kind": "call", "cases": [{"input": [3], "output": 3}]}},
+    ])  # fmt: skip
+    samples = [{"task_id": "t/f", "sample_id": k, "solution": c} for k, c in MODULE_CODE.items()]
+    samples.append({"task_id": "t/future", "sample_id": "future",
+                    "solution": "def f(x: List[int]):\n    return x\n"})  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    execute_files(load_problems(problems), [write_jsonl(tmp_path / "s.jsonl", samples)], out,
+                  _config(BACKENDS[-1]), progress=False)  # fmt: skip
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for key in MODULE_CODE:
+        assert records[key]["status"] == "passed", records[key]
+    assert records["future"]["status"] == "runtime_error"
+    assert "NameError" in records["future"]["first_failure"]["message"]
+
+
+def test_prelude_runs_first_setup_after_and_rescues_are_recorded(tmp_path):
+    """LeetCode's prelude (`from operator import *`) must not replace a solution's `mod`."""
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/mod", "prompt": "", "entry_point": "Solution().f",
+         "tests": {"kind": "assert", "prelude": "from operator import *\n",
+                   "prelude_from": "dataset", "asserts": ["assert candidate(10) == 3"]}},
+        {"task_id": "t/typing", "prompt": "", "entry_point": "f",
+         "tests": {"kind": "call", "prelude": "from typing import List\n", "prelude_from": "prompt",
+                   "cases": [{"input": [[1, 2]], "output": 3}]}},
+    ])  # fmt: skip
+    samples = write_jsonl(tmp_path / "s.jsonl", [
+        {"task_id": "t/mod", "sample_id": "mod",
+         "solution": "mod = 7\nclass Solution:\n    def f(self, x):\n        return x % mod\n"},
+        {"task_id": "t/typing", "sample_id": "forgot_import",
+         "solution": "def f(xs: List[int]) -> int:\n    return sum(xs)\n"},
+        {"task_id": "t/typing", "sample_id": "imports_itself",
+         "solution": "from typing import List\ndef f(xs: List[int]) -> int:\n    return sum(xs)\n"},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    execute_files(load_problems(problems), [samples], out, _config(BACKENDS[-1]), progress=False)
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["mod"]["status"] == "passed", records["mod"]
+    assert records["forgot_import"]["status"] == "passed"
+    assert records["forgot_import"]["rescued"] == ["prompt_imports"]
+    assert "rescued" not in records["imports_itself"]
+
+
+def test_exit_and_deep_recursion_work_as_on_the_judges(tmp_path):
+    """Codeforces answers call exit(); DP answers recurse 10^5 deep through lru_cache."""
+    deep = ("import sys, functools\nsys.setrecursionlimit(10**6)\n"
+            "@functools.lru_cache(None)\ndef f(n):\n    return 0 if n == 0 else f(n - 1) + 1\n"
+            "print(f(int(input())))\n")  # fmt: skip
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/io", "prompt": "", "entry_point": None,
+         "tests": {"kind": "stdio", "cases": [{"input": "100000\n", "output": "100000\n"}]}},
+    ])  # fmt: skip
+    samples = write_jsonl(tmp_path / "s.jsonl", [
+        {"task_id": "t/io", "sample_id": "exit", "solution": "print(input())\nexit()\n"},
+        {"task_id": "t/io", "sample_id": "quit", "solution": "print(input())\nquit(0)\n"},
+        {"task_id": "t/io", "sample_id": "deep", "solution": deep},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    config = ExecConfig(sandbox=SandboxConfig(backend=BACKENDS[-1]),
+                        limits=Limits(test_seconds=10.0, memory_mb=1024), workers=2)  # fmt: skip
+    execute_files(load_problems(problems), [samples], out, config, progress=False)
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for key in ("exit", "quit", "deep"):
+        assert records[key]["status"] == "passed", records[key]
+    # The same program on an 8 MiB stack (the default of most systems) dies: the limit matters.
+    small = ExecConfig(sandbox=SandboxConfig(backend=BACKENDS[-1], stack_mb=8),
+                       limits=Limits(test_seconds=10.0, memory_mb=1024), workers=1)  # fmt: skip
+    execute_files(load_problems(problems), [samples], out, small, progress=False)
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["deep"]["status"] == "runtime_error"
+    assert "SIGSEGV" in records["deep"]["first_failure"]["message"]

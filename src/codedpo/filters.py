@@ -13,8 +13,13 @@ Three filters, cheapest first, each recorded per dropped problem in the report:
    training problem that contains a benchmark problem (or is contained in one) scores 1. A problem
    is dropped when its overlap with any benchmark problem reaches ``--threshold``.
 3. ``reference_fails`` / ``no_reference``: the reference solution is run through the sandboxed
-   executor (``codedpo execute``'s flags); only problems whose reference passes every test stay.
-   A sandbox fault is the infrastructure's, not the problem's: it stops the run instead.
+   executor (``codedpo execute``'s flags); only problems whose reference passes every test stay,
+   and gives an output for every case (``bad_cases``). A sandbox fault is the infrastructure's,
+   not the problem's: it stops the run instead.
+4. ``needs_checker``: problems that accept any valid answer (or are interactive) cannot be judged
+   by comparing outputs; without a checker (``tests.checker``) a correct answer would be rejected
+   and become a DPO pair's rejected response. Told by the statement (Codeforces' "print any of
+   them"), or by accepted solutions that disagree on a test (``meta.other_solutions``).
 """
 
 from __future__ import annotations
@@ -168,15 +173,15 @@ def verify_references(
     if not runnable:
         return [], dropped
     subset = {t: problems[t] for t in runnable}
+    references = [{"task_id": t, "sample_id": t, "solution": subset[t]["canonical_solution"]}
+                  for t in runnable]  # fmt: skip
+    others = [{"task_id": t, "sample_id": f"{t}#other{k}", "solution": code}
+              for t in runnable
+              for k, code in enumerate((subset[t].get("meta") or {}).get("other_solutions") or [])
+              if not subset[t]["tests"].get("checker")]  # fmt: skip
     with tempfile.TemporaryDirectory(prefix="codedpo-filter-") as tmp:
         samples = Path(tmp) / "references.jsonl"
-        write_jsonl(
-            samples,
-            (
-                {"task_id": t, "sample_id": t, "solution": subset[t]["canonical_solution"]}
-                for t in runnable
-            ),
-        )
+        write_jsonl(samples, references + others)
         out = executions or Path(tmp) / "executions.jsonl"
         execute_files(subset, [samples], out, config, progress=progress)
         records = {rec["sample_id"]: rec for _, rec in read_jsonl(out)}
@@ -189,7 +194,21 @@ def verify_references(
     kept = []
     for t in runnable:
         rec = records[t]
+        if rec["status"] == "passed" and rec.get("bad_cases"):
+            dropped.append({"task_id": t, "reason": "reference_fails", "status": "passed",
+                            "passed": rec["passed"], "total": rec["total"],
+                            "message": "the reference gives no output for cases "
+                                       f"{rec['bad_cases']}"})  # fmt: skip
+            continue
         if rec["status"] == "passed":
+            disagree = [o for o in others if o["task_id"] == t
+                        and records[o["sample_id"]]["status"] == "failed"]  # fmt: skip
+            if disagree:
+                first = records[disagree[0]["sample_id"]]["first_failure"] or {}
+                dropped.append({"task_id": t, "reason": "needs_checker",
+                                "evidence": "another accepted solution gives another output on "
+                                            f"test {first.get('index')}"})  # fmt: skip
+                continue
             kept.append(t)
             continue
         first = rec.get("first_failure") or {}
@@ -217,6 +236,19 @@ def load_benchmarks(paths: list[Path], n: int) -> tuple[NgramIndex, list[dict]]:
     return index, described
 
 
+def needs_checker(problems: dict[str, dict], task_ids: list[str]) -> tuple[list[str], list[dict]]:
+    """Drop problems whose statement says any valid answer is accepted, unless a checker is set."""
+    kept, dropped = [], []
+    for task_id in task_ids:
+        problem = problems[task_id]
+        evidence = (problem.get("meta") or {}).get("needs_checker")
+        if evidence and not problem["tests"].get("checker"):
+            dropped.append({"task_id": task_id, "reason": "needs_checker", "evidence": evidence})
+        else:
+            kept.append(task_id)
+    return kept, dropped
+
+
 def filter_problems(
     problems: dict[str, dict],
     index: NgramIndex,
@@ -230,6 +262,8 @@ def filter_problems(
         raise InputError(f"--threshold must be in (0, 1], got {threshold}")
     ids, dropped = drop_duplicates(problems)
     ids, more = decontaminate(problems, ids, index, threshold)
+    dropped += more
+    ids, more = needs_checker(problems, ids)
     dropped += more
     if config is not None:
         ids, more = verify_references(problems, ids, config, executions, progress)

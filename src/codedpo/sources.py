@@ -78,6 +78,18 @@ CC_TEST_SETS = ("public", "private", "generated")
 # exceed 10^{-6}"); 1e-6 is the tolerance those statements almost always give.
 _FLOAT_TOL_RE = re.compile(r"(absolute|relative)\s+(or\s+relative\s+)?error", re.IGNORECASE)
 FLOAT_TOL = 1e-6
+# Statements of problems that accept any valid answer (a checker, not a fixed output), and of
+# interactive ones: their tests' outputs are one answer among many, so comparing with them would
+# reject correct programs. Codeforces' own wording.
+_CHECKER_RE = re.compile(
+    r"\b(print|output)\s+any\b"
+    r"|\bany of them (is|are|will be) (acceptable|accepted|correct)"
+    r"|\bsatisfied by any\b"
+    r"|\bthis is an interactive problem",
+    re.IGNORECASE,
+)
+# Other accepted Python 3 solutions kept to tell checker problems: they disagree on a test.
+OTHER_SOLUTIONS = 2
 _HUB_ID = re.compile(r"^[\w.-]+/[\w.-]+$")
 
 LEETCODE_INSTRUCTION = "Please complete the following python code precisely:"
@@ -295,8 +307,11 @@ def codecontests_problem(
         return None, "no Python 3 solution"
     if not cases:
         return None, "no tests"
+    checker = _CHECKER_RE.search(description)
     meta = {
         "name": name,
+        "needs_checker": f"statement: {checker.group(0)!r}" if checker else None,
+        "other_solutions": python3[1 : 1 + OTHER_SOLUTIONS] or None,
         "source": CC_SOURCES.get(source, source),
         "difficulty": CC_DIFFICULTIES.get(difficulty, difficulty),
         "cf_contest_id": rec.get("cf_contest_id") or None,

@@ -453,8 +453,11 @@ def judge(spec: dict, start: int, end: int, fast: bool) -> None:
         emit({"judge_error": describe(exc)})
         return
     tests = spec["tests"]
+    cases = spec.get("cases")  # a checker's data: [input, output, expected] per test
     for i in range(start, end):
         jdg.test = i
+        if cases is not None:
+            module.CASE = cases[i - start]
         record: dict = {"i": i}
         try:
             run_source(module, tests[i], f"test_{i}.py")

@@ -604,6 +604,8 @@ class Worker:
         fast = bool(limits.get("fast"))
         per_test = float(limits["judge_seconds"])
         cpu = per_test * max(1, end - start) + limits.get("deadline_seconds", 60.0)
+        if "cases" in limits:
+            spec = {**spec, "cases": limits["cases"]}
         kid = self._fork(lambda: child.judge(spec, start, end, fast), limits, cpu, duplex=True)
         cap = limits["results_bytes"]
         spent, mark = 0.0, time.monotonic()  # the judge's own time, not the solution's

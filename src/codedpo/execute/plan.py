@@ -375,9 +375,11 @@ def plan_problem(problem: dict, limits: Limits, expected: dict | None = None) ->
         test_seconds=[limits.test_seconds] * len(cases),
     )
     if tests.get("checker"):
+        # The problem's own checker, `check(input, output, expected) -> bool`, in the judge: it
+        # gets the program's output as a string, never the program.
         plan.judge_wire = {"op": "problem", "key": key + "/checker", "mode": "judge",
                            "prelude": None, "helpers": tests["checker"], "imports": [],
-                           "proxies": [], "tests": []}  # fmt: skip
+                           "proxies": [], "tests": ["assert check(*CASE)"] * len(cases)}  # fmt: skip
     return plan
 
 

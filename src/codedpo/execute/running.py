@@ -116,6 +116,31 @@ def _span_outcomes(plan: Plan, runs: list[dict], limits: Limits,
     return call_outcomes(plan, runs[0], limits.output_bytes, span)
 
 
+def _checked(slot: Slot, plan: Plan, runs: list[dict], outcomes: list[Outcome],
+             limits: Limits) -> list[Outcome]:  # fmt: skip
+    """Outputs of a problem with a checker: the problem's own check decides, in the judge,
+    every case the program ran through (a wrong output by comparison may be right)."""
+    todo = [i for i, o in enumerate(outcomes) if o.status in ("passed", "failed")]
+    if not todo:
+        return outcomes
+    judge = slot.judge()
+    _upload(judge, plan.judge_wire)
+    wire = wire_limits(plan, limits)
+    out = list(outcomes)
+    for i in todo:
+        case = [plan.wire["stdins"][i], runs[i].get("stdout") or "", plan.expected[i]]
+        msg = {"op": "judge", "key": plan.judge_wire["key"],
+               "limits": {**wire, "start": i, "end": i + 1, "cases": [case]}}  # fmt: skip
+        reply = judge.request(msg, timeout=limits.judge_seconds + 30)
+        if "judged" not in reply:
+            raise SandboxFault(f"checker error: {str(reply)[:200]}")
+        verdict = judged_outcomes(plan, reply["judged"], {}, None, (i, i + 1))[0]
+        out[i] = Outcome("passed") if verdict.status == "passed" else (
+            Outcome("failed", "the checker rejects the output") if verdict.status == "failed"
+            else verdict)  # fmt: skip
+    return out
+
+
 def _run_judged(slot: Slot, plan: Plan, code: str, limits: Limits, span: tuple[int, int],
                 fast: bool) -> tuple[list[Outcome], list[dict]]:  # fmt: skip
     """Judged tests ``span``: the judge's calls cross to a solution that stays up."""
@@ -196,6 +221,8 @@ def _one_pass(slot: Slot, plan: Plan, code: str, limits: Limits, fast: bool) -> 
         span_runs = run_on(slot.solution, plan, code, limits, start, end)
         runs += span_runs
         span = _span_outcomes(plan, span_runs, limits, (start, end))
+        if plan.mode == "stdio" and plan.judge_wire is not None:
+            span = _checked(slot, plan, span_runs, span, limits)
         outcomes += span
         if fast and any(o.status != "passed" for o in span):
             outcomes += [Outcome("not_run")] * (plan.total - end)
