@@ -457,7 +457,8 @@ def test_a_checker_judges_problems_with_many_right_answers(tmp_path):
     problems = write_jsonl(tmp_path / "problems.jsonl", [
         {"task_id": "t/div", "prompt": "any divisor", "entry_point": None,
          "tests": {"kind": "stdio", "checker": checker,
-                   "cases": [{"input": "6\n", "output": "2\n"}, {"input": "9\n", "output": "3\n"}]}},
+                   "cases": [{"input": "6\n", "output": "2\n"},
+                             {"input": "9\n", "output": "3\n"}]}},
     ])  # fmt: skip
     codes = {
         "largest": ("n = int(input())\nprint(max(d for d in range(2, n + 1) if n % d == 0))\n",
@@ -481,7 +482,8 @@ MODULE_CODE = {
                  "def f(x):\n    return P(x).x\n",
     "pickle": "import pickle\ndef g(v):\n    return v\ndef f(x):\n"
               "    return pickle.loads(pickle.dumps(g))(x)\n",
-    "inspect": "import inspect\ndef f(x):\n    return x if inspect.getmodule(f) is not None else -1\n",
+    "inspect": "import inspect\ndef f(x):\n"
+               "    return x if inspect.getmodule(f) is not None else -1\n",
     "hints": "import typing\ndef f(x: int) -> int:\n"
              "    return x if typing.get_type_hints(f) == {'x': int, 'return': int} else -1\n",
     "singledispatch": "import functools\n@functools.singledispatch\ndef h(v):\n    return -1\n"

@@ -379,7 +379,8 @@ def plan_problem(problem: dict, limits: Limits, expected: dict | None = None) ->
         # gets the program's output as a string, never the program.
         plan.judge_wire = {"op": "problem", "key": key + "/checker", "mode": "judge",
                            "prelude": None, "helpers": tests["checker"], "imports": [],
-                           "proxies": [], "tests": ["assert check(*CASE)"] * len(cases)}  # fmt: skip
+                           "proxies": [],
+                           "tests": ["assert check(*CASE)"] * len(cases)}  # fmt: skip
     return plan
 
 
