@@ -1,13 +1,19 @@
 """Throughput of ``codedpo``'s sandboxed executor against EvalPlus 0.3.1's ``evalplus.evaluate``.
 
     python bench/executor_vs_evalplus.py --dataset humaneval --workers 2 [--limit N] [--mutants]
-        [--repeats R] [--evalplus-test-details] [--always-equal] [--out results.json]
+        [--repeats R] [--evalplus-test-details] [--always-equal] [--load N] [--out results.json]
 
-For each dataset (``humaneval`` = HumanEval+ v0.1.10, ``mbpp`` = MBPP+ v0.2.0, or ``both``) the
-script builds one sample set: every problem's canonical solution and, with ``--mutants``, three
-simple mutants of it (``return None``, an off-by-one output, ``raise``), so that passing and failing
-samples are both timed; ``--always-equal`` adds a sample returning an object whose ``__eq__``
-always answers True (EvalPlus compares inside the untrusted process and is fooled by it).
+For each dataset (``humaneval`` = HumanEval+ v0.1.10, ``mbpp`` = MBPP+ v0.2.0, ``humaneval_orig``
+= the original HumanEval's ``check`` assertions, ``all`` = the three) the script builds one
+sample set: every problem's canonical solution and, with ``--mutants``, eight mutants of it
+(``return None``, an off-by-one output, ``raise``, an infinite loop, the answer as a string, an
+early ``sys.exit(0)``, an ``int`` subclass equal to everything, a sleep past the limit), so that
+passing, failing and timed-out samples are all timed; ``--always-equal`` adds a sample returning
+an object whose ``__eq__`` always answers True (EvalPlus compares inside the untrusted process and
+is fooled by it). ``humaneval_orig`` is ours on the original HumanEval tests (its ``check``
+functions, the ones with loops run by the judge) against EvalPlus ``--base-only`` on HumanEval+,
+whose base inputs are the original tests. ``--load N`` keeps N busy processes running during
+every timing (a loaded machine).
 The samples file is written once (EvalPlus JSONL: ``task_id`` + ``solution``), then in one run:
 
 1. both ground-truth caches are warmed, so that neither side is charged for computing expected
@@ -45,12 +51,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from codedpo.benchmarks import load_evalplus
+from codedpo.benchmarks import load_evalplus, load_humaneval
 from codedpo.execute.executor import ExecConfig, execute_files, write_expected
 from codedpo.execute.sandbox import SandboxConfig
 
-DATA_FILES = {"humaneval": "HumanEvalPlus.jsonl.gz", "mbpp": "MbppPlus-v0.2.0.jsonl.gz"}
+DATA_FILES = {"humaneval": "HumanEvalPlus.jsonl.gz", "mbpp": "MbppPlus-v0.2.0.jsonl.gz",
+              "humaneval_orig": "HumanEvalPlus.jsonl.gz"}  # fmt: skip
+# What EvalPlus evaluates for each of our datasets.
+EVALPLUS_DATASET = {"humaneval": "humaneval", "mbpp": "mbpp", "humaneval_orig": "humaneval"}
 OVERRIDE_ENV = {"humaneval": "HUMANEVAL_OVERRIDE_PATH", "mbpp": "MBPP_OVERRIDE_PATH"}
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"  # ../shared/benchmarks
 BASELINE = "EvalPlus 0.3.1 evalplus.evaluate"
 
 # Appended after the solution, so that the last definition of the entry point wins.
@@ -86,6 +96,51 @@ def {f}(*args, **kwargs):
 def {f}(*args, **kwargs):
     raise ValueError("mutant")
 """,
+    "infinite_loop": """
+
+def {f}(*args, **kwargs):
+    while True:
+        pass
+""",
+    "as_string": """
+
+_bench_original_{f} = {f}
+
+
+def {f}(*args, **kwargs):
+    return str(_bench_original_{f}(*args, **kwargs))
+""",
+    "exit_early": """
+
+import sys as _bench_sys
+
+
+def {f}(*args, **kwargs):
+    _bench_sys.exit(0)
+""",
+    "int_subclass": """
+
+class _BenchInt(int):
+    def __eq__(self, other):
+        return True
+
+    __hash__ = int.__hash__
+
+
+def {f}(*args, **kwargs):
+    return _BenchInt(0)
+""",
+    "sleeps": """
+
+import time as _bench_time
+
+_bench_original_{f} = {f}
+
+
+def {f}(*args, **kwargs):
+    _bench_time.sleep(2)
+    return _bench_original_{f}(*args, **kwargs)
+""",
 }
 ALWAYS_EQUAL = """
 
@@ -112,6 +167,10 @@ def prepare_dataset(dataset: str, data_dir: Path, workdir: Path, limit: int | No
         raw = b"".join(lines[:limit])
     path = workdir / f"{dataset}.jsonl"
     path.write_bytes(raw)
+    if dataset == "humaneval_orig":  # ours reads the original HumanEval's tests
+        with gzip.open(data_dir / "HumanEval.jsonl.gz", "rb") as fh:
+            orig = [line for line in fh.read().splitlines(keepends=True) if line.strip()]
+        (workdir / "HumanEval.jsonl").write_bytes(b"".join(orig[:limit] if limit else orig))
     return path
 
 
@@ -160,6 +219,7 @@ else:
 def warm_evalplus(dataset: str, dataset_path: Path, log: Path) -> float:
     """Compute (or load) EvalPlus's ground truth exactly as ``evaluate`` does; returns seconds."""
     t0 = time.perf_counter()
+    dataset = EVALPLUS_DATASET[dataset]
     with open(log, "w") as fh:
         subprocess.run([sys.executable, "-c", WARM_EVALPLUS, dataset], check=True,
                        env=evalplus_env(dataset, dataset_path), stdout=fh, stderr=fh,
@@ -176,10 +236,14 @@ def time_evalplus(dataset: str, dataset_path: Path, samples_path: Path, workers:
     """
     result_path = Path(str(samples_path).replace(".jsonl", "_eval_results.json"))
     result_path.unlink(missing_ok=True)  # fresh results: never "Load from previous results"
+    base_only = dataset == "humaneval_orig"
+    dataset = EVALPLUS_DATASET[dataset]
     cmd = [sys.executable, "-m", "evalplus.evaluate", "--dataset", dataset, "--samples",
            str(samples_path), "--parallel", str(workers), "--i-just-wanna-run"]  # fmt: skip
     if test_details:
         cmd.append("--test-details")
+    if base_only:
+        cmd.append("--base-only")
     done = None
     with open(log, "w") as fh:
         t0 = time.perf_counter()
@@ -221,6 +285,8 @@ def exec_config(workers: int, fast_check: bool = True) -> ExecConfig:
 
 
 def load_problems(dataset: str, dataset_path: Path) -> dict[str, dict]:
+    if dataset == "humaneval_orig":
+        return {p["task_id"]: p for p in load_humaneval(dataset_path.parent / "HumanEval.jsonl")}
     return {p["task_id"]: p for p in load_evalplus(dataset_path, dataset)}
 
 
@@ -250,6 +316,17 @@ def time_ours(dataset: str, dataset_path: Path, samples_path: Path, expected: Pa
 
 
 # -- the run ---------------------------------------------------------------------------------------
+def start_load(n: int) -> list[subprocess.Popen]:
+    """``n`` busy-looping processes: the other jobs of a loaded machine."""
+    return [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(n)]
+
+
+def stop_load(procs: list[subprocess.Popen]) -> None:
+    for proc in procs:
+        proc.kill()
+        proc.wait()
+
+
 def loadavg() -> list[float]:
     try:
         return [round(x, 2) for x in os.getloadavg()]
@@ -261,7 +338,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, workdir: Path) -> dict:
     wd = workdir / dataset
     wd.mkdir(parents=True, exist_ok=True)
     dataset_path = prepare_dataset(dataset, args.data_dir, wd, args.limit)
-    problems = load_evalplus(dataset_path, dataset)
+    problems = load_evalplus(dataset_path, EVALPLUS_DATASET[dataset])
     samples = build_samples(problems, args.mutants, args.always_equal)
     samples_path = wd / "samples.jsonl"
     write_jsonl(samples_path, samples)
@@ -274,6 +351,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, workdir: Path) -> dict:
     warm_us = warm_ours(dataset, dataset_path, expected, args.workers)
     print(f"[{dataset}] codedpo expected outputs ready ({warm_us:.1f} s)", flush=True)
 
+    load = start_load(args.load)
     ep_times, ep_exit, us_times, ep_load, us_load = [], [], [], [], []
     ep_results: dict = {}
     us_records: dict = {}
@@ -293,6 +371,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, workdir: Path) -> dict:
         us_times.append(sec)
         print(f"[{dataset}] codedpo run {rep + 1}: {sec:.1f} s", flush=True)
 
+    stop_load(load)
     ep_status = evalplus_verdicts(ep_results, samples)
     ep_pass = {sid: st == ("pass", "pass") for sid, st in ep_status.items()}
     us_pass = {sid: rec["status"] == "passed" for sid, rec in us_records.items()}
@@ -317,6 +396,7 @@ def run_dataset(dataset: str, args: argparse.Namespace, workdir: Path) -> dict:
         "problems": len(problems),
         "samples": n,
         "workers": args.workers,
+        "load_processes": args.load,
         "repeats": args.repeats,
         "mutants": args.mutants,
         "always_equal": args.always_equal,
@@ -388,7 +468,10 @@ def main(argv: list[str] | None = None) -> int:
     # ends the whole run. Lift Python's int-to-str limit here so the benchmark can finish.
     sys.set_int_max_str_digits(0)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--dataset", choices=("humaneval", "mbpp", "both"), default="humaneval")
+    p.add_argument("--dataset", choices=("humaneval", "mbpp", "humaneval_orig", "both", "all"),
+                   default="humaneval")  # fmt: skip
+    p.add_argument("--load", type=int, default=0,
+                   help="busy processes kept running during every timing (a loaded machine)")
     p.add_argument("--workers", type=int, default=2, help="parallel workers for both sides")
     p.add_argument("--limit", type=int, default=None, help="only the first N problems")
     p.add_argument(
@@ -408,7 +491,7 @@ def main(argv: list[str] | None = None) -> int:
         help="run EvalPlus with --test-details (every test, like ours) instead of "
         "its default fast check (stop at the first failure)",
     )
-    p.add_argument("--data-dir", type=Path, default=Path("/work/shared/benchmarks"))
+    p.add_argument("--data-dir", type=Path, default=SHARED, help="default: ../shared/benchmarks")
     p.add_argument(
         "--workdir",
         type=Path,
@@ -422,7 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="codedpo-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"work directory: {workdir}", flush=True)
-    datasets = ["humaneval", "mbpp"] if args.dataset == "both" else [args.dataset]
+    datasets = {"both": ["humaneval", "mbpp"], "all": ["humaneval", "mbpp", "humaneval_orig"]}.get(
+        args.dataset, [args.dataset])
     results = [run_dataset(d, args, workdir) for d in datasets]
     print_table(results)
     if args.out is not None:

@@ -571,3 +571,15 @@ def test_exit_and_deep_recursion_work_as_on_the_judges(tmp_path):
     records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
     assert records["deep"]["status"] == "runtime_error"
     assert "SIGSEGV" in records["deep"]["first_failure"]["message"]
+
+
+def test_only_starved_timeouts_are_re_run():
+    from codedpo.execute.running import starved  # noqa: PLC0415
+
+    # An infinite loop used its second: a timeout, whatever the machine does.
+    assert not starved({"cpu_s": 0.98, "duration_s": 1.02}, idle_cores=0.0)
+    # A sleeper on an idle machine had the CPU and did not use it.
+    assert not starved({"cpu_s": 0.01, "duration_s": 1.02}, idle_cores=1.9)
+    # Little CPU while the machine was busy: starved, re-run.
+    assert starved({"cpu_s": 0.4, "duration_s": 1.02}, idle_cores=0.1)
+    assert starved({"cpu_s": 0.4, "duration_s": 1.02}, idle_cores=None)

@@ -61,6 +61,7 @@ def _header(problems: dict[str, dict], samples: list[dict], config: ExecConfig) 
         "problems_tests": sha256_json([problems[t]["tests"] for t in sorted(problems)]),
         "samples": sha256_json([[s["sample_id"], s["solution"]] for s in samples]),
         "config": config.describe(),
+        "runtime": runtime_name(config),
     }
 
 
@@ -95,7 +96,7 @@ def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path
         if s["task_id"] not in problems:
             raise InputError(f"{s['_where']}: field 'task_id': unknown task {s['task_id']!r}")
     runtime = runtime_name(config)
-    header = {**_header(problems, samples, config), "runtime": runtime}
+    header = _header(problems, samples, config)
     partial = out.with_name(out.name + ".partial")
     done = _read_partial(partial, header)
     with Executor(config) as executor:

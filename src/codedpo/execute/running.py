@@ -7,8 +7,10 @@ limit, crosses to the solution's sandbox, and its reply (plain data) goes back t
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
+import time
 from collections.abc import Callable
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import asdict, dataclass, field
@@ -29,9 +31,22 @@ from codedpo.execute.verdicts import (
     stdio_outcomes,
 )
 
-# A timed-out sample whose process got less than this share of its wall time on a CPU was
-# starved (a loaded machine), not slow: it is re-run. One that used its time is not.
+# A timed-out sample whose process got less than this share of its wall time on a CPU, while the
+# machine had less than IDLE_CORES idle on average, was starved (a loaded machine), not slow: it is
+# re-run. One that used its time (an infinite loop), or slept on an idle machine, is not.
 STARVED_SHARE = 0.8
+IDLE_CORES = 0.5
+_TICK = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+def idle_seconds() -> float | None:
+    """CPU-seconds the whole machine has spent idle since boot (``/proc/stat``), or None."""
+    try:
+        with open("/proc/stat") as fh:
+            fields = fh.readline().split()
+        return (int(fields[4]) + int(fields[5])) / _TICK
+    except (OSError, ValueError, IndexError):
+        return None
 
 
 @dataclass(frozen=True)
@@ -277,9 +292,11 @@ def execute_one(slot: Slot, plan: Plan, code: str, limits: Limits,
     return _sandbox_error(plan, last_error)
 
 
-def starved(record: dict) -> bool:
+def starved(record: dict, idle_cores: float | None) -> bool:
     """Did a timed-out sample lose its time to other processes rather than use it?"""
-    return float(record.get("cpu_s") or 0.0) < STARVED_SHARE * float(record.get("duration_s") or 0)
+    if float(record.get("cpu_s") or 0.0) >= STARVED_SHARE * float(record.get("duration_s") or 0):
+        return False  # it had the CPU and used it
+    return idle_cores is None or idle_cores < IDLE_CORES  # the machine had no CPU to spare
 
 
 class Executor:
@@ -312,8 +329,13 @@ class Executor:
     def _one(self, plan: Plan, code: str) -> dict:
         limits = self.config.limits
         with self.pool.acquire() as slot:
+            idle0, t0 = idle_seconds(), time.monotonic()
             record = execute_one(slot, plan, code, limits, self.config.fast_check)
-            if self.config.retry_timeouts and record["status"] == "timeout" and starved(record):
+            idle1, wall = idle_seconds(), time.monotonic() - t0
+            known = idle0 is not None and idle1 is not None and wall > 0
+            idle = (idle1 - idle0) / wall if known else None
+            if (self.config.retry_timeouts and record["status"] == "timeout"
+                    and starved(record, idle)):  # fmt: skip
                 # Re-run at once, on this worker, while the others go on; at most
                 # `parallel_reruns` at a time, so that re-runs do not starve each other.
                 with self._reruns:
