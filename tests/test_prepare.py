@@ -118,3 +118,19 @@ def test_humaneval_prelude_is_the_prompt_without_the_function_to_complete():
     assert "def decode" not in prelude
     assert prompt_prelude('def decode(s):\n    """only the stub"""\n', "decode") == ""
     assert prompt_prelude("def broken(:\n", "decode") == ""
+
+
+def test_excluded_tasks_are_left_out_with_a_reason(tmp_path):
+    from codedpo.prepare import parse_exclusions
+
+    src = tmp_path / "p.jsonl"
+    recs = [{"task_id": f"t/{i}", "prompt": "p", "entry_point": "f",
+             "tests": {"kind": "call", "cases": [{"input": [i], "output": i}]}} for i in range(3)]
+    src.write_text("".join(json.dumps(r) + "\n" for r in recs))
+    out = prepare(src, "problems", None, exclude={"t/1": "its reference fails"})
+    assert [p["task_id"] for p in out] == ["t/0", "t/2"]
+    with pytest.raises(InputError, match=r"does not have: \['t/9'\]"):
+        prepare(src, "problems", None, exclude={"t/9": "x"})
+    assert parse_exclusions(["t/1=broken test"]) == {"t/1": "broken test"}
+    with pytest.raises(InputError, match="a reason is required"):
+        parse_exclusions(["t/1"])

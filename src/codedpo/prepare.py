@@ -107,10 +107,13 @@ def prepare(
     template: dict | None = None,
     max_problems: int | None = None,
     seed: int = 0,
+    exclude: dict[str, str] | None = None,
 ) -> list[dict]:
     """The source's problems (of ``split``), validated, ids unique.
 
     ``max_problems`` keeps a random subset of that size (drawn with ``seed``), in source order.
+    ``exclude`` (task id -> reason) leaves out problems whose own data is at fault (a benchmark
+    task whose reference fails its tests); an id the source does not have is an error.
     """
     if max_problems is not None and max_problems < 1:
         raise InputError(f"--max-problems must be at least 1, got {max_problems}")
@@ -127,11 +130,26 @@ def prepare(
         seen.add(rec["task_id"])
         if split is None or rec.get("split") == split:
             out.append(rec)
+    unknown = sorted(set(exclude or {}) - seen)
+    if unknown:
+        raise InputError(f"{source}: --exclude names tasks the source does not have: {unknown}")
+    out = [rec for rec in out if rec["task_id"] not in (exclude or {})]
     if not out:
         raise InputError(f"{source}: no problems" + (f" in split {split!r}" if split else ""))
     if max_problems is not None and len(out) > max_problems:
         keep = sorted(random.Random(seed).sample(range(len(out)), max_problems))
         out = [out[i] for i in keep]
+    return out
+
+
+def parse_exclusions(items: list[str]) -> dict[str, str]:
+    """``TASK_ID=REASON`` items as a mapping; a reason is required."""
+    out = {}
+    for item in items:
+        task_id, sep, reason = item.partition("=")
+        if not sep or not task_id or not reason.strip():
+            raise InputError(f"--exclude {item!r}: expected TASK_ID=REASON (a reason is required)")
+        out[task_id] = reason.strip()
     return out
 
 
@@ -153,8 +171,16 @@ def main(argv: list[str] | None = None) -> int:
         help="keep a random subset of this many problems (in source order)",
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the --max-problems subset")
+    p.add_argument(
+        "--exclude",
+        nargs="*",
+        default=[],
+        metavar="TASK_ID=REASON",
+        help="leave out these tasks (the dataset's own fault, e.g. a reference that fails)",
+    )
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
+    exclude = parse_exclusions(args.exclude)
     template = None
     if args.prompt_template is not None:
         if not args.prompt_template.exists():
@@ -162,7 +188,8 @@ def main(argv: list[str] | None = None) -> int:
         template = yaml.safe_load(args.prompt_template.read_text())
         if not isinstance(template, dict):
             raise InputError(f"{args.prompt_template}: expected a mapping with 'template'")
-    problems = prepare(args.source, args.format, args.split, template, args.max_problems, args.seed)
+    problems = prepare(args.source, args.format, args.split, template, args.max_problems, args.seed,
+                       exclude)  # fmt: skip
     write_jsonl(args.out, problems)
     print(f"{len(problems)} problems from {args.source} (sha256 {sha256_file(args.source)[:12]})")
     return 0

@@ -32,6 +32,7 @@ from pathlib import Path
 
 from codedpo.io import InputError, require, sha256_file, write_json
 from codedpo.pairs import STATUSES, load_problems, load_records, where_of
+from codedpo.prepare import parse_exclusions
 
 NOT_THE_MODELS = ("sandbox_error", "problem_error")
 
@@ -136,8 +137,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--variant", required=True, help="base, rft or dpo")
     parser.add_argument("--pairs-from", default=None, help="dpo: model whose samples built pairs")
     parser.add_argument("--groups", nargs="+", default=None, help="test groups (default: all)")
+    parser.add_argument(
+        "--excluded",
+        nargs="*",
+        default=[],
+        metavar="TASK_ID=REASON",
+        help="tasks the benchmark's config leaves out, with why (the tables' footnote)",
+    )
     parser.add_argument("--out", required=True, help="scores JSON")
     args = parser.parse_args(argv)
+    excluded = parse_exclusions(args.excluded)
 
     problems = load_problems(args.problems)
     executions = load_records(args.executions)
@@ -153,6 +162,7 @@ def main(argv: list[str] | None = None) -> int:
         "variant": args.variant,
         **({"pairs_from": args.pairs_from} if args.pairs_from else {}),
         **result,
+        "excluded": excluded,
         "problems_sha256": sha256_file(args.problems),
         "executions_sha256": [sha256_file(p) for p in args.executions],
         "config": {"groups": args.groups},
