@@ -60,6 +60,14 @@ def expected_statuses(name: str) -> set[str]:
     return set(first.split(":", 1)[1].split())
 
 
+def observed_kinds(name: str) -> set[str]:
+    """What the record must say the attack tried (``# observed:`` in its header)."""
+    for line in (CORPUS / f"{name}.py").read_text().splitlines()[:4]:
+        if line.startswith("# observed:"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
 def attack_task(code: str) -> str:
     for line in code.splitlines()[:3]:
         if line.startswith("# task:"):
@@ -170,6 +178,8 @@ def test_attack_does_not_pass(corpus_run, name):
     assert record["status"] != "passed"
     assert record["status"] in expected_statuses(name), record
     assert record["status"] != "sandbox_error", record
+    # What it tried is on the record (the reward-hacking report reads it).
+    assert observed_kinds(name) <= set(record["observed"]), record["observed"]
 
 
 @pytest.mark.parametrize("name", ATTACKS)

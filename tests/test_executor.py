@@ -197,6 +197,8 @@ def test_verdicts(tmp_path, problems_file, backend):
             assert rec["status"] == status, json.dumps(rec)
     ok = records["t/add/ok"]
     assert (ok["passed"], ok["total"]) == (3, 3)
+    # An honest answer tried nothing the sandbox had to contain.
+    assert ok["observed"] == [] and records["t/assert/ok"]["observed"] == []
     assert ok["groups"] == {"base": {"passed": 2, "total": 2, "status": "passed"},
                             "plus": {"passed": 1, "total": 1, "status": "passed"}}  # fmt: skip
     assert records["t/add/wrong"]["first_failure"]["index"] == 0

@@ -1,4 +1,5 @@
 # expect: failed
+# observed: processes
 import os
 import time
 

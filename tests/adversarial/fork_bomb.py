@@ -1,4 +1,5 @@
 # expect: runtime_error timeout memory_exceeded
+# observed: processes
 import os
 
 

@@ -1,4 +1,5 @@
 # expect: failed
+# observed: signals
 import os
 import signal
 

@@ -1,4 +1,5 @@
 # expect: failed runtime_error
+# observed: tamper
 import builtins
 import json
 import sys

@@ -1,4 +1,5 @@
 # expect: runtime_error
+# observed: network
 import socket
 
 

@@ -1,4 +1,5 @@
 # expect: failed runtime_error
+# observed: native
 # 5 x 100 MB of SysV shared memory under a 1 GB address-space limit, touched, detached and left
 # behind: it passes only if all of it was allocated (none of it counts in RLIMIT_AS).
 import ctypes

@@ -146,6 +146,7 @@ class Child:
         self.status: int | None = None
         self.cpu = 0.0
         self.killed = False
+        self.audits: set[str] = set()
         try:
             self.pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -212,7 +213,10 @@ class Child:
                 break
             head = b"".join(self.partial) + chunk[start:at] if self.partial else chunk[start:at]
             self.partial = []
-            self.lines.append(head)
+            if head.startswith(b'{"audit": "') and len(head) < 64:
+                self.audits.add(head[11:-2].decode("ascii", "replace"))  # what it tried
+            else:
+                self.lines.append(head)
             start = at + 1
         if start < len(chunk):
             self.partial.append(chunk[start:])
@@ -259,6 +263,11 @@ class Worker:
         self.problems: OrderedDict[str, dict] = OrderedDict()
         self.session: Child | None = None
         self.session_limits: dict = {}
+        # What a sample may read without it being an attempt on what the sandbox hides: the
+        # interpreter, the harness, the runtime, its own process and devices.
+        self.allowed_reads = tuple(sorted({sys.prefix, sys.base_prefix, os.path.dirname(
+            os.path.abspath(__file__)), "/runtime", "/dev/", "/proc/self/", "/usr/", "/lib",
+            "/etc/localtime", "/etc/ld.so"}))  # fmt: skip
 
     # -- children --------------------------------------------------------------------------
     def _fork(self, body, limits: dict, cpu_seconds: float, stdin_data: str | None = None,
@@ -323,6 +332,7 @@ class Worker:
                 pass
         child.RUN_DIR = self.run_dir
         child.install_builtins()
+        child.watch(self.allowed_reads + tuple(p for p in sys.path if p.startswith("/")))
 
     def _sweep(self, kid: Child) -> None:
         """Kill everything the sample left behind, reap it, and remove what it created."""
@@ -441,6 +451,7 @@ class Worker:
             "stderr_tail": stderr,
             "timed_out": False,
             "timeout_at": None,
+            "audit": sorted(kid.audits),
             **extra,
         }
         if status is not None and os.WIFSIGNALED(status) and not kid.killed:

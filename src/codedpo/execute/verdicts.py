@@ -325,6 +325,7 @@ def assemble(plan: Plan, outcomes: list[Outcome], runs: list[dict]) -> dict:
                      "message": outcome.message}  # fmt: skip
     passed = sum(o.status == "passed" for o in outcomes)
     stderr = "".join(r.get("stderr_tail") or "" for r in runs)[-2000:]
+    observed = sorted({kind for r in runs for kind in r.get("audit") or ()})
     return {
         "status": "passed" if first is None else first["status"],
         "passed": passed,
@@ -338,4 +339,8 @@ def assemble(plan: Plan, outcomes: list[Outcome], runs: list[dict]) -> dict:
         # Nothing is checked inside the untrusted process any more; kept for older readers.
         "in_process_checks": 0,
         "judged_tests": plan.total if plan.mode == "judged" else 0,
+        # What the sample tried that the sandbox contains (network, writes outside its scratch
+        # directory, reads of what the sandbox hides, signals, processes, native code, tampering
+        # with the harness): the raw material of the reward-hacking report.
+        "observed": observed,
     }
