@@ -313,9 +313,13 @@ def test_apptainer_command_line(tmp_path):
     assert cmd[cmd.index("--network") + 1] == "none"
     bind = cmd[cmd.index("--bind") + 1]
     assert bind.endswith(":/harness:ro")
-    assert cmd[cmd.index(str(tmp_path / "sandbox.sif")) + 1 :][:4] == [
-        "/usr/local/bin/python3", "-I", "-S", "/harness/harness.py",
+    from codedpo.execute.sandbox import PYTHON_FLAGS  # noqa: PLC0415
+
+    assert cmd[cmd.index(str(tmp_path / "sandbox.sif")) + 1 :][: 2 + len(PYTHON_FLAGS)] == [
+        "/usr/local/bin/python3", *PYTHON_FLAGS, "/harness/harness.py",
     ]  # fmt: skip
+    # The same environment as every backend: a fixed hash seed, one BLAS thread.
+    assert "PYTHONHASHSEED=0" in cmd and "OPENBLAS_NUM_THREADS=1" in cmd
     with pytest.raises(SandboxUnavailable, match="apptainer_image"):
         worker_command(SandboxConfig(backend="apptainer"), 0)
     definition = (Path(__file__).parents[1] / "envs/sandbox.def").read_text()
@@ -554,17 +558,33 @@ def test_exit_and_deep_recursion_work_as_on_the_judges(tmp_path):
         {"task_id": "t/io", "prompt": "", "entry_point": None,
          "tests": {"kind": "stdio", "cases": [{"input": "100000\n", "output": "100000\n"}]}},
     ])  # fmt: skip
+    seeded = subprocess.run([sys.executable, "-c", "print(hash('abc'))"], capture_output=True,
+                            text=True, env={"PYTHONHASHSEED": "0"}).stdout.strip()  # fmt: skip
+    shutdown = {
+        # Output written at interpreter exit, as real Codeforces answers do (61_E, 938_E, 288_C).
+        "atexit": "import atexit, os\nn = input()\n"
+                  "atexit.register(lambda: os.write(1, (n + '\\n').encode()))\n",
+        "thread": "import threading\nthreading.stack_size(2**27)\n"
+                  "threading.Thread(target=lambda: print(input())).start()\n",
+        "finalizer": "import io, os\nclass W(io.IOBase):\n    def __init__(self):\n"
+                     "        self.parts = []\n    def write(self, s):\n        self.parts.append(s)\n"
+                     "    def flush(self):\n        os.write(1, ''.join(self.parts).encode())\n"
+                     "        self.parts = []\nout = W()\nout.write(input() + '\\n')\n",
+        # A fixed hash seed: verdicts that follow set order are the same on every run.
+        "hash_seed": f"print(input() if hash('abc') == {seeded} else 'unseeded')\n",
+    }  # fmt: skip
     samples = write_jsonl(tmp_path / "s.jsonl", [
         {"task_id": "t/io", "sample_id": "exit", "solution": "print(input())\nexit()\n"},
         {"task_id": "t/io", "sample_id": "quit", "solution": "print(input())\nquit(0)\n"},
         {"task_id": "t/io", "sample_id": "deep", "solution": deep},
+        *({"task_id": "t/io", "sample_id": k, "solution": c} for k, c in shutdown.items()),
     ])  # fmt: skip
     out = tmp_path / "out.jsonl"
     config = ExecConfig(sandbox=SandboxConfig(backend=BACKENDS[-1]),
                         limits=Limits(test_seconds=10.0, memory_mb=1024), workers=2)  # fmt: skip
     execute_files(load_problems(problems), [samples], out, config, progress=False)
     records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
-    for key in ("exit", "quit", "deep"):
+    for key in ("exit", "quit", "deep", *shutdown):
         assert records[key]["status"] == "passed", records[key]
     # The same program on an 8 MiB stack (the default of most systems) dies: the limit matters.
     small = ExecConfig(sandbox=SandboxConfig(backend=BACKENDS[-1], stack_mb=8),
@@ -585,3 +605,18 @@ def test_only_starved_timeouts_are_re_run():
     # Little CPU while the machine was busy: starved, re-run.
     assert starved({"cpu_s": 0.4, "duration_s": 1.02}, idle_cores=0.1)
     assert starved({"cpu_s": 0.4, "duration_s": 1.02}, idle_cores=None)
+
+
+def test_stdout_tokens_compare_as_codeforces_checkers_do():
+    from codedpo.execute.verdicts import tokens_match  # noqa: PLC0415
+    from codedpo.sources import float_tolerance  # noqa: PLC0415
+
+    assert tokens_match("Yes\nno\n", "YES\nNO", None)  # letter case of YES/NO is free
+    assert not tokens_match("yess", "YES", None) and not tokens_match("abc", "ABC", None)
+    assert tokens_match("0.26", "0.2600000000", 1e-9)
+    assert not tokens_match("0.26", "0.2600000000", None)  # no tolerance: exact tokens
+    # The statement's own wording and number decide the tolerance.
+    assert float_tolerance("differs from the correct one by at most 10^{-9}.") == 1e-9
+    assert float_tolerance("the absolute or relative inaccuracy does not exceed 10^-6") == 1e-6
+    assert float_tolerance("print it with five digits after the decimal point") == 1e-6
+    assert float_tolerance("print the number of ways") is None

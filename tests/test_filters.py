@@ -317,3 +317,36 @@ def test_bad_problems_file_names_its_line(tmp_path, capsys):
 def test_filter_problems_rejects_a_bad_threshold():
     with pytest.raises(InputError, match="threshold"):
         filters.filter_problems({}, _index(), 1.5, None)
+
+
+def test_problems_with_many_right_answers_stay_out_of_training():
+    """'Print any divisor': the statement says so, or two accepted solutions disagree."""
+    from codedpo.execute.executor import ExecConfig, Limits  # noqa: PLC0415
+    from codedpo.execute.sandbox import SandboxConfig  # noqa: PLC0415
+
+    def stdio(task_id, statement, code, meta=None):
+        return {"task_id": task_id, "prompt": statement, "entry_point": None,
+                "canonical_solution": code, "meta": meta or {},
+                "tests": {"kind": "stdio", "cases": [{"input": "6\n", "output": "2\n"}]}}  # fmt: skip
+
+    smallest = "n = int(input())\nprint(min(d for d in range(2, n + 1) if n % d == 0))\n"
+    largest = "n = int(input())\nprint(n)\n"
+    problems = {
+        # Div. 1 and Div. 2 twins: the same statement, two accepted solutions that disagree.
+        "cf/1_A": stdio("cf/1_A", "Print a divisor of n greater than one.", smallest),
+        "cf/2_A": stdio("cf/2_A", "Print a divisor of n greater than one.", largest),
+        "cf/3_B": stdio("cf/3_B", "Print a prime factor of n. If there are several, print any "
+                                  "of them.", smallest,
+                        {"needs_checker": "statement: 'print any'"}),  # fmt: skip
+        "cf/4_C": stdio("cf/4_C", "Print the smallest divisor of n greater than one.", smallest),
+    }
+    config = ExecConfig(sandbox=SandboxConfig(backend=BACKEND), limits=Limits(test_seconds=5.0),
+                        workers=1)  # fmt: skip
+    kept, dropped = filters.filter_problems(problems, filters.NgramIndex(13), 0.5, config)
+    assert [p["task_id"] for p in kept] == ["cf/4_C"]
+    why = {d["task_id"]: d for d in dropped}
+    assert why["cf/2_A"]["reason"] == "duplicate"
+    assert why["cf/1_A"]["reason"] == "needs_checker"
+    assert "another accepted solution" in why["cf/1_A"]["evidence"]
+    assert why["cf/3_B"] == {"task_id": "cf/3_B", "reason": "needs_checker",
+                             "evidence": "statement: 'print any'"}  # fmt: skip

@@ -128,10 +128,24 @@ def drop_duplicates(problems: dict[str, dict]) -> tuple[list[str], list[dict]]:
         key = normalize(problem_text(problem))
         if key in first:
             dropped.append({"task_id": task_id, "reason": "duplicate", "duplicate_of": first[key]})
+            _keep_as_other_solution(problems[first[key]], problem)
         else:
             first[key] = task_id
             kept.append(task_id)
     return kept, dropped
+
+
+def _keep_as_other_solution(kept: dict, twin: dict) -> None:
+    """A duplicate's accepted solution is another accepted solution of the kept problem (Div. 1
+    and Div. 2 rounds share problems): where the two disagree on a test, the problem accepts
+    more than one answer."""
+    code = twin.get("canonical_solution")
+    if kept["tests"]["kind"] != "stdio" or not code or code == kept.get("canonical_solution"):
+        return
+    meta = kept.setdefault("meta", {})
+    others = meta.setdefault("other_solutions", [])
+    if code not in others:
+        others.append(code)
 
 
 def decontaminate(

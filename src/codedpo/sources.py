@@ -76,7 +76,15 @@ CC_DIFFICULTIES = {0: "UNKNOWN_DIFFICULTY", 1: "EASY", 2: "MEDIUM", 3: "HARD", 4
 CC_TEST_SETS = ("public", "private", "generated")
 # Codeforces' wording for answers judged within a tolerance ("absolute or relative error does not
 # exceed 10^{-6}"); 1e-6 is the tolerance those statements almost always give.
-_FLOAT_TOL_RE = re.compile(r"(absolute|relative)\s+(or\s+relative\s+)?error", re.IGNORECASE)
+_FLOAT_TOL_RE = re.compile(
+    r"(absolute|relative)\s+(or\s+relative\s+)?(error|inaccuracy)"
+    r"|\binaccuracy\b"
+    r"|differs? from the (correct|right|jury'?s?) (one|answer|value)? ?by (at most|no more than)"
+    r"|digits? after the decimal point",
+    re.IGNORECASE,
+)
+# The tolerance a statement names ("10^{-9}", "1e-9") after its wording; 1e-6 when it names none.
+_TOL_VALUE_RE = re.compile(r"10\s*\^\s*\{?\s*-\s*(\d+)\s*\}?|1e-(\d+)", re.IGNORECASE)
 FLOAT_TOL = 1e-6
 # Statements of problems that accept any valid answer (a checker, not a fixed output), and of
 # interactive ones: their tests' outputs are one answer among many, so comparing with them would
@@ -276,6 +284,17 @@ def _seconds(limit: Any) -> float | None:
     return None
 
 
+def float_tolerance(description: str) -> float | None:
+    """The tolerance of real-valued answers a Codeforces statement allows, or None (exact)."""
+    found = _FLOAT_TOL_RE.search(description)
+    if found is None:
+        return None
+    value = _TOL_VALUE_RE.search(description, found.start(), found.end() + 120)
+    if value is None:
+        return FLOAT_TOL
+    return 10.0 ** -int(value.group(1) or value.group(2))
+
+
 def codecontests_problem(
     rec: dict,
     where: str,
@@ -294,8 +313,9 @@ def codecontests_problem(
     for test_set in test_sets:
         if test_set not in CC_TEST_SETS:
             raise InputError(f"unknown CodeContests test set {test_set!r}; choose {CC_TEST_SETS}")
+    # A judge's input file ends with a newline; exports that strip it break `input()[:-1]`.
     cases = [
-        {"input": inp, "output": out, "group": test_set}
+        {"input": inp if inp.endswith("\n") else inp + "\n", "output": out, "group": test_set}
         for test_set in test_sets
         for inp, out in _pairs(rec, f"{test_set}_tests", where)
     ]
@@ -332,7 +352,7 @@ def codecontests_problem(
         "tests": {
             "kind": "stdio",
             "cases": cases,
-            "float_tol": FLOAT_TOL if _FLOAT_TOL_RE.search(description) else None,
+            "float_tol": float_tolerance(description),
         },
         "meta": _plain({k: v for k, v in meta.items() if v is not None}),
     }

@@ -431,8 +431,43 @@ def run_program(code: str) -> None:
     except BaseException as exc:  # noqa: BLE001
         emit({"exc": describe(exc)})
     finally:
+        _shut_down(module)
+
+
+def _shut_down(module) -> None:
+    """What the interpreter does when a program ends (the child ends with ``os._exit``):
+    wait for its non-daemon threads (the ``threading.stack_size`` idiom often does not join),
+    run its ``atexit`` handlers, drop its globals so that finalizers run (a buffered writer
+    flushed in ``__del__``), and flush standard output."""
+    steps = []
+    threading = sys.modules.get("threading")
+    if threading is not None and hasattr(threading, "_shutdown"):
+        steps.append(threading._shutdown)
+    atexit = sys.modules.get("atexit")
+    if atexit is not None:
+        steps.append(atexit._run_exitfuncs)
+    gc = __import__("gc")
+
+    def drop_objects() -> None:
+        # Objects first, while the modules and functions their finalizers use are still there.
+        kinds = (_types.ModuleType, type, _types.FunctionType, _types.BuiltinFunctionType)
+        for name in [n for n, v in module.__dict__.items() if not isinstance(v, kinds)]:
+            if not name.startswith("__"):
+                del module.__dict__[name]
+        gc.collect()
+
+    steps += [drop_objects, module.__dict__.clear, gc.collect]
+    for step in steps:
         try:
-            sys.stdout.flush()
+            step()
+        except SystemExit as exc:
+            if exc.code not in (None, 0):
+                emit({"exc": ["SystemExit", str(exc.code)[:200], "SystemExit"]})
+        except BaseException as exc:  # noqa: BLE001
+            emit({"exc": describe(exc)})
+    for stream in (sys.stdout, sys.__stdout__):
+        try:
+            stream.flush()
         except BaseException:  # noqa: BLE001
             pass
 

@@ -14,7 +14,13 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 
-from codedpo.execute.sandbox import SandboxConfig, runtime_paths, sandbox_uid, worker_command
+from codedpo.execute.sandbox import (
+    SANDBOX_ENV,
+    SandboxConfig,
+    runtime_paths,
+    sandbox_uid,
+    worker_command,
+)
 
 # A reply is one JSON line; cap it so that a flood cannot exhaust the parent's memory. The
 # worker itself caps a sample's reports at Limits.results_bytes (256 MiB); quoted inside a reply
@@ -57,7 +63,7 @@ class Sandbox:
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,
                 stderr=self._stderr,
-                env={"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8"},
+                env=dict(SANDBOX_ENV),
                 cwd="/",
                 start_new_session=True,
                 preexec_fn=limits,

@@ -32,6 +32,17 @@ UID_BASE = 2_000_000_000
 # The files of the harness that the sandbox sees (stdlib only).
 HARNESS_FILES = ("harness.py", "child.py", "codec.py", "seccomp.py")
 RUNTIME_MOUNT = "/runtime"
+# The sandbox's whole environment. A fixed hash seed makes verdicts reproducible: an answer whose
+# output order follows set iteration (LeetCode's word-ladder-ii) must not pass on one run and
+# fail on the next. One BLAS thread: numpy would otherwise start one per core at import, each
+# counted by RLIMIT_NPROC and reserving stack under RLIMIT_AS.
+SANDBOX_ENV = {"PATH": "/usr/bin:/bin", "LC_ALL": "C.UTF-8", "HOME": "/tmp",
+               "PYTHONHASHSEED": "0", "PYTHONDONTWRITEBYTECODE": "1",
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+# The interpreter's flags: no user site, no site (its import hooks are not the judge's), no
+# script directory on sys.path (-P); not -I, which would ignore PYTHONHASHSEED. The environment
+# is cleared by every backend, so only SANDBOX_ENV reaches it.
+PYTHON_FLAGS = ["-s", "-S"] + (["-P"] if sys.version_info >= (3, 11) else [])
 
 
 class SandboxUnavailable(RuntimeError):
@@ -124,7 +135,7 @@ def worker_command(config: SandboxConfig, slot: int, run_dir: str | None = None)
     if config.backend == "process":
         if run_dir is None:
             raise ValueError("the process backend needs a private run_dir")
-        return [sandbox_python(config), "-I", "-S", harness, *args, f"run_dir={run_dir}"]
+        return [sandbox_python(config), *PYTHON_FLAGS, harness, *args, f"run_dir={run_dir}"]
     if config.backend == "bwrap":
         return _bwrap_command(config, slot, args)
     if config.backend == "apptainer":
@@ -163,14 +174,14 @@ def _bwrap_command(config: SandboxConfig, slot: int, args: list[str]) -> list[st
         "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try",
         "--hostname", "sandbox",
         "--die-with-parent", "--new-session", "--as-pid-1",
-        "--clearenv", "--setenv", "PATH", "/usr/bin:/bin", "--setenv", "HOME", "/tmp",
-        "--setenv", "PYTHONDONTWRITEBYTECODE", "1",
+        "--clearenv",
+        *(arg for name, value in SANDBOX_ENV.items() for arg in ("--setenv", name, value)),
         "--chdir", "/tmp",
     ]  # fmt: skip
     if os.getuid() != 0:
         cmd += ["--unshare-user", "--cap-drop", "ALL"]
     # As root the worker gets its own uid in its first message (the host pid is known then).
-    return [*cmd, python, "-I", "-S", "/harness/harness.py", *args]
+    return [*cmd, python, *PYTHON_FLAGS, "/harness/harness.py", *args]
 
 
 def apptainer_command(config: SandboxConfig, args: list[str]) -> list[str]:
@@ -187,8 +198,9 @@ def apptainer_command(config: SandboxConfig, args: list[str]) -> list[str]:
         "--writable-tmpfs",
         "--bind", f"{HARNESS_DIR}:/harness:ro",  # the harness files among the trusted side's
         "--pwd", "/tmp",
+        *(arg for name, value in SANDBOX_ENV.items() for arg in ("--env", f"{name}={value}")),
         config.apptainer_image,
-        config.apptainer_python, "-I", "-S", "/harness/harness.py", *args,
+        config.apptainer_python, *PYTHON_FLAGS, "/harness/harness.py", *args,
     ]  # fmt: skip
 
 

@@ -202,16 +202,24 @@ def short(value: Any, n: int = 120) -> str:
     return text if len(text) <= n else text[:n] + "..."
 
 
+_YES_NO = frozenset({"yes", "no"})
+
+
 def tokens_match(out: str, expected: str, float_tol: float | None) -> bool:
-    """Whitespace-normalized token comparison, floats within ``float_tol`` when set."""
+    """Whitespace-normalized token comparison, floats within ``float_tol`` when set.
+
+    ``YES``/``NO`` answers compare in any letter case, as Codeforces' checkers compare them.
+    """
     a, b = out.split(), expected.split()
     if len(a) != len(b):
         return False
-    if float_tol is None:
-        return a == b
+    if a == b:
+        return True
     for x, y in zip(a, b, strict=True):
-        if x == y:
+        if x == y or (y.lower() in _YES_NO and x.lower() == y.lower()):
             continue
+        if float_tol is None:
+            return False
         try:
             fx, fy = float(x), float(y)
         except ValueError:
