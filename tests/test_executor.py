@@ -567,7 +567,8 @@ def test_exit_and_deep_recursion_work_as_on_the_judges(tmp_path):
         "thread": "import threading\nthreading.stack_size(2**27)\n"
                   "threading.Thread(target=lambda: print(input())).start()\n",
         "finalizer": "import io, os\nclass W(io.IOBase):\n    def __init__(self):\n"
-                     "        self.parts = []\n    def write(self, s):\n        self.parts.append(s)\n"
+                     "        self.parts = []\n    def write(self, s):\n"
+                     "        self.parts.append(s)\n"
                      "    def flush(self):\n        os.write(1, ''.join(self.parts).encode())\n"
                      "        self.parts = []\nout = W()\nout.write(input() + '\\n')\n",
         # A fixed hash seed: verdicts that follow set order are the same on every run.

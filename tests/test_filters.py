@@ -327,7 +327,8 @@ def test_problems_with_many_right_answers_stay_out_of_training():
     def stdio(task_id, statement, code, meta=None):
         return {"task_id": task_id, "prompt": statement, "entry_point": None,
                 "canonical_solution": code, "meta": meta or {},
-                "tests": {"kind": "stdio", "cases": [{"input": "6\n", "output": "2\n"}]}}  # fmt: skip
+                "tests": {"kind": "stdio",
+                          "cases": [{"input": "6\n", "output": "2\n"}]}}  # fmt: skip
 
     smallest = "n = int(input())\nprint(min(d for d in range(2, n + 1) if n % d == 0))\n"
     largest = "n = int(input())\nprint(n)\n"
