@@ -93,6 +93,7 @@ _CHECKER_RE = re.compile(
     r"\b(print|output)\s+any\b"
     r"|\bany of them (is|are|will be) (acceptable|accepted|correct)"
     r"|\bsatisfied by any\b"
+    r"|\b(print|output)\b[^.]{0,80}\bin (any|arbitrary) order\b"
     r"|\bthis is an interactive problem",
     re.IGNORECASE,
 )

@@ -435,10 +435,11 @@ def run_program(code: str) -> None:
 
 
 def _shut_down(module) -> None:
-    """What the interpreter does when a program ends (the child ends with ``os._exit``):
-    wait for its non-daemon threads (the ``threading.stack_size`` idiom often does not join),
-    run its ``atexit`` handlers, drop its globals so that finalizers run (a buffered writer
-    flushed in ``__del__``), and flush standard output."""
+    """What the interpreter does when a program ends (the child ends with ``os._exit``), in its
+    order: wait for the non-daemon threads (the ``threading.stack_size`` idiom often does not
+    join), run the ``atexit`` handlers, flush standard output (a fast-IO wrapper installed as
+    ``sys.stdout`` flushes then, while the globals it uses still exist), then drop the globals so
+    that finalizers run (a buffered writer flushed in ``__del__``), and flush again."""
     steps = []
     threading = sys.modules.get("threading")
     if threading is not None and hasattr(threading, "_shutdown"):
@@ -456,7 +457,7 @@ def _shut_down(module) -> None:
                 del module.__dict__[name]
         gc.collect()
 
-    steps += [drop_objects, module.__dict__.clear, gc.collect]
+    steps += [_flush_stdout, drop_objects, module.__dict__.clear, gc.collect]
     for step in steps:
         try:
             step()
@@ -465,6 +466,10 @@ def _shut_down(module) -> None:
                 emit({"exc": ["SystemExit", str(exc.code)[:200], "SystemExit"]})
         except BaseException as exc:  # noqa: BLE001
             emit({"exc": describe(exc)})
+    _flush_stdout()
+
+
+def _flush_stdout() -> None:
     for stream in (sys.stdout, sys.__stdout__):
         try:
             stream.flush()
