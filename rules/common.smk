@@ -58,10 +58,18 @@ def check_config():
         sys.exit(1)
 
 
+def in_order(names, first):
+    """``names`` in a canonical order: those in ``first`` (a list the user ordered, e.g.
+    tables.models) as listed, then the rest sorted; the order of keys in a config mapping
+    depends on how config files were merged, and must not change what the jobs do."""
+    return [n for n in first if n in names] + sorted(n for n in names if n not in first)
+
+
 CHECKED = check_config()
-MODELS = list(config["models"])
-BENCHMARKS = list(config["benchmarks"])
-TRAIN_SOURCES = config["train_problems"]["sources"]
+MODELS = in_order(config["models"], config["tables"]["models"])
+BENCHMARKS = in_order(config["benchmarks"], config["tables"]["benchmarks"])
+TRAIN_SOURCES = {name: config["train_problems"]["sources"][name]
+                 for name in sorted(config["train_problems"]["sources"])}  # fmt: skip
 SHARDS = list(range(config["sampling"]["shards"]))
 
 

@@ -72,29 +72,61 @@ def _watched() -> str | None:
 
 
 def _alive(ident: str | None) -> bool:
-    return ident is None or identity(int(ident.split(":")[0])) == ident
-
-
-def stop_tree(grace: float = GRACE_S, root: psutil.Process | None = None) -> int:
-    """SIGTERM every descendant of ``root`` (default: this process), SIGKILL what is left after
-    ``grace`` seconds; returns how many processes were signalled."""
-    root = root or psutil.Process()
+    """Whether the process ``identity`` named still runs (a zombie has exited)."""
+    if ident is None:
+        return True
+    pid = int(ident.split(":")[0])
     try:
-        procs = root.children(recursive=True)
+        return identity(pid) == ident and psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
     except psutil.Error:
-        return 0
+        return False
+
+
+def _reap() -> None:
+    """Collect exited children, re-parented orphans included (we are their subreaper)."""
+    while True:
+        try:
+            pid, _ = os.waitpid(-1, os.WNOHANG)
+        except ChildProcessError:
+            return
+        if pid == 0:
+            return
+
+
+def _exited(proc: psutil.Process) -> bool:
+    try:
+        return proc.status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+
+
+def _wait(procs: list[psutil.Process], timeout: float) -> list[psutil.Process]:
+    """Wait until ``procs`` have exited (zombies count: psutil's own wait does not return for
+    a zombie it cannot reap); returns those still running."""
+    deadline = time.monotonic() + timeout
+    while True:
+        _reap()
+        alive = [p for p in procs if not _exited(p)]
+        if not alive or time.monotonic() >= deadline:
+            return alive
+        time.sleep(0.05)
+
+
+def stop_tree(grace: float = GRACE_S) -> int:
+    """SIGTERM every descendant of this process, SIGKILL what is left after ``grace`` seconds;
+    returns how many processes were signalled."""
+    procs = psutil.Process().children(recursive=True)
     for proc in procs:
         try:
             proc.terminate()
         except psutil.Error:
             pass
-    _, alive = psutil.wait_procs(procs, timeout=grace)
-    for proc in alive:
+    for proc in _wait(procs, grace):
         try:
             proc.kill()
         except psutil.Error:
             pass
-    psutil.wait_procs(alive, timeout=5)
+    _wait(procs, 5)
     return len(procs)
 
 
