@@ -147,12 +147,25 @@ def test_another_file_is_a_change(finished):
         "train_dpo": 4, **evals(4), **TABLES, "analyze_implicit_reward": 2}  # fmt: skip
 
 
-def test_a_rebuilt_file_with_the_same_content_reruns_nothing_after_it(finished):
-    """Snakemake 9 compares the checksum of an input that is newer than the outputs made from
-    it with the one it recorded (inputs up to --max-checksum-file-size, which profiles/default
-    raises to 256 MB): the normalized training source, rebuilt, changes nothing downstream."""
+def test_a_failed_job_shows_its_log_and_a_rebuilt_file_reruns_nothing_after_it(finished):
+    """The issue's case: a training source pointed at a bad file fails in its job (its log on
+    the console), then is reverted. Snakemake removed the old output before the job ran, so the
+    plan redoes it and, not knowing yet that it will come out the same, what follows. Rebuilt
+    alone, it has the recorded checksum, and nothing after it reruns: Snakemake 9 compares the
+    checksum of an input newer than a job's outputs with the one it recorded (for inputs up to
+    --max-checksum-file-size, raised to 256 MB in profiles/default)."""
     target = "results/problems/train_sources/demo.jsonl"
     before = (finished / target).read_bytes()
-    snakemake(finished, "--force", target)  # this one job only
+    (finished / "bad.jsonl").write_text('{"task_id": "x"}\nnot json\n')
+    bad = finished / "bad.yaml"
+    bad.write_text("train_problems: {sources: {demo: {path: bad.jsonl}}}\n")
+    proc = snakemake(finished, "--configfile", str(bad), check=False)
+    assert proc.returncode != 0
+    console = proc.stdout + proc.stderr
+    assert "Error in rule prepare_train_source" in console
+    assert "Logfile logs/prepare_problems/train_sources/demo.log:" in console
+    assert "codedpo prepare: error: bad.jsonl:2: not valid JSON (Expecting value)" in console
+    assert planned_jobs(finished)["filter_train_problems"] == 1  # the plan cannot know yet
+    snakemake(finished, target)  # this one job
     assert (finished / target).read_bytes() == before
     assert planned_jobs(finished) == {}
