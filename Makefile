@@ -40,6 +40,7 @@ test: setup
 
 lint: setup
 	ruff check src tests scripts bench
+	snakefmt --check .
 	snakemake --lint
 
 dag: setup

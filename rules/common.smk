@@ -1,8 +1,16 @@
-# Config validation and the helpers every stage uses. No logic beyond path and config lookups.
+# Config checks and the helpers every stage uses. No logic beyond path and config lookups; the
+# checks themselves are codedpo.config_check (tested in tests/test_config.py).
 import json
+import os
 import shlex
+import sys
+from pathlib import Path
 
-from snakemake.utils import validate
+from snakemake.common.configfile import load_configfile
+
+from codedpo import config_check, launch
+from codedpo.demo import DemoModelArgs
+
 
 # --configfile merges into config.yaml; a null entry removes a model, benchmark or training
 # source it defines (configs/paper.yaml drops the demo's this way).
@@ -10,18 +18,58 @@ def without_nulls(mapping):
     return {k: v for k, v in (mapping or {}).items() if v is not None}
 
 
-for section in ("models", "benchmarks"):
-    config[section] = without_nulls(config.get(section))
-if isinstance(config.get("train_problems"), dict):
-    config["train_problems"]["sources"] = without_nulls(
-        config["train_problems"].get("sources")
+def config_layers():
+    """The config files as the user wrote them, lowest precedence first, then --config."""
+    given = [Path(f).resolve() for f in workflow.config_settings.configfiles]
+    files = [f for f in workflow.configfiles if Path(f).resolve() not in given]
+    files += list(workflow.config_settings.configfiles)
+    layers = []
+    for f in files:
+        label = (
+            os.path.relpath(f) if not os.path.relpath(f).startswith("..") else str(f)
+        )
+        layers.append(config_check.Layer(label, load_configfile(f)))
+    if workflow.config_settings.config:
+        layers.append(
+            config_check.Layer("--config", dict(workflow.config_settings.config))
+        )
+    return layers
+
+
+def check_config():
+    """Check the merged config at parse time; an error is one or two lines and exit status 1
+    (no traceback into this file: the user's config file is what to fix)."""
+    for section in ("models", "benchmarks"):
+        if isinstance(config.get(section), dict):
+            config[section] = without_nulls(config[section])
+    if isinstance(config.get("train_problems"), dict) and isinstance(
+        config["train_problems"].get("sources"), dict
+    ):
+        config["train_problems"]["sources"] = without_nulls(
+            config["train_problems"]["sources"]
+        )
+    schema = config_check.load_schema(
+        Path(workflow.basedir) / "schemas/config.schema.yaml"
     )
+    try:
+        return config_check.check(config, schema, config_layers())
+    except config_check.ConfigError as exc:
+        print(f"config error: {exc}", file=sys.stderr)
+        sys.exit(1)
 
-validate(config, "../schemas/config.schema.yaml")
 
-MODELS = list(config["models"])
-BENCHMARKS = list(config["benchmarks"])
-TRAIN_SOURCES = config["train_problems"]["sources"]
+def in_order(names, first):
+    """``names`` in a canonical order: those in ``first`` (a list the user ordered, e.g.
+    tables.models) as listed, then the rest sorted; the order of keys in a config mapping
+    depends on how config files were merged, and must not change what the jobs do."""
+    return [n for n in first if n in names] + sorted(n for n in names if n not in first)
+
+
+CHECKED = check_config()
+MODELS = in_order(config["models"], config["tables"]["models"])
+BENCHMARKS = in_order(config["benchmarks"], config["tables"]["benchmarks"])
+TRAIN_SOURCES = {name: config["train_problems"]["sources"][name]
+                 for name in sorted(config["train_problems"]["sources"])}  # fmt: skip
 SHARDS = list(range(config["sampling"]["shards"]))
 
 
@@ -32,6 +80,43 @@ wildcard_constraints:
     variant="base|rft|dpo-(" + "|".join(MODELS) + ")",
     shard=r"\d+",
     source="|".join(TRAIN_SOURCES),
+
+
+# Long jobs run through `codedpo launch` (codedpo.launch): it stops the job's whole process
+# tree on SIGINT/SIGTERM and when this snakemake process is gone, even after a SIGKILL.
+os.environ[launch.WATCH_ENV] = launch.identity(os.getpid()) or ""
+LAUNCH = "codedpo launch --"
+
+
+onstart:
+    launch.forward_stop_signals()
+    check_site_placeholders()
+
+
+def check_site_placeholders():
+    """Unedited EDIT_ME values of profiles/slurm are one clear error before anything is
+    submitted (a dry run still works, to show the plan)."""
+    settings = workflow.resource_settings
+    given = [arg.partition("=")[::2] for arg in settings.default_resources.args]
+    found = [
+        f"default-resources: {name}={value}"
+        for name, value in given
+        if "EDIT_ME" in value
+    ] + [
+        f"set-resources: {rule}: {name}={getattr(value, 'orig_arg', value)}"
+        for rule, values in settings.overwrite_resources.items()
+        for name, value in values.items()
+        if "EDIT_ME" in str(getattr(value, "orig_arg", value))
+    ]
+    if found:
+        print(
+            f"profile error: {found[0]} is a placeholder (lines marked EDIT in "
+            "profiles/slurm/config.yaml): set your site's value (sinfo -s; sacctmgr show assoc "
+            "user=$USER) or delete the line"
+            + (f"; {len(found) - 1} more like it" if len(found) > 1 else ""),
+            file=sys.stderr,
+        )
+        sys.exit(1)
 
 
 def is_demo(policy):
@@ -75,52 +160,124 @@ def eval_variants(policy):
     return ["base", "rft"] + [f"dpo-{src}" for src in dpo_sources(policy)]
 
 
-def cli_flags(overrides):
-    """Recipe overrides as TRL command-line flags (--key value)."""
+# -- canonical params ----------------------------------------------------------------------------
+# Every rule's params are exactly the flags its command gets, in a fixed order and spelling
+# (numbers by their type, keys sorted): Snakemake reruns a job when its params change, so key
+# order, 1 vs 1.0, or an override that repeats the recipe's value must not count as a change.
+# Settings that only schedule work (execution.workers, training.threads) reach the command
+# through `threads:`/`resources:`, which are not rerun triggers.
+def number(value):
+    """A float flag as one spelling: 0.8, 1.0, 0.0001."""
+    return repr(float(value))
+
+
+def flag_value(value):
+    if isinstance(value, bool):
+        return str(value).lower()
+    if isinstance(value, float):
+        return number(value)
+    if isinstance(value, dict):
+        return json.dumps(value, sort_keys=True)
+    return str(value)
+
+
+def cli_flags(options):
+    """``--key value`` flags, keys sorted; a list is one flag with several values (TRL's
+    parser reads list fields as ``--loss_type sigmoid ipo``)."""
     flags = []
-    for key, value in overrides.items():
-        if isinstance(value, (list, dict)):
-            value = json.dumps(value)
-        elif isinstance(value, bool):
-            value = str(value).lower()
-        flags += [f"--{key}", str(value)]
+    for key in sorted(options):
+        value = options[key]
+        values = value if isinstance(value, list) else [value]
+        flags += [f"--{key}", *(flag_value(v) for v in values)]
     return " ".join(shlex.quote(f) for f in flags)
 
 
+def train_flags(method):
+    """The overrides that change the recipe's values (an override equal to the recipe's value
+    is the same training)."""
+    recipe = CHECKED.recipes[method]
+    overrides = config[method].get("overrides") or {}
+    return cli_flags(
+        {k: v for k, v in overrides.items() if k not in recipe or recipe[k] != v}
+    )
+
+
+def demo_flags(policy):
+    """Build flags that differ from codedpo.demo.DemoModelArgs' defaults (a default written
+    out is the same model)."""
+    options = config["models"][policy]["demo"]
+    return " ".join(
+        f"--{k.replace('_', '-')} {flag_value(options[k])}"
+        for k in sorted(options)
+        if options[k] != getattr(DemoModelArgs, k)
+    )
+
+
 def execution_flags(execution):
-    """The executor's command-line flags from the ``execution`` config slice."""
-    backend = execution.get("backend", "auto")
+    """The executor's flags from the ``execution`` config slice (``--workers`` comes from the
+    rule's threads)."""
     flags = [
-        f"--workers {execution.get('workers', 2)}",
-        f"--memory-mb {execution.get('memory_mb', 2048)}",
-        f"--test-seconds {execution.get('test_seconds', 4.0)}",
-        f"--min-test-seconds {execution.get('min_test_seconds', 1.0)}",
-        f"--time-factor {execution.get('time_factor', 4.0)}",
-        f"--sample-seconds {execution.get('sample_seconds', 60.0)}",
+        f"--memory-mb {int(execution['memory_mb'])}",
+        f"--test-seconds {number(execution['test_seconds'])}",
+        f"--min-test-seconds {number(execution['min_test_seconds'])}",
+        f"--time-factor {number(execution['time_factor'])}",
+        f"--sample-seconds {number(execution['sample_seconds'])}",
     ]
-    if backend != "auto":
-        flags.append(f"--backend {backend}")
-    if execution.get("fast_check"):
+    if execution["backend"] != "auto":
+        flags.append(f"--backend {execution['backend']}")
+    if execution["fast_check"]:
         flags.append("--fast-check")
-    if execution.get("apptainer_image"):
+    if execution["backend"] == "apptainer" and execution.get("apptainer_image"):
         flags.append(f"--apptainer-image {shlex.quote(execution['apptainer_image'])}")
     return " ".join(flags)
 
 
-def split_flag(split):
-    return f"--split {shlex.quote(split)}" if split else ""
+def filter_flags():
+    filters = config["train_filters"]
+    return f"--ngram {int(filters['ngram'])} --threshold {number(filters['threshold'])}"
+
+
+def sampling_flags():
+    s = config["sampling"]
+    return (
+        f"--num-shards {int(s['shards'])} --n {int(s['n'])} "
+        f"--temperature {number(s['temperature'])} --top-p {number(s['top_p'])} "
+        f"--max-new-tokens {int(s['max_new_tokens'])} --seed {int(s['seed'])} "
+        f"--batch-size {int(s['batch_size'])}"
+    )
+
+
+def eval_flags():
+    e = config["eval"]
+    return f"--max-new-tokens {int(e['max_new_tokens'])} --batch-size {int(e['batch_size'])}"
+
+
+def pairs_flags():
+    p = config["pairs"]
+    return f"--seed {int(p['seed'])} --max-pairs-per-problem {int(p['max_pairs_per_problem'])}"
+
+
+def groups_flag(benchmark):
+    groups = config["benchmarks"][benchmark].get("groups")
+    return "--groups " + " ".join(shlex.quote(g) for g in groups) if groups else ""
+
+
+def source_flags(source):
+    """``codedpo prepare`` flags of a problem source (a benchmark or a training source)."""
+    flags = [f"--format {source.get('format', 'problems')}"]
+    if source.get("split"):
+        flags.append(f"--split {shlex.quote(source['split'])}")
+    if source.get("prompt_template"):
+        flags.append(f"--prompt-template {shlex.quote(source['prompt_template'])}")
+    if source.get("max_problems"):
+        # the seed only matters when a subset is drawn
+        flags.append(f"--max-problems {source['max_problems']} --seed {source['seed']}")
+    return " ".join(flags)
 
 
 def template_input(source):
     """The prompt template file of a problem source, if any (editing it reruns prepare)."""
     return source.get("prompt_template") or []
-
-
-def subset_flags(source):
-    """``codedpo prepare`` flags for a training source's random subset, if it asks for one."""
-    if not source.get("max_problems"):
-        return ""
-    return f"--max-problems {source['max_problems']} --seed {source.get('seed', 0)}"
 
 
 def export_flags(wildcards):
@@ -161,9 +318,8 @@ def paper_flags(wildcards):
     return " ".join(flags)
 
 
-def template_flag(source):
-    path = source.get("prompt_template")
-    return f"--prompt-template {shlex.quote(path)}" if path else ""
+def torch_threads():
+    return config["training"]["threads"]
 
 
 def training_gpus(wildcards):
@@ -178,4 +334,4 @@ def training_mem_mb(wildcards, attempt):
 
 
 def training_cpus(wildcards):
-    return config["training"].get("threads", 1) * config["training"]["num_processes"]
+    return config["training"]["threads"] * config["training"]["num_processes"]

@@ -15,6 +15,7 @@ rule generate_eval:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("gpu")
+    threads: torch_threads()
     resources:
         gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
         mem_mb=lambda wc, attempt: (
@@ -23,12 +24,10 @@ rule generate_eval:
         runtime=lambda wc, attempt: 120 * attempt,
     params:
         model=variant_model,
-        eval=config["eval"],
-        threads=config["training"].get("threads", 1),
+        eval=eval_flags(),
     shell:
-        "codedpo sample --model {params.model} --problems {input.problems} --out {output} "
-        "--greedy --n 1 --max-new-tokens {params.eval[max_new_tokens]} "
-        "--batch-size {params.eval[batch_size]} --threads {params.threads} > {log} 2>&1"
+        "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
+        "--out {output} --greedy --n 1 {params.eval} --threads {threads} > {log} 2>&1"
 
 
 rule execute_eval:
@@ -49,15 +48,16 @@ rule execute_eval:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("cpu")
-    threads: config.get("execution", {}).get("workers", 2)
+    threads: config["execution"]["workers"]
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        execution=execution_flags(config.get("execution", {})),
+        execution=execution_flags(config["execution"]),
     shell:
-        "codedpo execute --problems {input.problems} --expected {input.expected} "
-        "--samples {input.samples} --out {output} {params.execution} --no-progress > {log} 2>&1"
+        "codedpo launch -- codedpo execute --problems {input.problems} "
+        "--expected {input.expected} --samples {input.samples} --out {output} "
+        "{params.execution} --workers {threads} --no-progress > {log} 2>&1"
 
 
 rule score_eval:
@@ -74,7 +74,7 @@ rule score_eval:
     container:
         config.get("containers", {}).get("cpu")
     params:
-        groups=lambda wc: config["benchmarks"][wc.benchmark].get("groups"),
+        groups=lambda wc: groups_flag(wc.benchmark),
         variant=lambda wc: wc.variant.split("-")[0],
         pairs_from=lambda wc: (
             wc.variant.split("-", 1)[1] if "-" in wc.variant else wc.policy
@@ -82,6 +82,5 @@ rule score_eval:
     shell:
         "codedpo score --problems {input.problems} --executions {input.executions} "
         "--benchmark {wildcards.benchmark} --policy {wildcards.policy} "
-        "--variant {params.variant} --pairs-from {params.pairs_from} "
-        "$([ -n '{params.groups}' ] && [ '{params.groups}' != 'None' ] && echo --groups {params.groups}) "
+        "--variant {params.variant} --pairs-from {params.pairs_from} {params.groups} "
         "--out {output} > {log} 2>&1"

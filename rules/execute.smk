@@ -16,12 +16,13 @@ rule execute_samples:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("cpu")
-    threads: config.get("execution", {}).get("workers", 2)
+    threads: config["execution"]["workers"]
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        execution=execution_flags(config.get("execution", {})),
+        execution=execution_flags(config["execution"]),
     shell:
-        "codedpo execute --problems {input.problems} --expected {input.expected} "
-        "--samples {input.samples} --out {output} {params.execution} --no-progress > {log} 2>&1"
+        "codedpo launch -- codedpo execute --problems {input.problems} "
+        "--expected {input.expected} --samples {input.samples} --out {output} "
+        "{params.execution} --workers {threads} --no-progress > {log} 2>&1"

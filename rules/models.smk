@@ -4,7 +4,7 @@
 
 rule build_demo_model:
     input:
-        problems=config.get("demo_problems", "src/codedpo/data/demo/problems.jsonl"),
+        problems=config["demo_problems"],
     output:
         directory("results/models/{policy}"),
     log:
@@ -15,16 +15,12 @@ rule build_demo_model:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("gpu")
+    threads: torch_threads()
     resources:
         mem_mb=2000,
         runtime=30,
     params:
-        demo=lambda wc: config["models"][wc.policy]["demo"],
-        threads=config["training"].get("threads", 1),
-        flags=lambda wc: " ".join(
-            f"--{k.replace('_', '-')} {v}"
-            for k, v in config["models"][wc.policy]["demo"].items()
-        ),
+        flags=lambda wc: demo_flags(wc.policy),
     shell:
-        "codedpo build-demo-model --problems {input.problems} --out {output} "
-        "--threads {params.threads} {params.flags} --no-progress > {log} 2>&1"
+        "codedpo launch -- codedpo build-demo-model --problems {input.problems} "
+        "--out {output} --threads {threads} {params.flags} --no-progress > {log} 2>&1"

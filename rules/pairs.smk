@@ -21,9 +21,8 @@ rule build_pairs:
     container:
         config.get("containers", {}).get("cpu")
     params:
-        pairs=config["pairs"],
+        pairs=pairs_flags(),
     shell:
         "codedpo build-pairs --problems {input.problems} --samples {input.samples} "
         "--executions {input.executions} --out-pairs {output.pairs} --out-rft {output.rft} "
-        "--out-stats {output.stats} --seed {params.pairs[seed]} "
-        "--max-pairs-per-problem {params.pairs[max_pairs_per_problem]} > {log} 2>&1"
+        "--out-stats {output.stats} {params.pairs} > {log} 2>&1"

@@ -16,13 +16,9 @@ rule prepare_train_source:
     container:
         config.get("containers", {}).get("cpu")
     params:
-        split=lambda wc: split_flag(TRAIN_SOURCES[wc.source].get("split")),
-        format=lambda wc: TRAIN_SOURCES[wc.source].get("format", "problems"),
-        template=lambda wc: template_flag(TRAIN_SOURCES[wc.source]),
-        subset=lambda wc: subset_flags(TRAIN_SOURCES[wc.source]),
+        flags=lambda wc: source_flags(TRAIN_SOURCES[wc.source]),
     shell:
-        "codedpo prepare --source {input.source} --format {params.format} "
-        "{params.split} {params.template} {params.subset} --out {output} > {log} 2>&1"
+        "codedpo prepare --source {input.source} {params.flags} --out {output} > {log} 2>&1"
 
 
 # A training source's file exported from the Hugging Face Hub when it is not there yet (needs
@@ -60,18 +56,17 @@ rule filter_train_problems:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("cpu")
-    threads: config.get("execution", {}).get("workers", 2)
+    threads: config["execution"]["workers"]
     resources:
         mem_mb=4000,
         runtime=120,
     params:
-        filters=config.get("train_filters", {}),
-        execution=execution_flags(config.get("execution", {})),
+        filters=filter_flags(),
+        execution=execution_flags(config["execution"]),
     shell:
-        "codedpo filter --problems {input.problems} --benchmarks {input.benchmarks} "
-        "--out {output.problems} --report {output.report} "
-        "--ngram {params.filters[ngram]} --threshold {params.filters[threshold]} "
-        "{params.execution} --no-progress > {log} 2>&1"
+        "codedpo launch -- codedpo filter --problems {input.problems} "
+        "--benchmarks {input.benchmarks} --out {output.problems} --report {output.report} "
+        "{params.filters} {params.execution} --workers {threads} --no-progress > {log} 2>&1"
 
 
 rule prepare_benchmark:
@@ -88,12 +83,9 @@ rule prepare_benchmark:
     container:
         config.get("containers", {}).get("cpu")
     params:
-        split=lambda wc: split_flag(config["benchmarks"][wc.benchmark].get("split")),
-        format=lambda wc: config["benchmarks"][wc.benchmark].get("format", "problems"),
-        template=lambda wc: template_flag(config["benchmarks"][wc.benchmark]),
+        flags=lambda wc: source_flags(config["benchmarks"][wc.benchmark]),
     shell:
-        "codedpo prepare --source {input.source} --format {params.format} "
-        "{params.split} {params.template} --out {output} > {log} 2>&1"
+        "codedpo prepare --source {input.source} {params.flags} --out {output} > {log} 2>&1"
 
 
 rule compute_expected:
@@ -109,15 +101,15 @@ rule compute_expected:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("cpu")
-    threads: config.get("execution", {}).get("workers", 2)
+    threads: config["execution"]["workers"]
     resources:
         mem_mb=4000,
         runtime=60,
     params:
-        execution=execution_flags(config.get("execution", {})),
+        execution=execution_flags(config["execution"]),
     shell:
-        "codedpo execute --problems {input} --expected {output} --expected-only "
-        "{params.execution} --no-progress > {log} 2>&1"
+        "codedpo launch -- codedpo execute --problems {input} --expected {output} "
+        "--expected-only {params.execution} --workers {threads} --no-progress > {log} 2>&1"
 
 
 rule download_benchmark:

@@ -127,6 +127,7 @@ rule analyze_implicit_reward:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("gpu")
+    threads: torch_threads()
     resources:
         gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
         mem_mb=lambda wc, attempt: (
@@ -135,13 +136,13 @@ rule analyze_implicit_reward:
         runtime=lambda wc, attempt: 60 * attempt,
     params:
         ref_model=lambda wc: base_model_ref(wc.policy),
-        batch_size=config.get("analysis", {}).get("batch_size", 8),
-        threads=config["training"].get("threads", 1),
+        batch_size=config["analysis"]["batch_size"],
     shell:
-        "codedpo analyze-rewards --problems {input.problems} --samples {input.samples} "
+        "codedpo launch -- codedpo analyze-rewards --problems {input.problems} "
+        "--samples {input.samples} "
         "--executions {input.executions} --train-pairs {input.pairs} "
         "--policy-model {input.policy_model} --ref-model {params.ref_model} "
-        "--batch-size {params.batch_size} --threads {params.threads} "
+        "--batch-size {params.batch_size} --threads {threads} "
         "--label {wildcards.policy} --out-responses {output.responses} "
         "--out-pairs {output.pairs} --out-summary {output.summary} "
         "--out-figure {output.figure} > {log} 2>&1"

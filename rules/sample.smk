@@ -16,6 +16,7 @@ rule sample_responses:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("gpu")
+    threads: torch_threads()
     resources:
         gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
         mem_mb=lambda wc, attempt: (
@@ -24,13 +25,8 @@ rule sample_responses:
         runtime=lambda wc, attempt: 120 * attempt,
     params:
         model=lambda wc: base_model_ref(wc.policy),
-        sampling=config["sampling"],
-        shards=config["sampling"]["shards"],
-        threads=config["training"].get("threads", 1),
+        sampling=sampling_flags(),
     shell:
-        "codedpo sample --model {params.model} --problems {input.problems} --out {output} "
-        "--shard {wildcards.shard} --num-shards {params.shards} "
-        "--n {params.sampling[n]} --temperature {params.sampling[temperature]} "
-        "--top-p {params.sampling[top_p]} --max-new-tokens {params.sampling[max_new_tokens]} "
-        "--seed {params.sampling[seed]} --batch-size {params.sampling[batch_size]} "
-        "--threads {params.threads} > {log} 2>&1"
+        "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
+        "--out {output} --shard {wildcards.shard} {params.sampling} --threads {threads} "
+        "> {log} 2>&1"

@@ -18,21 +18,23 @@ rule train_dpo:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("gpu")
+    threads: training_cpus
     resources:
         gpu=training_gpus,
         mem_mb=training_mem_mb,
         cpus_per_task=training_cpus,
         runtime=lambda wc, attempt: 240 * attempt,
+        torch_threads=torch_threads(),
     params:
         model=lambda wc: base_model_ref(wc.policy),
-        overrides=cli_flags(config["dpo"].get("overrides") or {}),
+        overrides=train_flags("dpo"),
         processes=config["training"]["num_processes"],
-        threads=config["training"].get("threads", 1),
     shell:
-        "accelerate launch --config_file {input.accelerate} --num_processes {params.processes} "
-        "-m codedpo.train --config {input.recipe} --method dpo "
-        "--model_name_or_path {params.model} --train_file {input.pairs} --output_dir {output} "
-        "--threads {params.threads} {params.overrides} > {log} 2>&1"
+        "codedpo launch -- accelerate launch --config_file {input.accelerate} "
+        "--num_processes {params.processes} -m codedpo.train --config {input.recipe} "
+        "--method dpo --model_name_or_path {params.model} --train_file {input.pairs} "
+        "--output_dir {output} --threads {resources.torch_threads} {params.overrides} "
+        "> {log} 2>&1"
 
 
 rule train_rft:
@@ -51,18 +53,20 @@ rule train_rft:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("gpu")
+    threads: training_cpus
     resources:
         gpu=training_gpus,
         mem_mb=training_mem_mb,
         cpus_per_task=training_cpus,
         runtime=lambda wc, attempt: 240 * attempt,
+        torch_threads=torch_threads(),
     params:
         model=lambda wc: base_model_ref(wc.policy),
-        overrides=cli_flags(config["rft"].get("overrides") or {}),
+        overrides=train_flags("rft"),
         processes=config["training"]["num_processes"],
-        threads=config["training"].get("threads", 1),
     shell:
-        "accelerate launch --config_file {input.accelerate} --num_processes {params.processes} "
-        "-m codedpo.train --config {input.recipe} --method rft "
-        "--model_name_or_path {params.model} --train_file {input.rft} --output_dir {output} "
-        "--threads {params.threads} {params.overrides} > {log} 2>&1"
+        "codedpo launch -- accelerate launch --config_file {input.accelerate} "
+        "--num_processes {params.processes} -m codedpo.train --config {input.recipe} "
+        "--method rft --model_name_or_path {params.model} --train_file {input.rft} "
+        "--output_dir {output} --threads {resources.torch_threads} {params.overrides} "
+        "> {log} 2>&1"

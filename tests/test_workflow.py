@@ -1,4 +1,5 @@
-"""The workflow for real: the demo through `snakemake --cores 2`, partial reruns, a killed run.
+"""The workflow for real: the demo through `snakemake --cores 2`, a killed run, the paper's matrix
+and the SLURM profile as shipped (what reruns when a key changes: tests/test_reruns.py).
 
 The demo runs once per module in a copy of the workflow files (so the repository's results/ is
 never touched); the other tests reuse that run.
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import signal
 import subprocess
 import sys
@@ -18,26 +18,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 import yaml
-from workflow_helpers import copy_workflow, snakemake, snakemake_env
+from workflow_helpers import copy_workflow, planned_jobs, snakemake, snakemake_env
 
 pytestmark = pytest.mark.slow
-
-
-def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
-    """Rule -> job count of a dry run (`snakemake -n`)."""
-    proc = snakemake(workdir, "-n", *args)
-    text = proc.stdout + proc.stderr
-    if "Nothing to be done" in text:
-        return {}
-    stats = text.split("Job stats:", 1)[1]
-    jobs = {}
-    for line in stats.splitlines()[3:]:
-        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
-        if not m:
-            break
-        if m.group(1) != "total":
-            jobs[m.group(1)] = int(m.group(2))
-    return jobs
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -99,44 +82,24 @@ def test_tables_have_every_row_and_column(demo):
     assert "+ DPO" in md and "+ RFT" in md
 
 
-def _override(workdir: Path, name: str, override: dict) -> str:
-    path = workdir / name
-    path.write_text(yaml.safe_dump(override))
-    return str(path)
+def test_per_problem_verdicts_of_the_demo(demo, capsys):
+    from codedpo import cli
+
+    eval_dir = demo / "results/eval/demo-a/base/demo_eval"
+    out = demo / "verdicts.csv"
+    assert cli.main(["verdicts", str(eval_dir), "--format", "csv", "--out", str(out)]) == 0
+    table = pd.read_csv(out, keep_default_na=False)
+    scores = json.loads((eval_dir / "scores.json").read_text())
+    assert list(table["task_id"]) == list(scores["verdicts"])
+    assert table["verdict"].value_counts().to_dict() == scores["status_counts"]
+    failed = table[table["verdict"] != "passed"]
+    assert (failed["first_failure"] != "").all() and (failed["tests"] != "").all()
+    assert cli.main(["verdicts", str(eval_dir), "--failed"]) == 0
+    assert capsys.readouterr().out.count("\n") == len(failed) + 2  # Markdown header + rule
 
 
 def test_nothing_changed_runs_nothing(demo):
     assert planned_jobs(demo) == {}
-
-
-def test_dpo_beta_reruns_dpo_and_downstream_only(demo):
-    cfg = yaml.safe_load((demo / "config.yaml").read_text())
-    dpo = cfg["dpo"]
-    dpo["overrides"]["beta"] = 0.2
-    jobs = planned_jobs(demo, "--configfile", _override(demo, "beta.yaml", {"dpo": dpo}))
-    assert jobs.pop("train_dpo") == 4
-    assert jobs.pop("generate_eval") == jobs.pop("execute_eval") == jobs.pop("score_eval") == 4
-    assert jobs == {"make_tables": 1, "plot_pass_at_1": 1, "analyze_implicit_reward": 2, "all": 1}
-
-
-def test_eval_settings_rerun_eval_only(demo):
-    cfg = yaml.safe_load((demo / "config.yaml").read_text())
-    cfg["eval"]["max_new_tokens"] += 8
-    jobs = planned_jobs(demo, "--configfile", _override(demo, "eval.yaml", {"eval": cfg["eval"]}))
-    assert jobs == {"generate_eval": 8, "execute_eval": 8, "score_eval": 8, "make_tables": 1,
-                    "plot_pass_at_1": 1, "all": 1}  # fmt: skip
-
-
-def test_sample_count_reruns_from_sampling(demo):
-    cfg = yaml.safe_load((demo / "config.yaml").read_text())
-    cfg["sampling"]["n"] = 4
-    jobs = planned_jobs(demo, "--configfile",
-                        _override(demo, "n.yaml", {"sampling": cfg["sampling"]}))  # fmt: skip
-    assert jobs["sample_responses"] == 4 and jobs["execute_samples"] == 4
-    assert jobs["build_pairs"] == 2 and jobs["train_dpo"] == 4 and jobs["train_rft"] == 2
-    assert "build_demo_model" not in jobs and "prepare_train_source" not in jobs
-    assert "generate_eval" in jobs  # the checkpoints changed, so their evaluation reruns
-    assert jobs.get("compute_expected") is None
 
 
 def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
@@ -157,8 +120,8 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
     assert not (workdir / "results/tables/table1.csv").exists(), "killed too late"
     snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
     snakemake(workdir, "--rerun-incomplete")
-    for rel in ("results/tables/table1.csv", "results/tables/table2.csv",
-                "results/pairs/demo-a/pairs.jsonl", "results/pairs/demo-b/rft.jsonl"):  # fmt: skip
+    tables = [f"results/tables/table{i}.{ext}" for i in (1, 2) for ext in ("csv", "md", "tex")]
+    for rel in (*tables, "results/pairs/demo-a/pairs.jsonl", "results/pairs/demo-b/rft.jsonl"):
         assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
 
 
@@ -199,3 +162,21 @@ def test_a_training_file_no_source_exports_is_a_clear_error(tmp_path):
     proc = snakemake(workdir, "-n", target, "--configfile", "configs/paper.yaml", check=False)
     assert proc.returncode != 0
     assert f"no train_problems source with path '{target}' and a 'hub'" in proc.stdout + proc.stderr
+
+
+def test_slurm_profile_works_as_shipped(tmp_path):
+    """profiles/slurm plans the paper's matrix without conda or a cluster; unedited EDIT_ME
+    placeholders stop a real run with one error before anything is submitted."""
+    workdir = copy_workflow(tmp_path / "paper", extra=("profiles",))
+    args = ("--profile", "profiles/slurm", "--configfile", "configs/paper.yaml")
+    jobs = planned_jobs(workdir, *args)
+    assert jobs["train_dpo"] == 9 and jobs["sample_responses"] == 24
+    proc = snakemake(workdir, *args, check=False)
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert proc.returncode == 1
+    assert errors == [
+        "profile error: default-resources: slurm_partition=EDIT_ME is a placeholder (lines "
+        "marked EDIT in profiles/slurm/config.yaml): set your site's value (sinfo -s; sacctmgr "
+        "show assoc user=$USER) or delete the line; 5 more like it"
+    ]
+    assert not (workdir / "logs/slurm").exists() and not (workdir / "results").exists()

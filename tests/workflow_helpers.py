@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+# profiles/default: the workflow profile Snakemake reads on every run (show-failed-logs, checksums)
 WORKFLOW_FILES = ["Snakefile", "config.yaml", "rules", "schemas", "configs", "envs", "report",
-                  "src/codedpo/data"]  # fmt: skip
+                  "src/codedpo/data", "profiles/default"]  # fmt: skip
 
 
 def copy_workflow(dest: Path, extra: tuple[str, ...] = ()) -> Path:
@@ -20,7 +22,7 @@ def copy_workflow(dest: Path, extra: tuple[str, ...] = ()) -> Path:
         target = dest / name
         target.parent.mkdir(parents=True, exist_ok=True)
         if src.is_dir():
-            shutil.copytree(src, target)
+            shutil.copytree(src, target, dirs_exist_ok=True)
         else:
             shutil.copy(src, target)
     return dest
@@ -39,3 +41,20 @@ def snakemake(workdir: Path, *args: str, check: bool = True, timeout: float = 90
     if check and proc.returncode != 0:
         raise AssertionError(f"snakemake {' '.join(args)} failed:\n{proc.stdout}\n{proc.stderr}")
     return proc
+
+
+def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
+    """Rule -> job count of a dry run (`snakemake -n`); {} when there is nothing to do."""
+    proc = snakemake(workdir, "-n", *args)
+    text = proc.stdout + proc.stderr
+    if "Nothing to be done" in text:
+        return {}
+    stats = text.split("Job stats:", 1)[1]
+    jobs = {}
+    for line in stats.splitlines()[3:]:
+        m = re.match(r"^(\w+)\s+(\d+)$", line.strip())
+        if not m:
+            break
+        if m.group(1) != "total":
+            jobs[m.group(1)] = int(m.group(2))
+    return jobs

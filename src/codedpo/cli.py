@@ -1,23 +1,32 @@
 """The ``codedpo`` command: one subcommand per pipeline stage.
 
+    codedpo prepare --source F --format humaneval --out problems.jsonl
     codedpo execute --problems P --samples S --out O --backend bwrap --workers 2
     codedpo build-demo-model --problems P --out DIR --seed 1
     codedpo sample --model DIR --problems P --out samples.jsonl --n 8
     codedpo build-pairs --problems P --samples S --executions E --out-pairs ... --seed 1
     codedpo score --problems P --executions E --benchmark B --policy M --variant V --out F
+    codedpo verdicts results/eval/demo-a/base/demo_eval   (each problem's verdict, first failure)
     codedpo tables --scores S... --models A B --benchmarks X --outdir DIR
     codedpo analyze-rewards ...      (DPO implicit reward vs rule-based reward, Figure 1)
     codedpo plot pass-at-1 | pass-histogram | verdicts ...
-    codedpo prepare / download       (problem sources, pinned benchmark files)
+    codedpo filter / download / extract   (training-set filters, pinned benchmarks, code extraction)
     codedpo runtime --out DIR        (the judge runtime: packages untrusted code may import)
+    codedpo launch -- COMMAND ...    (how the rules run long jobs: they stop when told)
 
-Training runs through ``accelerate launch -m codedpo.train`` (see ``codedpo.train``).
+`codedpo COMMAND --help` lists a command's options with their defaults. Bad input (bytes that are
+not UTF-8, malformed JSON, unknown ids, missing fields) is a one-line error naming the file and
+the line, with exit status 2. Training runs through ``accelerate launch -m codedpo.train`` (see
+``codedpo.train``).
 """
 
 from __future__ import annotations
 
+import argparse
+import contextlib
 import importlib
 import sys
+from collections.abc import Callable, Iterator
 
 COMMANDS = {
     "prepare": "codedpo.prepare",
@@ -25,31 +34,99 @@ COMMANDS = {
     "download": "codedpo.download",
     "execute": "codedpo.execute.__main__",
     "runtime": "codedpo.runtime",
+    "extract": "codedpo.extract",
     "build-demo-model": "codedpo.demo",
     "sample": "codedpo.generate",
     "build-pairs": "codedpo.pairs",
     "score": "codedpo.scoring",
+    "verdicts": "codedpo.verdicts",
     "tables": "codedpo.tables",
     "train": "codedpo.train",
     "analyze-rewards": "codedpo.analysis",
     "plot": "codedpo.plots",
+    "launch": "codedpo.launch",
 }
+
+# Exit status of a bad-input error (argparse uses 2 for bad arguments too).
+BAD_INPUT = 2
+
+
+def version() -> str:
+    from importlib.metadata import PackageNotFoundError
+    from importlib.metadata import version as package_version
+
+    try:
+        return package_version("codedpo")
+    except PackageNotFoundError:  # a source checkout that was never installed
+        return "unknown"
+
+
+@contextlib.contextmanager
+def house_style(prog: str) -> Iterator[None]:
+    """Every stage's argparse parser, while ``codedpo COMMAND`` runs: usage ``codedpo COMMAND``
+    and defaults in ``--help``.
+
+    The stage modules build ordinary ``argparse.ArgumentParser``s (each also runs as ``python -m
+    codedpo.<module>``); this wraps the constructor for the duration of one command, so that
+    every command, subcommands included, has one usage style without each module repeating it.
+    """
+    original = argparse.ArgumentParser.__init__
+
+    def init(self, *args, **kwargs):
+        if not args:
+            given = kwargs.get("prog")
+            if given is None or given.startswith("python -m codedpo"):
+                kwargs["prog"] = prog
+            kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
+        original(self, *args, **kwargs)
+
+    argparse.ArgumentParser.__init__ = init  # type: ignore[method-assign]
+    try:
+        yield
+    finally:
+        argparse.ArgumentParser.__init__ = original  # type: ignore[method-assign]
+
+
+def run_main(main: Callable[[list[str] | None], int | None], name: str, argv=None) -> int:
+    """Run a stage's ``main``: an :class:`~codedpo.io.InputError` becomes one line on stderr
+    and exit status 2, instead of a traceback. ``python -m codedpo.<module>`` uses it too."""
+    from codedpo.io import InputError
+
+    try:
+        return int(main(argv) or 0)
+    except InputError as exc:
+        print(f"{name}: error: {exc}", file=sys.stderr)
+        return BAD_INPUT
+
+
+def _usage() -> str:
+    return (
+        __doc__.strip() + "\n\ncommands: " + ", ".join(COMMANDS) + "\noptions: -h/--help, --version"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
-    if not argv or argv[0] in ("-h", "--help") or argv[0] not in COMMANDS:
-        print(__doc__.strip())
-        print("\ncommands: " + ", ".join(COMMANDS))
-        return 0 if argv and argv[0] in ("-h", "--help") else 2
+    if argv and argv[0] == "--version":
+        print(f"codedpo {version()}")
+        return 0
+    if not argv or argv[0] in ("-h", "--help"):
+        print(_usage())
+        return 0 if argv else BAD_INPUT
+    if argv[0] not in COMMANDS:
+        print(_usage(), file=sys.stderr)
+        print(f"\ncodedpo: error: unknown command {argv[0]!r}", file=sys.stderr)
+        return BAD_INPUT
+    name = f"codedpo {argv[0]}"
     module = importlib.import_module(COMMANDS[argv[0]])
-    from codedpo.io import InputError
-
-    try:
-        return int(module.main(argv[1:]) or 0)
-    except InputError as exc:
-        print(f"codedpo {argv[0]}: error: {exc}", file=sys.stderr)
-        return 2
+    with house_style(name):
+        try:
+            return run_main(module.main, name, argv[1:])
+        except SystemExit as exc:  # argparse: --help (0) or a bad argument (2)
+            if exc.code is None or isinstance(exc.code, int):
+                return exc.code or 0
+            print(exc.code, file=sys.stderr)
+            return 1
 
 
 if __name__ == "__main__":

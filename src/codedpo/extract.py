@@ -388,4 +388,6 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    from codedpo.cli import run_main
+
+    sys.exit(run_main(main, "python -m codedpo.extract"))

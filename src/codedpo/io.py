@@ -59,13 +59,15 @@ def write_json(path: str | os.PathLike, obj: Any) -> None:
 
 
 def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line_number, record)``; a malformed line is an :class:`InputError` naming it."""
-    path = Path(path)
-    if not path.exists():
-        raise InputError(f"{path}: file not found")
-    opener = _open_maybe_gzip(path)
-    with opener as fh:
-        for lineno, line in enumerate(fh, start=1):
+    """Yield ``(line_number, record)``; a malformed line is an :class:`InputError` naming it.
+
+    Bytes that are not UTF-8, JSON that does not parse, a line that is not an object and a broken
+    gzip stream are all one-line errors naming the file and the line.
+    """
+    path = _existing_file(path)
+    with _open_binary(path) as fh, _gzip_errors(path):
+        for lineno, raw in enumerate(fh, start=1):
+            line = _decode(raw, path, lineno)
             if not line.strip():
                 continue
             try:
@@ -79,23 +81,63 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             yield lineno, record
 
 
-def _open_maybe_gzip(path: Path):
-    if path.suffix == ".gz":
-        import gzip
-
-        return gzip.open(path, "rt", encoding="utf-8")
-    return open(path, encoding="utf-8")
-
-
-def read_json(path: str | os.PathLike) -> Any:
+def _existing_file(path: str | os.PathLike) -> Path:
     path = Path(path)
     if not path.exists():
         raise InputError(f"{path}: file not found")
-    with _open_maybe_gzip(path) as fh:
-        try:
-            return json.load(fh)
-        except json.JSONDecodeError as exc:
-            raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+    if path.is_dir():
+        raise InputError(f"{path}: is a directory, not a file")
+    return path
+
+
+def _open_binary(path: Path):
+    if path.suffix == ".gz":
+        import gzip
+
+        return gzip.open(path, "rb")
+    return open(path, "rb")
+
+
+@contextlib.contextmanager
+def _gzip_errors(path: Path) -> Iterator[None]:
+    import zlib
+
+    try:
+        yield
+    except (EOFError, zlib.error, OSError) as exc:
+        if path.suffix != ".gz" or isinstance(exc, FileNotFoundError):
+            raise
+        raise InputError(f"{path}: not a readable gzip file ({exc})") from None
+
+
+def _decode(raw: bytes, path: Path, lineno: int) -> str:
+    try:
+        # utf-8-sig on the first line: a byte-order mark some editors write is not an error.
+        return raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(
+            f"{path}:{lineno}: not valid UTF-8 (byte 0x{raw[exc.start]:02x} at column "
+            f"{exc.start + 1})"
+        ) from None
+
+
+def read_json(path: str | os.PathLike) -> Any:
+    """The JSON document in ``path`` (gzip if it ends in .gz); errors name the file and line."""
+    path = _existing_file(path)
+    with _open_binary(path) as fh, _gzip_errors(path):
+        data = fh.read()
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        lineno = data.count(b"\n", 0, exc.start) + 1
+        column = exc.start - (data.rfind(b"\n", 0, exc.start) + 1) + 1
+        raise InputError(
+            f"{path}:{lineno}: not valid UTF-8 (byte 0x{data[exc.start]:02x} at column {column})"
+        ) from None
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
 
 
 def sha256_file(path: str | os.PathLike) -> str:

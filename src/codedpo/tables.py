@@ -28,8 +28,8 @@ writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}``.
 from __future__ import annotations
 
 import argparse
-import datetime as dt
 import hashlib
+import json
 import math
 import os
 import sys
@@ -376,6 +376,21 @@ def write_tables(
     return written
 
 
+# What a score file says about the model (not when or how fast it was computed): the footer's
+# digest, so that an interrupted and resumed run writes the same tables as an uninterrupted one.
+RESULT_FIELDS = ("benchmark", "policy", "variant", "pairs_from", "pass_at_1", "passed", "total",
+                 "groups", "missing", "sandbox_errors", "status_counts", "verdicts",
+                 "problems_sha256")  # fmt: skip
+
+
+def results_digest(scores: Sequence[dict]) -> str:
+    """sha256 of the scores' results, in a canonical order and spelling."""
+    results = sorted(
+        json.dumps({k: s[k] for k in RESULT_FIELDS if k in s}, sort_keys=True) for s in scores
+    )
+    return hashlib.sha256("\n".join(results).encode()).hexdigest()
+
+
 def load_scores(paths: Sequence[str | os.PathLike]) -> list[dict]:
     scores = []
     for path in paths:
@@ -424,13 +439,9 @@ def main(argv: list[str] | None = None) -> int:
         )
     scores = load_scores(args.scores)
     table1, table2 = build_tables(scores, args.models, args.benchmarks, paper)
-    digest = hashlib.sha256()
-    for path in sorted(args.scores):
-        digest.update(Path(path).read_bytes())
-    date = dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")
     note = (
         f"Greedy pass@1; '{MISSING}' = not run. From {len(scores)} score files "
-        f"(sha256 of their contents {digest.hexdigest()[:16]}), {date}."
+        f"(sha256 of their results {results_digest(scores)[:16]})."
     )
     if paper:
         note += f" Columns marked {PAPER}: the paper's reported numbers ({args.paper})."

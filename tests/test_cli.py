@@ -1,0 +1,138 @@
+"""The `codedpo` command: --version, --help with defaults in one usage style, and bad input (bytes
+that are not UTF-8, malformed JSON, a broken gzip file, unknown ids) as one line naming the file
+and the line, exit status 2, for every command that reads files."""
+
+from __future__ import annotations
+
+import gzip
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from codedpo import cli
+from codedpo.io import read_json
+
+DEMO = Path(__file__).resolve().parents[1] / "src/codedpo/data/demo/problems.jsonl"
+
+
+def run(capsys, *argv: str) -> tuple[int, str]:
+    status = cli.main(list(argv))
+    return status, capsys.readouterr().err
+
+
+def one_error(capsys, *argv: str) -> str:
+    status, err = run(capsys, *argv)
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert status == 2, err
+    assert len(lines) == 1 and "Traceback" not in err, err
+    return lines[0]
+
+
+def test_version(capsys):
+    assert cli.main(["--version"]) == 0
+    assert capsys.readouterr().out.strip() == f"codedpo {cli.version()}"
+
+
+@pytest.mark.parametrize("command", sorted(cli.COMMANDS))
+def test_every_command_has_help_with_defaults(command, capsys):
+    status = cli.main([command, "--help"])
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.startswith(f"usage: codedpo {command} "), out[:200]
+    # download has only required options; plot's options are its subcommands'
+    if command not in ("download", "plot"):
+        assert "(default:" in out
+
+
+def test_subcommands_share_the_style(capsys):
+    assert cli.main(["plot", "pass-at-1", "--help"]) == 0
+    assert capsys.readouterr().out.startswith("usage: codedpo plot pass-at-1 ")
+    assert cli.main(["nope"]) == 2
+    assert "unknown command 'nope'" in capsys.readouterr().err
+
+
+@pytest.fixture
+def bad_files(tmp_path):
+    problems = [json.loads(line) for line in DEMO.read_text().splitlines()[:3]]
+    files = {"problems": tmp_path / "problems.jsonl"}
+    files["problems"].write_text("".join(json.dumps(p) + "\n" for p in problems))
+    files["bytes"] = tmp_path / "bytes.jsonl"
+    files["bytes"].write_bytes(json.dumps(problems[0]).encode() + b'\n{"task_id": "caf\xe9"}\n')
+    files["json"] = tmp_path / "json.jsonl"
+    files["json"].write_text(json.dumps(problems[0]) + "\n{'task_id': 1}\n")
+    files["gzip"] = tmp_path / "broken.jsonl.gz"
+    files["gzip"].write_bytes(gzip.compress(b'{"a": 1}\n' * 100)[:-20])
+    files["samples"] = tmp_path / "samples.jsonl"
+    sample = {"task_id": problems[0]["task_id"], "sample_id": "s0", "solution": "x = 1\n"}
+    files["samples"].write_bytes(json.dumps(sample).encode() + b'\n{"solution": "\xff"}\n')
+    files["unknown"] = tmp_path / "unknown.jsonl"
+    unknown = {"task_id": "demo/nope", "raw": "x", "solution": "x", "sample_id": "s0",
+               "status": "failed"}  # fmt: skip
+    files["unknown"].write_text(json.dumps(unknown) + "\n")
+    files["scores"] = tmp_path / "scores.json"
+    files["scores"].write_bytes(b'{"policy": "a",\n "variant": "b\xff"}\n')
+    files["out"] = tmp_path / "out"
+    return {k: str(v) for k, v in files.items()}
+
+
+def test_bad_bytes_and_bad_json_name_the_file_and_the_line(capsys, bad_files):
+    f = bad_files
+    line = one_error(capsys, "prepare", "--source", f["bytes"], "--out", f["out"])
+    assert line == (
+        f"codedpo prepare: error: {f['bytes']}:2: not valid UTF-8 (byte 0xe9 at column 17)"
+    )
+    line = one_error(capsys, "execute", "--problems", f["json"], "--samples", f["problems"],
+                     "--out", f["out"], "--backend", "process")  # fmt: skip
+    assert line.startswith(f"codedpo execute: error: {f['json']}:2: not valid JSON")
+    line = one_error(capsys, "execute", "--problems", f["problems"], "--samples", f["samples"],
+                     "--out", f["out"], "--backend", "process")  # fmt: skip
+    assert line.startswith(f"codedpo execute: error: {f['samples']}:2: not valid UTF-8")
+    line = one_error(capsys, "filter", "--problems", f["gzip"], "--benchmarks", f["problems"],
+                     "--out", f["out"], "--report", f["out"] + ".json")  # fmt: skip
+    assert line.startswith(f"codedpo filter: error: {f['gzip']}: not a readable gzip file")
+    line = one_error(capsys, "tables", "--scores", f["scores"], "--models", "a",
+                     "--benchmarks", "b", "--outdir", f["out"])  # fmt: skip
+    assert line == (
+        f"codedpo tables: error: {f['scores']}:2: not valid UTF-8 (byte 0xff at column 15)"
+    )
+
+
+def test_unknown_ids_are_one_line_errors(capsys, bad_files):
+    f = bad_files
+    line = one_error(capsys, "extract", "--problems", f["problems"], "--samples", f["unknown"],
+                     "--out", f["out"])  # fmt: skip
+    assert line == (
+        f"codedpo extract: error: {f['unknown']}:1: field 'task_id': unknown task 'demo/nope'"
+    )
+    line = one_error(capsys, "score", "--problems", f["problems"], "--executions", f["unknown"],
+                     "--benchmark", "b", "--policy", "p", "--variant", "base",
+                     "--out", f["out"])  # fmt: skip
+    assert line.startswith(f"codedpo score: error: {f['unknown']}:1: field 'task_id'")
+    line = one_error(capsys, "build-pairs", "--problems", f["problems"], "--samples",
+                     f["unknown"], "--executions", f["unknown"], "--out-pairs", f["out"],
+                     "--out-rft", f["out"], "--out-stats", f["out"], "--seed", "1")  # fmt: skip
+    assert f"{f['unknown']}:1" in line and "demo/nope" in line
+
+
+def test_python_m_entry_points_fail_the_same_way(bad_files):
+    f = bad_files
+    proc = subprocess.run(
+        [sys.executable, "-m", "codedpo.extract", "--problems", f["problems"], "--samples",
+         f["unknown"], "--out", f["out"]],
+        capture_output=True, text=True, timeout=60,
+    )  # fmt: skip
+    assert proc.returncode == 2
+    assert proc.stderr.strip().splitlines() == [
+        f"python -m codedpo.extract: error: {f['unknown']}:1: field 'task_id': unknown task "
+        "'demo/nope'"
+    ]
+
+
+def test_read_json_names_the_line_of_bad_bytes(tmp_path):
+    path = tmp_path / "x.json"
+    path.write_bytes(b'{\n  "a": 1,\n  "b": "\xc3"\n}\n')
+    with pytest.raises(ValueError, match=r"x.json:3: not valid UTF-8 \(byte 0xc3 at column 9\)"):
+        read_json(path)

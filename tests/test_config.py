@@ -1,0 +1,246 @@
+"""The config is closed and checked at parse time: codedpo.config_check on the real schema and
+configs, and the one-line error `snakemake -n` prints for a bad config file."""
+
+from __future__ import annotations
+
+import copy
+import json
+import subprocess
+import sys
+
+import pytest
+import yaml
+from workflow_helpers import REPO, copy_workflow, snakemake_env
+
+from codedpo import config_check
+from codedpo.config_check import ConfigError, Layer
+
+SCHEMA = config_check.load_schema(REPO / "schemas/config.schema.yaml")
+DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
+PAPER = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
+
+
+def merge(base: dict, override: dict) -> dict:
+    """Snakemake's merge of --configfile over config.yaml (nested dicts update)."""
+    out = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def without_nulls(config: dict) -> dict:
+    """What rules/common.smk does before checking: null entries remove models, benchmarks and
+    training sources."""
+    for section in ("models", "benchmarks"):
+        config[section] = {k: v for k, v in config[section].items() if v is not None}
+    sources = config["train_problems"]["sources"]
+    config["train_problems"]["sources"] = {k: v for k, v in sources.items() if v is not None}
+    return config
+
+
+def check(*overrides: dict, base: dict = DEMO) -> dict:
+    """Check config.yaml merged with ``overrides`` (labelled o1.yaml, o2.yaml, ...)."""
+    config = base
+    layers = [Layer("config.yaml", base)]
+    for i, override in enumerate(overrides, start=1):
+        config = merge(config, override)
+        layers.append(Layer(f"o{i}.yaml", override))
+    config = without_nulls(copy.deepcopy(config))
+    config_check.check(config, SCHEMA, layers, root=REPO)
+    return config
+
+
+def error_of(*overrides: dict, base: dict = DEMO) -> str:
+    with pytest.raises(ConfigError) as err:
+        check(*overrides, base=base)
+    message = str(err.value)
+    assert len(message.splitlines()) <= 2, message
+    return message
+
+
+def test_the_shipped_configs_pass():
+    demo = check()
+    assert demo["sampling"]["n"] == 8 and demo["execution"]["fast_check"] is False
+    paper = check(PAPER)
+    assert list(paper["models"]) == ["codeqwen", "deepseek", "codellama"]
+    # defaults filled in from the schema, where the paper's file leaves a key out
+    assert paper["benchmarks"]["humaneval"]["groups"] is None
+    assert paper["train_problems"]["sources"]["leetcode"]["hub_revision"] is None
+
+
+def test_every_object_in_the_schema_is_closed():
+    open_objects = []
+
+    def walk(node, where):
+        if isinstance(node, dict):
+            if "object" in node.get("type", []) or "properties" in node:
+                assert "additionalProperties" in node, f"{where} is open"
+                if node["additionalProperties"] is True:
+                    open_objects.append(where)
+            for key, value in node.items():
+                walk(value, f"{where}.{key}")
+        elif isinstance(node, list):
+            for i, value in enumerate(node):
+                walk(value, f"{where}[{i}]")
+
+    walk(SCHEMA, "schema")
+    # open in the schema, closed by config_check against the classes that define them (the
+    # tests below): demo-model fields (DemoModelArgs) and TRL's DPOConfig/SFTConfig fields
+    assert open_objects == [
+        "schema.properties.models.additionalProperties.properties.demo",
+        "schema.properties.dpo.properties.overrides",
+        "schema.properties.rft.properties.overrides",
+    ]
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"sampels": {"n": 8}}, "o1.yaml: sampels: unknown key (did you mean 'sampling'?)"),
+        ({"sampling": {"nn": 8}}, "o1.yaml: sampling.nn: unknown key (did you mean 'n'?)"),
+        ({"train_problems": {"sources": {"demo": {"splitt": "train"}}}},
+         "o1.yaml: train_problems.sources.demo.splitt: unknown key (did you mean 'split'?)"),
+        ({"models": {"x": {"hubb": "a/b"}}}, "o1.yaml: models.x.hubb: unknown key (did you mean"),
+        ({"models": {"demo-a": {"demo": {"hiden_size": 8}}}},
+         "o1.yaml: models.demo-a.demo.hiden_size: unknown key (did you mean 'hidden_size'?)"),
+        ({"dpo": {"overrides": {"betaa": 0.2}}},
+         "o1.yaml: dpo.overrides.betaa: unknown key (did you mean 'beta'?)"),
+        ({"rft": {"overrides": {"beta": 0.2}}}, "o1.yaml: rft.overrides.beta: unknown key"),
+        ({"tables": {"modles": []}},
+         "o1.yaml: tables.modles: unknown key (did you mean 'models'?)"),
+    ],
+)  # fmt: skip
+def test_unknown_keys_name_the_file_the_path_and_the_nearest_key(override, expected):
+    assert error_of(override).startswith(expected)
+
+
+@pytest.mark.parametrize(
+    "override, expected",
+    [
+        ({"dpo": {"overrides": {"beta": -0.1}}}, "dpo.overrides.beta: -0.1 must be > 0"),
+        ({"sampling": {"temperature": 0}}, "sampling.temperature: 0 must be > 0"),
+        ({"sampling": {"top_p": 1.5}}, "sampling.top_p: 1.5 must be <= 1"),
+        ({"sampling": {"n": 1}}, "sampling.n: 1 must be >= 2"),
+        ({"sampling": {"shards": 0}}, "sampling.shards: 0 must be >= 1"),
+        ({"train_filters": {"threshold": 0}}, "train_filters.threshold: 0 must be > 0"),
+        ({"rft": {"overrides": {"learning_rate": 0}}},
+         "rft.overrides.learning_rate: 0.0 must be > 0"),
+        ({"sampling": {"n": "eight"}}, "sampling.n: 'eight' is not an integer"),
+        ({"execution": {"backend": "bwarp"}},
+         "execution.backend: 'bwarp' is not one of auto, bwrap"),
+        ({"dpo": {"overrides": {"lr_scheduler_type": "cosinee"}}},
+         "dpo.overrides.lr_scheduler_type: 'cosinee' is not one of constant"),
+        ({"dpo": {"overrides": {"num_train_epochs": "three"}}},
+         "dpo.overrides.num_train_epochs: 'three' is not float"),
+        ({"dpo": {"overrides": {"threads": 4}}},
+         "dpo.overrides.threads: set by the workflow: use training.threads"),
+        ({"dpo": {"overrides": {"effective_batch_size": 7, "per_device_train_batch_size": 2}}},
+         "dpo.overrides.effective_batch_size: 7 is not a multiple of "
+         "per_device_train_batch_size 2"),
+        ({"models": {"x": {"demo": {}, "hub": "a/b"}}},
+         "models.x: give exactly one of 'demo' or 'hub'"),
+    ],
+)  # fmt: skip
+def test_values_out_of_range_or_of_the_wrong_kind(override, expected):
+    message = error_of(override)
+    assert message.startswith(f"o1.yaml: {expected}"), message
+
+
+def test_names_and_files_must_exist():
+    assert error_of({"tables": {"models": ["demo-a", "demo-x"]}}) == (
+        "o1.yaml: tables.models[1]: 'demo-x' is not defined in models (defined: demo-a, demo-b); "
+        "did you mean 'demo-b'?"
+    )
+    assert error_of({"tables": {"benchmarks": ["humaneval"]}}).startswith(
+        "o1.yaml: tables.benchmarks[0]: 'humaneval' is not defined in benchmarks"
+    )
+    missing = {"benchmarks": {"demo_eval": {"path": "/nonexistent/problems.jsonl"}}}
+    assert error_of(missing) == (
+        "o1.yaml: benchmarks.demo_eval.path: /nonexistent/problems.jsonl: file not found"
+    )
+    assert error_of({"dpo": {"recipe": "configs/recipes/dop.yaml"}}).startswith(
+        "o1.yaml: dpo.recipe: configs/recipes/dop.yaml: file not found"
+    )
+    template = {"train_problems": {"sources": {"demo": {"prompt_template": "nope.yaml"}}}}
+    assert "train_problems.sources.demo.prompt_template: nope.yaml: file not found" in error_of(
+        template
+    )
+    # Files a rule makes are not errors: pinned downloads, Hub exports.
+    check(PAPER)
+    unknown = {"benchmarks": {"humaneval": {"path": "resources/benchmarks/HumanEval.json"}}}
+    assert "codedpo download fetches only HumanEval.jsonl.gz" in error_of(PAPER, unknown)
+    no_hub = {"train_problems": {"sources": {"leetcode": {"hub": None}}}}
+    assert "(give the source a 'hub' dataset id" in error_of(PAPER, no_hub)
+
+
+def test_errors_name_the_file_that_set_the_value():
+    # the last file that sets a key is the one named; --config is a layer too
+    assert error_of({"sampling": {"n": 1}}, {"sampling": {"n": 3}, "eval": {"batch_size": 0}})
+    both = error_of({"sampling": {"n": 1}}, {"eval": {"batch_size": 4}})
+    assert both.startswith("o1.yaml: sampling.n:")
+    config = merge(DEMO, {"sampling": {"top_p": 2}})
+    layers = [Layer("config.yaml", DEMO), Layer("--config", {"sampling": {"top_p": 2}})]
+    with pytest.raises(ConfigError, match=r"^--config: sampling.top_p: 2 must be <= 1"):
+        config_check.check(without_nulls(config), SCHEMA, layers, root=REPO)
+    # a bad key in a recipe names the recipe
+    assert config_check.source_of(["sampling", "n"], [Layer("a", {"sampling": {}})]) == "a"
+
+
+def test_recipes_are_checked_too(tmp_path):
+    recipe = tmp_path / "dpo.yaml"
+    recipe.write_text("method: dpo\nbetaa: 0.1\n")
+    message = error_of({"dpo": {"recipe": str(recipe)}})
+    assert message == f"{recipe}: betaa: unknown key (did you mean 'beta'?)"
+    assert error_of({"dpo": {"recipe": "configs/recipes/rft.yaml"}}) == (
+        "o1.yaml: dpo.recipe: configs/recipes/rft.yaml is a 'rft' recipe"
+    )
+
+
+def test_the_config_is_made_canonical():
+    config = check(
+        {"dpo": {"recipe": "./configs/recipes/dpo.yaml", "overrides": {"learning_rate": "1e-4"}}},
+        {"rft": {"overrides": {"num_train_epochs": 3, "max_length": 512.0}}},
+    )
+    assert config["dpo"]["recipe"] == "configs/recipes/dpo.yaml"
+    # YAML reads 1e-4 (no dot) as a string; the field is a float
+    assert config["dpo"]["overrides"]["learning_rate"] == 1e-4
+    assert config["rft"]["overrides"]["num_train_epochs"] == 3.0
+    assert config["rft"]["overrides"]["max_length"] == 512
+    assert isinstance(config["rft"]["overrides"]["max_length"], int)
+
+
+def test_a_bad_config_is_one_line_at_the_dry_run(tmp_path):
+    """Parse time, with no results: the user's file, the key path, the nearest key; no
+    traceback, no rules/common.smk."""
+    workdir = copy_workflow(tmp_path / "wf")
+    (workdir / "o.yaml").write_text("sampling: {nn: 8}\n")
+    proc = subprocess.run(
+        [sys.executable, "-m", "snakemake", "-n", "--configfile", "o.yaml", "--config",
+         "eval={batch_size: 0}"],
+        cwd=workdir, env=snakemake_env(), capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 1
+    errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
+    assert errors == ["config error: o.yaml: sampling.nn: unknown key (did you mean 'n'?)"]
+    assert "Traceback" not in proc.stderr and "common.smk" not in proc.stderr
+    assert not (workdir / "results").exists()
+
+
+def test_the_trl_field_table_is_cached():
+    """The field table the dry run checks overrides against, read from the per-version cache
+    that the checks above wrote (importing TRL takes seconds)."""
+    from codedpo import train_fields
+
+    fields = train_fields.trl_fields()
+    (cache,) = [p for p in train_fields._cache_dir().glob("trl-fields-*.json")
+                if json.loads(p.read_text())["versions"] == train_fields._versions()]  # fmt: skip
+    assert json.loads(cache.read_text())["fields"] == fields
+    assert fields["dpo"]["beta"]["kinds"] == ["float"]
+    assert fields["dpo"]["loss_type"]["kinds"] == ["list"]
+    assert "cosine" in fields["dpo"]["lr_scheduler_type"]["choices"]
+    assert "beta" not in fields["rft"] and "packing" in fields["rft"]
+    ours = train_fields.train_fields("dpo")
+    assert ours["effective_batch_size"]["kinds"] == ["int", "null"]
