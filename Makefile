@@ -9,7 +9,7 @@ export PATH := $(abspath $(BIN)):$(PATH)
 
 .PHONY: setup system demo test lint dag clean
 
-setup: system $(VENV)/.installed
+setup: system $(VENV)/.installed resources/runtime/judge/runtime.json
 
 # bubblewrap isolates untrusted code; graphviz draws the DAG. Installed when missing and root.
 system:
@@ -30,6 +30,11 @@ $(VENV)/.installed: pyproject.toml
 	# DeepSpeed without compiled ops: ZeRO launcher configs are exercised on CPU in the tests.
 	DS_BUILD_OPS=0 $(BIN)/pip install -q 'deepspeed==0.19.8' torch==2.13.0
 	touch $@
+
+# The judge runtime: the pinned packages untrusted code may import, in a directory of its own
+# (never this venv); the workflow's rule build_runtime makes the same directory.
+resources/runtime/judge/runtime.json: envs/judge-runtime.txt $(VENV)/.installed
+	$(BIN)/codedpo runtime --requirements envs/judge-runtime.txt --out resources/runtime/judge --no-progress
 
 demo: setup
 	snakemake --cores $(CORES)

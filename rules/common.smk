@@ -229,7 +229,32 @@ def execution_flags(execution):
         flags.append("--fast-check")
     if execution["backend"] == "apptainer" and execution.get("apptainer_image"):
         flags.append(f"--apptainer-image {shlex.quote(execution['apptainer_image'])}")
+    if int(execution["stack_mb"]) != 256:
+        flags.append(f"--stack-mb {int(execution['stack_mb'])}")
     return " ".join(flags)
+
+
+RUNTIME = "resources/runtime/judge"
+
+
+def runtime_input():
+    """The judge runtime directory, when the config names one (its build is an input of every
+    execution job: another runtime is another verdict)."""
+    return RUNTIME if config["execution"].get("runtime") else []
+
+
+def runtime_flag():
+    return f"--runtime {RUNTIME}" if config["execution"].get("runtime") else ""
+
+
+def exclude_flags(benchmark, flag):
+    """``--exclude`` / ``--excluded`` flags of a benchmark's excluded tasks (sorted)."""
+    exclude = config["benchmarks"][benchmark].get("exclude") or {}
+    if not exclude:
+        return ""
+    return f"{flag} " + " ".join(
+        shlex.quote(f"{task}={exclude[task]}") for task in sorted(exclude)
+    )
 
 
 def filter_flags():

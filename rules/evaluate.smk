@@ -35,6 +35,7 @@ rule execute_eval:
         problems="results/problems/{benchmark}.jsonl",
         expected="results/problems/{benchmark}.expected.json",
         samples="results/eval/{policy}/{variant}/{benchmark}/samples.jsonl",
+        runtime=runtime_input(),
     output:
         ensure(
             "results/eval/{policy}/{variant}/{benchmark}/executions.jsonl",
@@ -54,10 +55,11 @@ rule execute_eval:
         runtime=lambda wc, attempt: 60 * attempt,
     params:
         execution=execution_flags(config["execution"]),
+        runtime=runtime_flag(),
     shell:
         "codedpo launch -- codedpo execute --problems {input.problems} "
         "--expected {input.expected} --samples {input.samples} --out {output} "
-        "{params.execution} --workers {threads} --no-progress > {log} 2>&1"
+        "{params.execution} {params.runtime} --workers {threads} --no-progress > {log} 2>&1"
 
 
 rule score_eval:
@@ -79,8 +81,9 @@ rule score_eval:
         pairs_from=lambda wc: (
             wc.variant.split("-", 1)[1] if "-" in wc.variant else wc.policy
         ),
+        excluded=lambda wc: exclude_flags(wc.benchmark, "--excluded"),
     shell:
         "codedpo score --problems {input.problems} --executions {input.executions} "
         "--benchmark {wildcards.benchmark} --policy {wildcards.policy} "
         "--variant {params.variant} --pairs-from {params.pairs_from} {params.groups} "
-        "--out {output} > {log} 2>&1"
+        "{params.excluded} --out {output} > {log} 2>&1"

@@ -6,6 +6,7 @@ rule execute_samples:
         problems="results/problems/train.jsonl",
         expected="results/problems/train.expected.json",
         samples="results/samples/{policy}/shard{shard}.jsonl",
+        runtime=runtime_input(),
     output:
         ensure("results/executions/{policy}/shard{shard}.jsonl", non_empty=True),
     log:
@@ -22,7 +23,8 @@ rule execute_samples:
         runtime=lambda wc, attempt: 60 * attempt,
     params:
         execution=execution_flags(config["execution"]),
+        runtime=runtime_flag(),
     shell:
         "codedpo launch -- codedpo execute --problems {input.problems} "
         "--expected {input.expected} --samples {input.samples} --out {output} "
-        "{params.execution} --workers {threads} --no-progress > {log} 2>&1"
+        "{params.execution} {params.runtime} --workers {threads} --no-progress > {log} 2>&1"

@@ -45,6 +45,7 @@ rule filter_train_problems:
             "results/problems/train_sources/{source}.jsonl", source=TRAIN_SOURCES
         ),
         benchmarks=expand("results/problems/{benchmark}.jsonl", benchmark=BENCHMARKS),
+        runtime=runtime_input(),
     output:
         problems="results/problems/train.jsonl",
         report="results/problems/train.filter_report.json",
@@ -63,10 +64,12 @@ rule filter_train_problems:
     params:
         filters=filter_flags(),
         execution=execution_flags(config["execution"]),
+        runtime=runtime_flag(),
     shell:
         "codedpo launch -- codedpo filter --problems {input.problems} "
         "--benchmarks {input.benchmarks} --out {output.problems} --report {output.report} "
-        "{params.filters} {params.execution} --workers {threads} --no-progress > {log} 2>&1"
+        "{params.filters} {params.execution} {params.runtime} --workers {threads} "
+        "--no-progress > {log} 2>&1"
 
 
 rule prepare_benchmark:
@@ -84,13 +87,35 @@ rule prepare_benchmark:
         config.get("containers", {}).get("cpu")
     params:
         flags=lambda wc: source_flags(config["benchmarks"][wc.benchmark]),
+        exclude=lambda wc: exclude_flags(wc.benchmark, "--exclude"),
     shell:
-        "codedpo prepare --source {input.source} {params.flags} --out {output} > {log} 2>&1"
+        "codedpo prepare --source {input.source} {params.flags} {params.exclude} "
+        "--out {output} > {log} 2>&1"
+
+
+# The judge runtime: the pinned packages untrusted code may import (codedpo.runtime), in a
+# directory of its own that the sandbox binds read-only.
+rule build_runtime:
+    input:
+        requirements=config["execution"].get("runtime") or [],
+    output:
+        directory(RUNTIME),
+    log:
+        "logs/build_runtime/judge.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
+    shell:
+        "codedpo runtime --requirements {input.requirements} --out {output} --no-progress "
+        "> {log} 2>&1"
 
 
 rule compute_expected:
     input:
-        "results/problems/{name}.jsonl",
+        problems="results/problems/{name}.jsonl",
+        runtime=runtime_input(),
     output:
         "results/problems/{name}.expected.json",
     log:
@@ -107,9 +132,14 @@ rule compute_expected:
         runtime=60,
     params:
         execution=execution_flags(config["execution"]),
+        runtime=runtime_flag(),
+        # A benchmark's own references must pass before they score anyone (training problems'
+        # failing references are the filter's drops).
+        check=lambda wc: "--check-references" if wc.name in BENCHMARKS else "",
     shell:
-        "codedpo launch -- codedpo execute --problems {input} --expected {output} "
-        "--expected-only {params.execution} --workers {threads} --no-progress > {log} 2>&1"
+        "codedpo launch -- codedpo execute --problems {input.problems} --expected {output} "
+        "--expected-only {params.check} {params.execution} {params.runtime} "
+        "--workers {threads} --no-progress > {log} 2>&1"
 
 
 rule download_benchmark:

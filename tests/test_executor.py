@@ -621,3 +621,24 @@ def test_stdout_tokens_compare_as_codeforces_checkers_do():
     assert float_tolerance("the absolute or relative inaccuracy does not exceed 10^-6") == 1e-6
     assert float_tolerance("print it with five digits after the decimal point") == 1e-6
     assert float_tolerance("print the number of ways") is None
+
+
+def test_the_judge_runtime_is_there_and_named(tmp_path, judge_runtime):
+    """LeetCode's judge gives answers sortedcontainers; EvalPlus's and LeetCodeDataset's numpy."""
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/sorted", "prompt": "", "entry_point": "f",
+         "tests": {"kind": "call", "cases": [{"input": [[3, 1, 2]], "output": [1, 2, 3]}]}},
+    ])  # fmt: skip
+    code = ("from sortedcontainers import SortedList\nimport numpy\n"
+            "def f(xs):\n    return [int(v) for v in numpy.array(list(SortedList(xs)))]\n")  # fmt: skip
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "t/sorted", "sample_id": "a",
+                                                  "solution": code}])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    for runtime, status in ((judge_runtime, "passed"), (None, "runtime_error")):
+        config = ExecConfig(sandbox=SandboxConfig(backend=BACKENDS[-1], runtime=runtime and
+                                                  str(runtime)), workers=1)  # fmt: skip
+        execute_files(load_problems(problems), [samples], out, config, progress=False)
+        record = json.loads(out.read_text())
+        assert record["status"] == status, record
+        assert record["runtime"] == (json.loads((judge_runtime / "runtime.json").read_text())["id"]
+                                     if runtime else "stdlib")  # fmt: skip

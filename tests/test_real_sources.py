@@ -75,11 +75,8 @@ def codedpo(*args: str) -> str:
 
 
 @pytest.fixture(scope="module")
-def runtime(tmp_path_factory) -> Path:
-    out = tmp_path_factory.mktemp("runtime") / "judge"
-    codedpo("runtime", "--requirements", str(REPO / "envs/judge-runtime.txt"), "--out", str(out),
-            "--no-progress")  # fmt: skip
-    return out
+def runtime(judge_runtime) -> Path:
+    return judge_runtime
 
 
 def filtered(tmp: Path, source: Path, fmt: str, runtime: Path) -> tuple[list[dict], dict]:
