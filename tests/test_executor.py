@@ -629,8 +629,8 @@ def test_the_judge_runtime_is_there_and_named(tmp_path, judge_runtime):
         {"task_id": "t/sorted", "prompt": "", "entry_point": "f",
          "tests": {"kind": "call", "cases": [{"input": [[3, 1, 2]], "output": [1, 2, 3]}]}},
     ])  # fmt: skip
-    code = ("from sortedcontainers import SortedList\nimport numpy\n"
-            "def f(xs):\n    return [int(v) for v in numpy.array(list(SortedList(xs)))]\n")  # fmt: skip
+    code = ("from sortedcontainers import SortedList\nimport numpy\ndef f(xs):\n"
+            "    return [int(v) for v in numpy.array(list(SortedList(xs)))]\n")  # fmt: skip
     samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "t/sorted", "sample_id": "a",
                                                   "solution": code}])  # fmt: skip
     out = tmp_path / "out.jsonl"
