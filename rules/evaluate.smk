@@ -16,7 +16,7 @@ rule generate_eval:
     container:
         config.get("containers", {}).get("gpu")
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("eval"),
         mem_mb=lambda wc, attempt: (
             4000 * attempt if is_demo(wc.policy) else 64000 * attempt
         ),
@@ -25,10 +25,12 @@ rule generate_eval:
         model=variant_model,
         eval=config["eval"],
         threads=config["training"].get("threads", 1),
+        backend=generation_flags("eval"),
     shell:
         "codedpo sample --model {params.model} --problems {input.problems} --out {output} "
         "--greedy --n 1 --max-new-tokens {params.eval[max_new_tokens]} "
-        "--batch-size {params.eval[batch_size]} --threads {params.threads} > {log} 2>&1"
+        "--batch-size {params.eval[batch_size]} --threads {params.threads} {params.backend} "
+        "> {log} 2>&1"
 
 
 rule execute_eval:

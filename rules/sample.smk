@@ -17,7 +17,7 @@ rule sample_responses:
     container:
         config.get("containers", {}).get("gpu")
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("sampling"),
         mem_mb=lambda wc, attempt: (
             4000 * attempt if is_demo(wc.policy) else 64000 * attempt
         ),
@@ -27,10 +27,11 @@ rule sample_responses:
         sampling=config["sampling"],
         shards=config["sampling"]["shards"],
         threads=config["training"].get("threads", 1),
+        backend=generation_flags("sampling"),
     shell:
         "codedpo sample --model {params.model} --problems {input.problems} --out {output} "
         "--shard {wildcards.shard} --num-shards {params.shards} "
         "--n {params.sampling[n]} --temperature {params.sampling[temperature]} "
         "--top-p {params.sampling[top_p]} --max-new-tokens {params.sampling[max_new_tokens]} "
         "--seed {params.sampling[seed]} --batch-size {params.sampling[batch_size]} "
-        "--threads {params.threads} > {log} 2>&1"
+        "--threads {params.threads} {params.backend} > {log} 2>&1"
