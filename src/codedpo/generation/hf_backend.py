@@ -198,26 +198,27 @@ def _growing_layer():
 
 
 def _new_cache(model):
-    """A ``DynamicCache`` for ``model``, with growing layers where its layers are plain."""
+    """A ``DynamicCache`` for ``model``; growing layers instead of plain ``DynamicLayer``s."""
     from transformers import DynamicCache
+    from transformers.cache_utils import DynamicLayer
 
     cache = DynamicCache(config=model.config)
-    if _plain_layers(cache):
-        cache.layers[:] = [_growing_layer()() for _ in cache.layers]
+    layers = getattr(cache, "layers", None)
+    if layers and all(type(layer) is DynamicLayer for layer in layers):
+        cache.layers[:] = [_growing_layer()() for _ in layers]
     return cache
+
+
+def _growing(cache) -> bool:
+    """Whether refills (and trims) can rewrite this cache: all its layers are growing ones."""
+    layers = getattr(cache, "layers", None)
+    return bool(layers) and all(isinstance(layer, _growing_layer()) for layer in layers)
 
 
 def _cache_argument(model) -> str:
     """transformers 5.x names the forward's cache argument ``cache`` (``past_key_values``, which
     4.x uses, is deprecated there)."""
     return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
-
-
-def _plain_layers(cache) -> bool:
-    from transformers.cache_utils import DynamicLayer
-
-    layers = getattr(cache, "layers", None)
-    return bool(layers) and all(type(layer) in (DynamicLayer, _growing_layer()) for layer in layers)
 
 
 def _left_pad(layer_tensor, columns: int):
@@ -227,7 +228,7 @@ def _left_pad(layer_tensor, columns: int):
 
 
 def _merge(running: _Batch, new: _Batch) -> _Batch:
-    """One batch of both, left-padded to a common cache length (plain ``DynamicLayer`` caches)."""
+    """One batch of both, left-padded to a common cache length (growing-layer caches)."""
     import torch
     import torch.nn.functional as F
 
@@ -356,7 +357,7 @@ def generate_token_ids(
                 new = _prefill(model, prompts, requests, take, pad_id)
                 if batch is None:
                     batch = new
-                    refill = _plain_layers(batch.cache)
+                    refill = _growing(batch.cache)
                 else:
                     _compact(batch, trim=True)
                     batch = _merge(batch, new)
