@@ -360,3 +360,37 @@ def training_mem_mb(wildcards, attempt):
 
 def training_cpus(wildcards):
     return config["training"]["threads"] * config["training"]["num_processes"]
+
+
+# Generation backends: `codedpo sample` flags and GPUs of the sampling ("sampling") and eval
+# generation ("eval") jobs, from `sampling.backend` / `eval.backend`; both use the vLLM engine
+# settings `sampling.vllm`.
+def generation_backend(stage):
+    return config[stage].get("backend", "hf"), config["sampling"].get("vllm") or {}
+
+
+def generation_flags(stage):
+    """``codedpo sample`` flags of the stage's backend and vLLM engine settings."""
+    backend, vllm = generation_backend(stage)
+    if backend != "vllm":
+        return ""  # hf, codedpo sample's default
+    flags = [
+        "--backend vllm",
+        f"--tensor-parallel-size {vllm.get('tensor_parallel_size', 1)}",
+        f"--gpu-memory-utilization {number(vllm.get('gpu_memory_utilization', 0.9))}",
+        (
+            "--deterministic-scheduling"
+            if vllm.get("deterministic_scheduling", True)
+            else "--no-deterministic-scheduling"
+        ),
+        "--batch-invariant" if vllm.get("batch_invariant") else "--no-batch-invariant",
+    ]
+    if vllm.get("max_model_len"):
+        flags.append(f"--max-model-len {vllm['max_model_len']}")
+    return " ".join(flags)
+
+
+def generation_gpus(stage):
+    """GPUs of one generation job: vLLM's tensor-parallel size, else one."""
+    backend, vllm = generation_backend(stage)
+    return vllm.get("tensor_parallel_size", 1) if backend == "vllm" else 1

@@ -17,7 +17,7 @@ rule generate_eval:
         config.get("containers", {}).get("gpu")
     threads: torch_threads()
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("eval"),
         mem_mb=lambda wc, attempt: (
             4000 * attempt if is_demo(wc.policy) else 64000 * attempt
         ),
@@ -25,9 +25,11 @@ rule generate_eval:
     params:
         model=variant_model,
         eval=eval_flags(),
+        backend=generation_flags("eval"),
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
-        "--out {output} --greedy --n 1 {params.eval} --threads {threads} > {log} 2>&1"
+        "--out {output} --greedy --n 1 {params.eval} {params.backend} --threads {threads} "
+        "> {log} 2>&1"
 
 
 rule execute_eval:

@@ -18,7 +18,7 @@ rule sample_responses:
         config.get("containers", {}).get("gpu")
     threads: torch_threads()
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
+        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("sampling"),
         mem_mb=lambda wc, attempt: (
             4000 * attempt if is_demo(wc.policy) else 64000 * attempt
         ),
@@ -26,7 +26,8 @@ rule sample_responses:
     params:
         model=lambda wc: base_model_ref(wc.policy),
         sampling=sampling_flags(),
+        backend=generation_flags("sampling"),
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
-        "--out {output} --shard {wildcards.shard} {params.sampling} --threads {threads} "
-        "> {log} 2>&1"
+        "--out {output} --shard {wildcards.shard} {params.sampling} {params.backend} "
+        "--threads {threads} > {log} 2>&1"

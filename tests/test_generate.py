@@ -1,4 +1,5 @@
-"""Sampling from a tiny local Llama: determinism, counts, sharding, greedy, the sampler itself."""
+"""Sampling from tiny local Llamas: determinism, counts, sharding, greedy, the sampler itself, the
+HF engine against transformers' generate and against itself at every batching, the records."""
 
 from __future__ import annotations
 
@@ -18,6 +19,8 @@ from codedpo.generate import (  # noqa: E402
     main,
     sample_seed,
 )
+from codedpo.generation.hf_backend import generate_token_ids  # noqa: E402
+from codedpo.generation.requests import build_requests, prompt_ids  # noqa: E402
 from codedpo.io import InputError  # noqa: E402
 
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 12}
@@ -61,6 +64,20 @@ def test_sampling_is_deterministic_with_n_records_per_problem(model_dir):
     assert first[5]["sample_id"] == "demo/p1/1"
     assert first[5]["prompt"] == problems[1]["prompt"]
     assert all(r["solution"] == r["raw"] for r in first)
+    # Random weights never write the stop token in 12 steps: every sample ends at the budget.
+    assert {(r["finish_reason"], r["num_tokens"]) for r in first} == {("length", 12)}
+    generator = first[0]["generator"]
+    assert generator["backend"] == "hf" and set(generator["versions"]) == {"transformers", "torch"}
+    assert generator["settings"] == {
+        "n": 4,
+        "greedy": False,
+        "temperature": 0.8,
+        "top_p": 0.95,
+        "max_new_tokens": 12,
+        "seed": 1,
+        "dtype": "float32",
+    }
+    assert generator["stop_token_ids"] == [0]  # <|end|>: the eos of the files and the template
     # Random weights sample noise: the samples of one problem differ, and another seed differs.
     assert len({r["raw"] for r in first[:4]}) > 1
     other = generate_responses(str(model_dir), problems, batch_size=5, **{**kwargs, "seed": 2})
@@ -114,15 +131,15 @@ def test_checkpoint_generation_defaults_are_ignored(model_dir, tmp_path):
         assert generate_responses(str(odd), problems, **kwargs) == expected
 
 
-def test_row_sampler_draws_from_the_temperature_top_p_distribution():
+def test_sampler_draws_from_the_temperature_top_p_distribution():
     import torch
 
-    from codedpo.generate import _row_sampler
+    from codedpo.generation.hf_backend import _gumbel, _sampler
 
     logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -3.0])
     rows, temperature, top_p = 4000, 0.8, 0.9
-    processors = _row_sampler(range(rows), temperature, top_p, "cpu")
-    scores = processors(torch.zeros(rows, 1, dtype=torch.long), logits.repeat(rows, 1))
+    generators = [torch.Generator().manual_seed(s) for s in range(rows)]
+    scores = _gumbel(_sampler(temperature, top_p)(None, logits.repeat(rows, 1)), generators)
     counts = torch.bincount(scores.argmax(-1), minlength=5).float() / rows
 
     probs = torch.softmax(logits / temperature, -1)
@@ -164,3 +181,109 @@ def test_cli_writes_samples_for_one_split_and_shard(model_dir, tmp_path, capsys)
 
     assert main(args[:1] + [str(tmp_path / "missing")] + args[2:]) == 2
     assert "missing" in capsys.readouterr().err
+
+
+def test_vllm_backend_without_vllm_names_the_setting(model_dir, tmp_path, capsys):
+    import importlib.util
+
+    if importlib.util.find_spec("vllm") is not None:
+        pytest.skip("vLLM is installed here: the missing-vLLM error cannot happen")
+    path = tmp_path / "problems.jsonl"
+    path.write_text(json.dumps(make_problems(1)[0]) + "\n")
+    out = tmp_path / "samples.jsonl"
+    args = ["--model", str(model_dir), "--problems", str(path), "--out", str(out)]
+    assert main([*args, "--backend", "vllm"]) == 2
+    err = capsys.readouterr().err
+    assert "sampling.backend" in err and "eval.backend" in err and "pip install '.[vllm]'" in err
+    assert not out.exists()
+
+
+# --- the HF engine: batching, prefix sharing, refills -------------------------------------------
+
+# A tenth of the vocabulary stops a sequence, so sequences end at many different lengths and rows
+# leave and join the running batch all the time.
+STOPS = list(range(40))
+
+
+@pytest.fixture(scope="module")
+def sharp_model():
+    """Random weights with a large init: each next token depends sharply on the whole context, so
+    a wrong cache, mask or position after a refill changes what is generated."""
+    import torch
+    from tinymodel import build_tokenizer
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    tokenizer = build_tokenizer()
+    config = LlamaConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=512,
+        initializer_range=0.3,
+        tie_word_embeddings=True,
+    )
+    torch.manual_seed(0)
+    return LlamaForCausalLM(config).eval(), tokenizer
+
+
+def run_engine(model, prompts, requests, batch_size, refill_fraction=0.75):
+    return generate_token_ids(
+        model,
+        prompts,
+        requests,
+        stop_ids=STOPS,
+        max_new_tokens=16,
+        temperature=0.8,
+        top_p=0.95,
+        batch_size=batch_size,
+        pad_id=0,
+        refill_fraction=refill_fraction,
+        progress=False,
+    )
+
+
+def test_refills_are_used_for_llama_caches(sharp_model):
+    from codedpo.generation.hf_backend import _growing, _new_cache
+
+    # Llama's cache layers are plain DynamicLayers: the engine replaces them with growing ones,
+    # and the tests below then exercise refills, trims and in-place growth.
+    assert _growing(_new_cache(sharp_model[0]))
+
+
+def test_batched_greedy_equals_generate_one_prompt_at_a_time(sharp_model):
+    import torch
+
+    model, tokenizer = sharp_model
+    problems = make_problems(9)
+    prompts = prompt_ids(tokenizer, problems, "sharp")
+    requests = build_requests(problems, n=1, seed=0, greedy=True)
+    expected = []
+    for request in requests:
+        prompt = torch.tensor([prompts[request.problem]])
+        with torch.inference_mode():
+            out = model.generate(
+                prompt, max_new_tokens=16, do_sample=False, eos_token_id=STOPS, pad_token_id=0
+            )
+        ids = out[0, prompt.shape[1] :].tolist()
+        ends = [k for k, t in enumerate(ids) if t in STOPS]
+        expected.append(ids[: ends[0] + 1] if ends else ids)
+    assert len({len(ids) for ids in expected}) >= 4  # the rows finish at different steps
+    for batch_size, refill_fraction in [(64, 0.75), (4, 1.0), (3, 0.5), (1, 0.75)]:
+        got = run_engine(model, prompts, requests, batch_size, refill_fraction)
+        assert got == expected, (batch_size, refill_fraction)
+
+
+def test_samples_do_not_depend_on_batching_refills_or_prefix_sharing(sharp_model):
+    model, tokenizer = sharp_model
+    problems = make_problems(9)
+    prompts = prompt_ids(tokenizer, problems, "sharp")
+    requests = build_requests(problems, n=4, seed=3, greedy=False)
+    alone = run_engine(model, prompts, requests, batch_size=1)
+    assert len({len(ids) for ids in alone}) >= 6
+    assert len({tuple(ids) for ids in alone}) > len(alone) * 3 // 4  # seeds differ per sample
+    for batch_size, refill_fraction in [(64, 0.75), (5, 1.0), (7, 0.0), (36, 0.5)]:
+        got = run_engine(model, prompts, requests, batch_size, refill_fraction)
+        assert got == alone, (batch_size, refill_fraction)

@@ -1,37 +1,64 @@
 """Sample responses from a policy: ``n`` on-policy samples per problem, or one greedy response.
 
 Each prompt is the problem text as a single user turn rendered with the tokenizer's own chat
-template, so the policy sees what it sees at evaluation time. The records written are EvalPlus-style
-samples (``docs/formats.md``): ``task_id``, ``sample_id``, ``index``, ``raw`` (the whole response),
-``solution`` (the code :func:`codedpo.extract.extract_code` takes out of it) and ``prompt``.
+template, so the policy sees what it sees at evaluation time. Generation stops at the model's
+own stop tokens (``generation_config.json``, the tokenizer's eos and the chat template's
+end-of-turn token). The records written are EvalPlus-style samples (``docs/formats.md``):
+``task_id``, ``sample_id``, ``index``, ``raw`` (the response up to its stop token, no special
+tokens), ``solution`` (the code :func:`codedpo.extract.extract_code` takes out of it),
+``prompt``, ``finish_reason``, ``num_tokens`` and ``generator`` (backend, versions, settings).
 
-Reproducibility: sample ``i`` of problem ``t`` draws its randomness from its own generator seeded
-with ``(seed, t, i)`` (Gumbel-max sampling, which draws exactly from the temperature / top-p
-distribution), so the output of a sample does not depend on the batch it lands in, on the batch
-size, on the sharding, or on which other problems are in the file.
+Two backends (``--backend``; ``sampling.backend`` and ``eval.backend`` in the config) share all of
+this and differ only in how they run the model: ``hf`` (transformers, any device, the default)
+and ``vllm`` (CUDA GPUs; see :mod:`codedpo.generation.vllm_backend`).
+
+Reproducibility: sample ``i`` of problem ``t`` is drawn with its own seed ``(seed, t, i)``. With
+``hf`` (Gumbel-max sampling from a generator per sample) a sample does not depend on the batch it
+lands in, the batch size, the sharding or the other problems in the file. With ``vllm`` the seed
+is the request's ``SamplingParams.seed``, and reproducibility holds as far as vLLM's settings
+make it (:mod:`codedpo.generation.vllm_backend`).
 
 Example::
 
     python -m codedpo.generate --model deepseek-ai/deepseek-coder-6.7b-instruct \\
         --problems results/problems/train.jsonl --split train --shard 0 --num-shards 4 \\
         --out results/samples/base/shard0.jsonl --n 8 --temperature 0.8 --top-p 0.95 \\
-        --max-new-tokens 256 --seed 1
+        --max-new-tokens 256 --seed 1 [--backend vllm --tensor-parallel-size 1]
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
 import logging
 import os
 import re
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from pathlib import Path
 
+from codedpo.generation import vllm_backend
+from codedpo.generation.records import (
+    default_extract,
+    finish,
+    generator_info,
+    sample_records,
+    versions,
+)
+from codedpo.generation.requests import (
+    build_requests,
+    load_tokenizer,
+    prompt_ids,
+    sample_seed,
+)
+from codedpo.generation.stops import stop_tokens
+from codedpo.generation.vllm_backend import VllmSettings
 from codedpo.io import InputError, read_jsonl, require, write_jsonl
 
+__all__ = ["check_model_path", "generate_responses", "load_problems", "main", "sample_seed"]
+
 log = logging.getLogger(__name__)
+
+BACKENDS = ("hf", "vllm")
 
 # A Hub id is "name" or "owner/name"; anything else (absolute, ./, two slashes) can only be a path.
 _HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
@@ -48,92 +75,6 @@ def check_model_path(model_path: str) -> None:
         raise InputError(f"{model_path}: model directory not found")
 
 
-def load_policy(model_path: str, device: str | None = None):
-    """Load ``(model, tokenizer)`` for generation: left padding, pad token falling back to eos."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    check_model_path(model_path)
-    if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
-    # bf16 halves memory and time on GPUs; CPUs (tests, tiny models) compute in fp32.
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-    except OSError as exc:
-        raise InputError(
-            f"{model_path}: cannot load the model (not a local directory, and the Hub gave: {exc})"
-        ) from None
-    tokenizer.padding_side = "left"
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    if tokenizer.chat_template is None:
-        raise InputError(f"{model_path}: the tokenizer has no chat template")
-    model.to(device).eval()
-    return model, tokenizer
-
-
-def sample_seed(seed: int, task_id: str, index: int) -> int:
-    """The seed of one sample's generator: a function of the run seed and the sample alone."""
-    digest = hashlib.sha256(f"{seed}\0{task_id}\0{index}".encode()).digest()
-    return int.from_bytes(digest[:8], "little") & (2**63 - 1)
-
-
-def _row_sampler(seeds: Sequence[int], temperature: float, top_p: float, device):
-    """Logits processors that turn greedy decoding into per-row seeded sampling (Gumbel-max).
-
-    ``argmax(logits / T + Gumbel noise)`` over the top-p nucleus is an exact draw from the
-    temperature / top-p distribution; giving each row its own generator makes the draw independent
-    of the other rows in the batch, which ``generate``'s single global RNG cannot do.
-    """
-    import torch
-    from transformers import LogitsProcessor, LogitsProcessorList
-    from transformers.generation.logits_process import (
-        TemperatureLogitsWarper,
-        TopPLogitsWarper,
-    )
-
-    class GumbelNoise(LogitsProcessor):
-        def __init__(self) -> None:
-            self.generators = [torch.Generator(device=device).manual_seed(s) for s in seeds]
-
-        def __call__(self, input_ids, scores):
-            tiny = torch.finfo(torch.float32).tiny
-            noise = torch.stack(
-                [
-                    torch.empty(scores.shape[-1], device=scores.device, dtype=torch.float32)
-                    .exponential_(generator=g)
-                    .clamp_(min=tiny)
-                    for g in self.generators
-                ]
-            )
-            # -log(Exp(1)) is a standard Gumbel variable.
-            return scores.float() - noise.log()
-
-    processors = LogitsProcessorList()
-    if temperature != 1.0:
-        processors.append(TemperatureLogitsWarper(temperature))
-    if top_p < 1.0:
-        processors.append(TopPLogitsWarper(top_p))
-    processors.append(GumbelNoise())
-    return processors
-
-
-def _default_extract() -> Callable[[str, dict], str]:
-    from codedpo.extract import extract_code, names_tests_use
-
-    names: dict[str, frozenset[str]] = {}  # per problem: its n samples share one parse
-
-    def extract(raw: str, problem: dict) -> str:
-        task = problem["task_id"]
-        if task not in names:
-            names[task] = names_tests_use(problem["tests"])
-        return extract_code(raw, problem.get("entry_point"), names[task])
-
-    return extract
-
-
 def generate_responses(
     model_path: str,
     problems: list[dict],
@@ -147,17 +88,19 @@ def generate_responses(
     threads: int = 1,
     greedy: bool = False,
     extract: Callable[[str, dict], str] | None = None,
+    backend: str = "hf",
+    vllm: VllmSettings | None = None,
+    progress: bool = True,
 ) -> list[dict]:
     """Generate ``n`` responses per problem (one when ``greedy``) and return sample records.
 
     Records come back in problem order, then sample index. ``extract`` maps a response and its
     problem to code; it defaults to :func:`codedpo.extract.extract_code` with the problem's entry
-    point and the names its tests use.
+    point and the names its tests use. ``batch_size`` (HF backend) is the number of sequences
+    decoded together; ``vllm`` holds the vLLM engine's settings.
     """
-    import torch
-    from tqdm.auto import tqdm
-    from transformers import GenerationConfig
-
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
     if greedy:
         n = 1
     if n < 1:
@@ -166,80 +109,72 @@ def generate_responses(
         raise ValueError(
             f"sampling needs temperature > 0 and 0 < top_p <= 1, got {temperature}, {top_p}"
         )
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    check_model_path(model_path)
+    if backend == "vllm":
+        # Before anything is loaded: a missing vLLM is a setup error, found at once.
+        vllm = vllm or VllmSettings()
+        vllm_backend.set_environment(vllm)
+        vllm_backend.import_vllm()
     if extract is None:
-        extract = _default_extract()
-    torch.set_num_threads(threads)
-    torch.manual_seed(seed)
+        extract = default_extract()
     if not problems:
         return []
 
-    model, tokenizer = load_policy(model_path)
-    device = model.device
-    prompts = [
-        tokenizer.apply_chat_template(
-            [{"role": "user", "content": p["prompt"]}], add_generation_prompt=True, tokenize=False
+    tokenizer = load_tokenizer(model_path)
+    prompts = prompt_ids(tokenizer, problems, model_path)
+    stop = stop_tokens(model_path, tokenizer)
+    requests = build_requests(problems, n=n, seed=seed, greedy=greedy)
+    settings = {
+        "n": n,
+        "greedy": greedy,
+        "temperature": None if greedy else temperature,
+        "top_p": None if greedy else top_p,
+        "max_new_tokens": max_new_tokens,
+        "seed": None if greedy else seed,
+    }
+    if backend == "hf":
+        import torch
+
+        from codedpo.generation.hf_backend import generate_token_ids, load_model
+
+        torch.set_num_threads(threads)
+        model = load_model(model_path)
+        pad_id = tokenizer.pad_token_id
+        if pad_id is None:
+            pad_id = stop.ids[0]
+        token_ids = generate_token_ids(
+            model,
+            prompts,
+            requests,
+            stop_ids=stop.ids,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            batch_size=batch_size,
+            pad_id=pad_id,
+            progress=progress,
         )
-        for p in problems
-    ]
-    prompt_ids = [tokenizer(text, add_special_tokens=False)["input_ids"] for text in prompts]
-
-    eos = model.generation_config.eos_token_id
-    eos = list(eos) if isinstance(eos, (list, tuple)) else ([eos] if eos is not None else [])
-    if tokenizer.eos_token_id is not None and tokenizer.eos_token_id not in eos:
-        eos.append(tokenizer.eos_token_id)
-    # The checkpoint's own generation defaults (top_k, repetition penalty...) would silently change
-    # the distribution we sample from: `generate` fills every field left unset in the config it is
-    # given from `model.generation_config`, so that one is replaced, not just overridden.
-    gen_config = GenerationConfig(
-        max_new_tokens=max_new_tokens,
-        do_sample=False,
-        num_beams=1,
-        eos_token_id=eos,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=model.generation_config.bos_token_id,
-    )
-    model.generation_config = gen_config
-
-    # Rows are (problem, sample index); sorting by prompt length keeps padding low, and since each
-    # row has its own generator the order cannot change what it samples.
-    rows = [(p, i) for p in range(len(problems)) for i in range(n)]
-    rows.sort(key=lambda row: len(prompt_ids[row[0]]), reverse=True)
-    texts: dict[tuple[int, int], str] = {}
-    with tqdm(total=len(rows), desc="generate", unit="seq", file=sys.stderr) as bar:
-        for start in range(0, len(rows), batch_size):
-            batch = rows[start : start + batch_size]
-            enc = tokenizer.pad(
-                {"input_ids": [prompt_ids[p] for p, _ in batch]}, return_tensors="pt"
-            ).to(device)
-            processors = None
-            if not greedy:
-                seeds = [sample_seed(seed, problems[p]["task_id"], i) for p, i in batch]
-                processors = _row_sampler(seeds, temperature, top_p, device)
-            with torch.inference_mode():
-                out = model.generate(
-                    **enc, generation_config=gen_config, logits_processor=processors
-                )
-            new_tokens = out[:, enc["input_ids"].shape[1] :]
-            decoded = tokenizer.batch_decode(new_tokens, skip_special_tokens=True)
-            for row, text in zip(batch, decoded, strict=True):
-                texts[row] = text
-            bar.update(len(batch))
-
-    records = []
-    for p, problem in enumerate(problems):
-        for i in range(n):
-            raw = texts[(p, i)]
-            records.append(
-                {
-                    "task_id": problem["task_id"],
-                    "sample_id": f"{problem['task_id']}/{i}",
-                    "index": i,
-                    "raw": raw,
-                    "solution": extract(raw, problem),
-                    "prompt": problem["prompt"],
-                }
-            )
-    return records
+        settings["dtype"] = str(model.dtype).removeprefix("torch.")
+        packages = versions("transformers", "torch")
+    else:
+        token_ids = vllm_backend.generate_token_ids(
+            model_path,
+            prompts,
+            requests,
+            stop_ids=stop.ids,
+            max_new_tokens=max_new_tokens,
+            temperature=temperature,
+            top_p=top_p,
+            settings=vllm,
+            progress=progress,
+        )
+        settings.update(dtype="bfloat16", **vllm.as_dict())
+        packages = versions("vllm", "transformers", "torch")
+    generated = [finish(ids, stop.ids, tokenizer) for ids in token_ids]
+    generator = generator_info(backend, packages, settings, stop.ids)
+    return sample_records(problems, requests, generated, extract, generator)
 
 
 def load_problems(
@@ -274,8 +209,31 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-new-tokens", type=int, default=256)
     parser.add_argument("--seed", type=int, default=1)
     parser.add_argument("--greedy", action="store_true", help="one greedy response per problem")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
-    parser.add_argument("--batch-size", type=int, default=64, help="sequences per generate call")
+    parser.add_argument("--backend", choices=BACKENDS, default="hf", help="generation backend")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (hf)")
+    parser.add_argument(
+        "--batch-size", type=int, default=64, help="sequences decoded together (hf)"
+    )
+    defaults = VllmSettings()
+    vllm = parser.add_argument_group("vLLM engine (--backend vllm; config: sampling.vllm)")
+    vllm.add_argument("--tensor-parallel-size", type=int, default=defaults.tensor_parallel_size)
+    vllm.add_argument(
+        "--gpu-memory-utilization", type=float, default=defaults.gpu_memory_utilization
+    )
+    vllm.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
+    vllm.add_argument(
+        "--deterministic-scheduling",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.deterministic_scheduling,
+        help="VLLM_ENABLE_V1_MULTIPROCESSING=0",
+    )
+    vllm.add_argument(
+        "--batch-invariant",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.batch_invariant,
+        help="VLLM_BATCH_INVARIANT=1",
+    )
+    parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
 
 
@@ -303,12 +261,29 @@ def main(argv: list[str] | None = None) -> int:
             batch_size=args.batch_size,
             threads=args.threads,
             greedy=args.greedy,
+            backend=args.backend,
+            vllm=VllmSettings(
+                tensor_parallel_size=args.tensor_parallel_size,
+                gpu_memory_utilization=args.gpu_memory_utilization,
+                max_model_len=args.max_model_len,
+                deterministic_scheduling=args.deterministic_scheduling,
+                batch_invariant=args.batch_invariant,
+            ),
+            progress=not args.no_progress,
         )
     except (InputError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
     count = write_jsonl(args.out, records)
-    log.info("wrote %d samples for %d problems to %s", count, len(problems), args.out)
+    stopped = sum(r["finish_reason"] == "stop" for r in records)
+    log.info(
+        "wrote %d samples for %d problems to %s (%d ended at a stop token, %d at the token limit)",
+        count,
+        len(problems),
+        args.out,
+        stopped,
+        count - stopped,
+    )
     return 0
 
 

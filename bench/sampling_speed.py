@@ -1,0 +1,184 @@
+"""HF sampling speed: the generation package's engine against the named baseline, in one run.
+
+Baseline: ``bench/baseline_hf_generate.py``, the HF path before the generation package (static
+padded batches through ``model.generate``, per-row seeded Gumbel processors). New:
+``codedpo.generation.hf_backend.generate_token_ids`` (prefix sharing, length buckets, finished
+rows leave the batch, refills). Both get the same prompts, stop tokens, seeds and budget; every
+sample is compared token for token, and the times are medians of interleaved repeats, as wall
+time and as this process's CPU time (single-threaded, the CPU time is what a shared machine's
+load disturbs least).
+
+Workloads (the demo's settings, ``config.yaml``): on-policy sampling, ``n`` samples per train
+problem at temperature 0.8 / top-p 0.95; greedy evaluation, one response per eval problem.
+
+    .venv/bin/python bench/sampling_speed.py [--model DIR ...] [--repeats 3] [--threads 1] \\
+        [--batch-size 64] [--transformers-cb] [--out results.json]
+
+Without ``--model`` the demo policy ``demo-a`` is built first (``codedpo build-demo-model`` with
+config.yaml's parameters, about a minute). ``--transformers-cb`` also times transformers' own
+continuous batching (``model.generate_batch``) on the greedy workload, for reference only: its
+sampler cannot keep per-sample seeds (see ``codedpo.generation.hf_backend``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from baseline_hf_generate import baseline_token_ids  # noqa: E402
+
+from codedpo.generate import load_problems  # noqa: E402
+from codedpo.generation.hf_backend import generate_token_ids, load_model  # noqa: E402
+from codedpo.generation.records import finish  # noqa: E402
+from codedpo.generation.requests import build_requests, load_tokenizer, prompt_ids  # noqa: E402
+from codedpo.generation.stops import stop_tokens  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO_PROBLEMS = ROOT / "src/codedpo/data/demo/problems.jsonl"
+
+
+def build_demo_policy(out: Path) -> Path:
+    """demo-a exactly as config.yaml builds it."""
+    cmd = [sys.executable, "-m", "codedpo.demo", "--problems", str(DEMO_PROBLEMS)]
+    cmd += ["--out", str(out), "--seed", "1", "--hidden-size", "64", "--num-layers", "2"]
+    cmd += ["--steps", "300", "--no-progress"]
+    subprocess.run(cmd, check=True)
+    return out
+
+
+def time_it(fn):
+    """(wall seconds, CPU seconds of this process, result)."""
+    wall, cpu = time.perf_counter(), time.process_time()
+    result = fn()
+    return time.perf_counter() - wall, time.process_time() - cpu, result
+
+
+def transformers_cb(model, prompts, stop_ids, max_new_tokens, pad_id):
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens,
+        do_sample=False,
+        eos_token_id=list(stop_ids),
+        pad_token_id=pad_id,
+    )
+    out = model.generate_batch(inputs=[list(p) for p in prompts], generation_config=config)
+    return [list(o.generated_tokens) for o in out.values()]
+
+
+def run_model(model_path: str, args) -> list[dict]:
+    tokenizer = load_tokenizer(model_path)
+    stop = stop_tokens(model_path, tokenizer)
+    model = load_model(model_path, device="cpu")
+    pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else stop.ids[0]
+    rows = []
+    for workload, split, greedy in (("sampling", "train", False), ("greedy", "eval", True)):
+        problems = load_problems(args.problems, split)
+        prompts = prompt_ids(tokenizer, problems, model_path)
+        requests = build_requests(problems, n=args.n, seed=1, greedy=greedy)
+        common = dict(
+            stop_ids=stop.ids,
+            max_new_tokens=args.max_new_tokens,
+            temperature=0.8,
+            top_p=0.95,
+            batch_size=args.batch_size,
+        )
+
+        def baseline(prompts=prompts, requests=requests, common=common):
+            return baseline_token_ids(model, prompts, requests, pad_id=pad_id, **common)
+
+        def new(prompts=prompts, requests=requests, common=common):
+            return generate_token_ids(
+                model, prompts, requests, pad_id=pad_id, progress=False, **common
+            )
+
+        times = {"baseline": [], "new": []}
+        cpu = {"baseline": [], "new": []}
+        outputs = {}
+        for _ in range(args.repeats):
+            for name, fn in (("baseline", baseline), ("new", new)):
+                seconds, cpu_seconds, outputs[name] = time_it(fn)
+                times[name].append(seconds)
+                cpu[name].append(cpu_seconds)
+        decoded = {k: [finish(ids, stop.ids, tokenizer) for ids in v] for k, v in outputs.items()}
+        pairs = zip(decoded["baseline"], decoded["new"], strict=True)
+        tokens = sum(g.num_tokens for g in decoded["new"])
+        row = {
+            "model": model_path,
+            "workload": workload,
+            "sequences": len(requests),
+            "generated_tokens": tokens,
+            "stopped": sum(g.finish_reason == "stop" for g in decoded["new"]),
+            "baseline_s": statistics.median(times["baseline"]),
+            "new_s": statistics.median(times["new"]),
+            "baseline_cpu_s": statistics.median(cpu["baseline"]),
+            "new_cpu_s": statistics.median(cpu["new"]),
+            "identical": sum(a == b for a, b in pairs),
+            "times": times,
+            "cpu_times": cpu,
+        }
+        row["ratio"] = row["baseline_s"] / row["new_s"]
+        row["cpu_ratio"] = row["baseline_cpu_s"] / row["new_cpu_s"]
+        if greedy and args.transformers_cb:
+            seconds, _, cb = time_it(
+                lambda p=prompts: transformers_cb(model, p, stop.ids, args.max_new_tokens, pad_id)
+            )
+            row["transformers_cb_s"] = seconds
+        rows.append(row)
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", action="append", help="model directory (repeatable)")
+    parser.add_argument("--problems", default=str(DEMO_PROBLEMS))
+    parser.add_argument("--n", type=int, default=8)
+    parser.add_argument("--max-new-tokens", type=int, default=160)
+    parser.add_argument("--batch-size", type=int, default=64)
+    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--transformers-cb", action="store_true")
+    parser.add_argument("--out", help="write the results as JSON")
+    args = parser.parse_args(argv)
+
+    import torch
+
+    torch.set_num_threads(args.threads)
+    load = os.getloadavg()[0]
+    models = args.model
+    with tempfile.TemporaryDirectory() as tmp:
+        if not models:
+            models = [str(build_demo_policy(Path(tmp) / "demo-a"))]
+        rows = [row for path in models for row in run_model(path, args)]
+    print(f"\nload average before: {load:.1f}; threads {args.threads}; batch {args.batch_size}")
+    header = "| model | workload | sequences | tokens | stopped | baseline s | new s | ratio |"
+    header += " baseline CPU s | new CPU s | CPU ratio | identical |"
+    header += " transformers CB s |" if args.transformers_cb else ""
+    print(header)
+    print("|" + "---|" * (header.count("|") - 1))
+    for r in rows:
+        line = (
+            f"| {Path(r['model']).name} | {r['workload']} | {r['sequences']} "
+            f"| {r['generated_tokens']} | {r['stopped']} | {r['baseline_s']:.2f} "
+            f"| {r['new_s']:.2f} | {r['ratio']:.2f} | {r['baseline_cpu_s']:.2f} "
+            f"| {r['new_cpu_s']:.2f} | {r['cpu_ratio']:.2f} | {r['identical']}/{r['sequences']} |"
+        )
+        if args.transformers_cb:
+            cb = r.get("transformers_cb_s")
+            line += f" {cb:.2f} |" if cb is not None else " |"
+        print(line)
+    if args.out:
+        Path(args.out).write_text(json.dumps({"load_average": load, "rows": rows}, indent=1))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
