@@ -22,10 +22,8 @@
    ``raise``, syntax-error and infinite-loop mutants must fail everywhere (EvalPlus passes the
    ``__eq__`` one on 163/164 HumanEval+ and 368/378 MBPP+ tasks).
 3. The original HumanEval (assertion tests) and MBPP's test split (ids 11-510): canonical solutions
-   pass, and the ``__eq__`` mutant fails wherever every assertion was turned into a trusted-side
-   check (``in_process_checks == 0``). HumanEval has 45 tasks with in-process checks (the mutant
-   passes 6 of them, whose whole ``check(candidate)`` runs inside: reported, not asserted); MBPP
-   has none.
+   pass, and the ``__eq__`` mutant fails everywhere: no check runs in the untrusted process
+   (``in_process_checks == 0``); HumanEval's checks that cannot be split run in the judge.
 4. Where EvalPlus is installed (``.[bench]``), the MBPP+ inputs we rebuild are EvalPlus's own.
 
 One ``execute_files`` call per dataset runs the canonical solutions and all the mutants
@@ -135,7 +133,8 @@ def loop_tasks(task_ids: list[str]) -> list[str]:
 
 
 def run_samples(tmp: Path, problems_list: list[dict], samples: list[dict]) -> dict:
-    """Write problems and samples, execute them in one call; records by sample id."""
+    """Write problems and samples, execute them in one call; records by sample id (a cache of
+    expected outputs already in ``tmp`` is used when it matches)."""
     write_jsonl(tmp / "problems.jsonl", problems_list)
     problems = load_problems(tmp / "problems.jsonl")
     write_jsonl(tmp / "samples.jsonl", samples)
@@ -153,7 +152,8 @@ def run_samples(tmp: Path, problems_list: list[dict], samples: list[dict]) -> di
     return {"problems": problems, "records": records, "expected": expected, "seconds": seconds}
 
 
-def _plus_run(tmp: Path, file_name: str, dataset: str) -> dict:
+def _plus_run(tmp: Path, file_name: str, dataset: str, plus_expected) -> dict:
+    plus_expected(f"{dataset}_plus", tmp / "expected.json")
     problems = load_evalplus(SHARED / file_name, dataset)
     loops = set(loop_tasks([p["task_id"] for p in problems]))
     samples = []
@@ -192,15 +192,15 @@ def _scratch(tmp_path_factory, name: str) -> Iterator[Path]:
 
 
 @pytest.fixture(scope="module")
-def humaneval_plus(tmp_path_factory):
+def humaneval_plus(tmp_path_factory, plus_expected):
     with _scratch(tmp_path_factory, "humaneval_plus") as tmp:
-        yield _plus_run(tmp, "HumanEvalPlus.jsonl.gz", "humaneval")
+        yield _plus_run(tmp, "HumanEvalPlus.jsonl.gz", "humaneval", plus_expected)
 
 
 @pytest.fixture(scope="module")
-def mbpp_plus(tmp_path_factory):
+def mbpp_plus(tmp_path_factory, plus_expected):
     with _scratch(tmp_path_factory, "mbpp_plus") as tmp:
-        yield _plus_run(tmp, "MbppPlus-v0.2.0.jsonl.gz", "mbpp")
+        yield _plus_run(tmp, "MbppPlus-v0.2.0.jsonl.gz", "mbpp", plus_expected)
 
 
 @pytest.fixture(scope="module")
@@ -321,25 +321,21 @@ def test_original_canonical_pass_and_always_equal_fails(request, fixture):
     run = request.getfixturevalue(fixture)
     problems, records = run["problems"], run["records"]
     assert len(problems) == (164 if fixture == "humaneval" else 500)
-    failures, fooled, fooled_in_process = [], [], []
-    in_process = {}
+    failures, fooled, judged = [], [], []
     for tid in problems:
         rec = records[f"{tid}/canonical"]
         if rec["status"] != "passed" or rec["passed"] != rec["total"]:
             failures.append(f"{tid}: {rec['status']} {rec['passed']}/{rec['total']} "
                             f"{rec['first_failure']}")  # fmt: skip
-        passed = records[f"{tid}/always_equal"]["status"] == "passed"
-        if rec["in_process_checks"]:
-            in_process[tid] = rec["in_process_checks"]
-            if passed:
-                fooled_in_process.append(tid)  # the assertion ran inside: reported, not asserted
-        elif passed:
+        assert rec["in_process_checks"] == 0  # nothing is checked in the untrusted process
+        if rec["judged_tests"]:
+            judged.append(tid)  # the problem's own test code ran in the judge
+        if records[f"{tid}/always_equal"]["status"] == "passed":
             fooled.append(tid)
-    print(
-        f"{fixture}: {len(in_process)} tasks with in-process checks {in_process}; "
-        f"the __eq__ mutant passes {len(fooled_in_process)} of them: {fooled_in_process}"
-    )
+    print(f"{fixture}: {len(judged)} tasks judged by their own test code: {judged}")
     assert not failures, "canonical solutions that do not pass:\n" + "\n".join(failures)
+    # The object equal to everything fails everywhere, the judged tasks included (it passed 6
+    # HumanEval tasks when their check ran in the solution's process).
     assert not fooled, f"the __eq__ mutant passes: {fooled}"
 
 

@@ -161,7 +161,7 @@ class Stage:
     scores: dict[str, dict]  # kind -> codedpo score's scores.json (over the kind's problems)
 
 
-def eval_stage(name: str, spec: dict, workdir: Path) -> Stage:
+def eval_stage(name: str, spec: dict, workdir: Path, plus_expected) -> Stage:
     workdir.mkdir(parents=True, exist_ok=True)
     problems_path = workdir / "problems.jsonl"
     source = SHARED / SHARED_FILE[Path(spec["path"]).name]
@@ -169,8 +169,11 @@ def eval_stage(name: str, spec: dict, workdir: Path) -> Stage:
         "--prompt-template", spec["prompt_template"], "--out", str(problems_path),
         cwd=REPO)  # fmt: skip
     expected = workdir / "expected.json"
+    if spec["format"] in ("humaneval_plus", "mbpp_plus"):
+        plus_expected(spec["format"], expected)  # computed once per session, by this command
+    # As rule compute_expected runs it for a benchmark: every reference is checked too.
     run(BIN / "codedpo", "execute", "--problems", str(problems_path), "--expected", str(expected),
-        "--expected-only", *EXEC_FLAGS, cwd=REPO)  # fmt: skip
+        "--expected-only", "--check-references", *EXEC_FLAGS, cwd=REPO)  # fmt: skip
     problems = read_jsonl(problems_path)
     subset = {p["task_id"] for p in problems[::SUBSET_STEP]} if name in EVALPLUS else set()
 
@@ -215,9 +218,10 @@ def eval_stage(name: str, spec: dict, workdir: Path) -> Stage:
 
 
 @pytest.fixture(scope="module")
-def stages(tmp_path_factory) -> dict[str, Stage]:
+def stages(tmp_path_factory, plus_expected) -> dict[str, Stage]:
     root = tmp_path_factory.mktemp("eval-stage")
-    return {name: eval_stage(name, spec, root / name) for name, spec in paper_benchmarks().items()}
+    return {name: eval_stage(name, spec, root / name, plus_expected)
+            for name, spec in paper_benchmarks().items()}  # fmt: skip
 
 
 # -- 1. canonical solutions score 1.0 ------------------------------------------------------------
