@@ -642,3 +642,19 @@ def test_the_judge_runtime_is_there_and_named(tmp_path, judge_runtime):
         assert record["status"] == status, record
         assert record["runtime"] == (json.loads((judge_runtime / "runtime.json").read_text())["id"]
                                      if runtime else "stdlib")  # fmt: skip
+
+
+def test_a_samples_extraction_rescues_reach_its_record(tmp_path, problems_file):
+    samples = write_jsonl(tmp_path / "s.jsonl", [
+        {"task_id": "t/add", "sample_id": "joined", "solution": ADD, "rescued": ["joined_blocks"]},
+        {"task_id": "t/add", "sample_id": "bad", "solution": ADD, "rescued": "joined"},
+    ])  # fmt: skip
+    with pytest.raises(InputError, match="s.jsonl:2: field 'rescued'"):
+        execute_files(load_problems(problems_file), [samples], tmp_path / "o.jsonl",
+                      _config("process"), expected_path=tmp_path / "e.json",
+                      progress=False)  # fmt: skip
+    samples.write_text(samples.read_text().splitlines()[0] + "\n")
+    out = tmp_path / "o.jsonl"
+    execute_files(load_problems(problems_file), [samples], out, _config("process"),
+                  expected_path=tmp_path / "e.json", progress=False)  # fmt: skip
+    assert json.loads(out.read_text())["rescued"] == ["joined_blocks"]

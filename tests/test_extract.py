@@ -280,3 +280,15 @@ def test_definitions_the_tests_use_are_kept_besides_the_entry_point():
     assert "class Node" in code and "def height" in code
     assert "root = Node(5)" not in code and "print(" not in code  # the model's demo stays out
     assert "class Node" not in extract_code(response, "is_balanced")
+
+
+def test_what_extraction_rescues_beyond_sanitize_is_named():
+    from codedpo.extract import extract
+
+    two = ("First a helper:\n```python\ndef double(x):\n    return 2 * x\n```\n"
+           "Then the answer:\n```python\ndef f(x):\n    return double(x) + 1\n```\n")  # fmt: skip
+    code, rescued = extract(two, "f")
+    assert "def double" in code and rescued == ["joined_blocks"]
+    # One block holds everything the answer needs: nothing rescued, even with a usage block.
+    one = ("```python\ndef f(x):\n    return x + 1\n```\nUsage:\n```python\nprint(f(2))\n```\n")
+    assert extract(one, "f") == ("def f(x):\n    return x + 1\n", [])

@@ -82,7 +82,18 @@ def names_tests_use(tests: dict) -> frozenset[str]:
 
 
 def extract_code(response: str, entry_point: str | None, keep: Iterable[str] = ()) -> str:
-    """Return the Python code to execute from a model ``response``.
+    """Return the Python code to execute from a model ``response`` (:func:`extract`)."""
+    return extract(response, entry_point, keep)[0]
+
+
+def extract(
+    response: str, entry_point: str | None, keep: Iterable[str] = ()
+) -> tuple[str, list[str]]:
+    """The Python code to execute from a model ``response``, and what it rescued.
+
+    What it rescued beyond ``evalplus.sanitize``, which keeps one stretch of code: with
+    ``joined_blocks`` the code needs definitions from more than one fenced block (a helper in
+    one, the function in the next), which sanitize would have lost. Scores count it.
 
     Fenced blocks tagged Python (or untagged) are preferred; with several, the parseable ones
     are joined with the block defining ``entry_point`` last (so its definitions win, as they
@@ -101,8 +112,8 @@ def extract_code(response: str, entry_point: str | None, keep: Iterable[str] = (
     if not candidates:
         code = _largest_parsing_span(response)
         if code is None:
-            return response.strip() + "\n" if response.strip() else ""
-        return _finish(code, entry, keep)
+            return (response.strip() + "\n" if response.strip() else ""), []
+        return _finish(code, entry, keep), []
 
     parsed: list[tuple[str, ast.Module]] = []
     for block in candidates:
@@ -112,7 +123,7 @@ def extract_code(response: str, entry_point: str | None, keep: Iterable[str] = (
     if not parsed:
         # Nothing parses: hand over the most substantial block so the error is the model's own.
         best = max(candidates, key=lambda b: len(b.text.strip()))
-        return textwrap.dedent(best.text).strip() + "\n"
+        return textwrap.dedent(best.text).strip() + "\n", []
 
     if entry is not None:
         defining = [i for i, (_, tree) in enumerate(parsed) if entry in _defined_names(tree)]
@@ -121,20 +132,24 @@ def extract_code(response: str, entry_point: str | None, keep: Iterable[str] = (
             # improved version"); the others may hold helpers, so join all and prune.
             primary = defining[-1]
             order = [i for i in range(len(parsed)) if i != primary] + [primary]
-            return _finish("\n\n".join(parsed[i][0].rstrip() for i in order), entry, keep)
-        return _finish("\n\n".join(text.rstrip() for text, _ in parsed), entry, keep)
+            code = _finish("\n\n".join(parsed[i][0].rstrip() for i in order), entry, keep)
+            alone = _finish(parsed[primary][0], entry, keep) if len(parsed) > 1 else code
+            return code, (["joined_blocks"] if code != alone else [])
+        return _finish("\n\n".join(text.rstrip() for text, _ in parsed), entry, keep), (
+            ["joined_blocks"] if len(parsed) > 1 else []
+        )
 
     # No entry point (stdio programs): one defining block is the program, the others are usage;
     # definitions spread over several blocks are joined; plain scripts: the largest one.
     if len(parsed) == 1:
-        return _finish(parsed[0][0], None)
+        return _finish(parsed[0][0], None), []
     defining = [i for i, (_, tree) in enumerate(parsed) if _defined_names(tree)]
     if len(defining) == 1:
-        return _finish(parsed[defining[0]][0], None)
+        return _finish(parsed[defining[0]][0], None), []
     if len(defining) >= 2:
-        return _finish("\n\n".join(text.rstrip() for text, _ in parsed), None)
+        return _finish("\n\n".join(text.rstrip() for text, _ in parsed), None), ["joined_blocks"]
     best = max(range(len(parsed)), key=lambda i: (len(parsed[i][1].body), i))
-    return _finish(parsed[best][0], None)
+    return _finish(parsed[best][0], None), []
 
 
 def _fenced_blocks(text: str) -> list[_Block]:
@@ -380,7 +395,8 @@ def main(argv: list[str] | None = None) -> int:
             raw = require(rec, "raw", str, where)
             if task_id not in entry_points:
                 raise InputError(f"{where}: field 'task_id': unknown task {task_id!r}")
-            yield {**rec, "solution": extract_code(raw, entry_points[task_id], needs[task_id])}
+            code, rescued = extract(raw, entry_points[task_id], needs[task_id])
+            yield {**rec, "solution": code, **({"rescued": rescued} if rescued else {})}
 
     n = write_jsonl(args.out, filled())
     print(f"extracted {n} solutions -> {args.out}", file=sys.stderr)

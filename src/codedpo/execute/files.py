@@ -38,8 +38,12 @@ def load_samples(paths: list[Path]) -> list[dict]:
             if sample_id in seen:
                 raise InputError(f"{where}: field 'sample_id': duplicate id {sample_id!r}")
             seen.add(sample_id)
+            rescued = rec.get("rescued") or []
+            if not isinstance(rescued, list) or not all(isinstance(r, str) for r in rescued):
+                raise InputError(f"{where}: field 'rescued' must be a list of strings")
             samples.append({"task_id": rec["task_id"], "sample_id": sample_id,
-                            "solution": rec["solution"], "_where": where})  # fmt: skip
+                            "solution": rec["solution"], "rescued": rescued,
+                            "_where": where})  # fmt: skip
     return samples
 
 
@@ -109,8 +113,13 @@ def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path
             if not done:
                 fh.write(json.dumps({"header": header}) + "\n")
             task_of = {s["sample_id"]: s["task_id"] for s in samples}
+            # What the extraction rescued (the sample's) joins what the prelude gave (the run's).
+            extracted = {s["sample_id"]: s["rescued"] for s in samples if s["rescued"]}
 
             def save(job_id: str, record: dict) -> None:
+                rescued = sorted({*record.get("rescued", ()), *extracted.get(job_id, ())})
+                if rescued:
+                    record = {**record, "rescued": rescued}
                 full = {"task_id": task_of[job_id], "sample_id": job_id, **record,
                         "runtime": runtime}  # fmt: skip
                 done[job_id] = full

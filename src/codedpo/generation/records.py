@@ -64,39 +64,43 @@ def generator_info(
     }
 
 
-def default_extract() -> Callable[[str, dict], str]:
-    """:func:`codedpo.extract.extract_code` with the problem's entry point and test names."""
-    from codedpo.extract import extract_code, names_tests_use
+def default_extract() -> Callable[[str, dict], tuple[str, list[str]]]:
+    """:func:`codedpo.extract.extract` with the problem's entry point and test names: the code,
+    and what the extraction rescued beyond ``evalplus.sanitize`` (the record's ``rescued``)."""
+    from codedpo.extract import extract, names_tests_use
 
     names: dict[str, frozenset[str]] = {}  # per problem: its n samples share one parse
 
-    def extract(raw: str, problem: dict) -> str:
+    def extract_one(raw: str, problem: dict) -> tuple[str, list[str]]:
         task = problem["task_id"]
         if task not in names:
             names[task] = names_tests_use(problem.get("tests") or {})
-        return extract_code(raw, problem.get("entry_point"), names[task])
+        return extract(raw, problem.get("entry_point"), names[task])
 
-    return extract
+    return extract_one
 
 
 def sample_records(
     problems: Sequence[dict],
     requests: Sequence[Request],
     generated: Sequence[Generated],
-    extract: Callable[[str, dict], str],
+    extract: Callable[[str, dict], str | tuple[str, list[str]]],
     generator: dict,
 ) -> list[dict]:
     """EvalPlus-style sample records (``docs/formats.md``), in the order of ``requests``."""
     records = []
     for request, response in zip(requests, generated, strict=True):
         problem = problems[request.problem]
+        solution = extract(response.text, problem)
+        solution, rescued = solution if isinstance(solution, tuple) else (solution, [])
         records.append(
             {
                 "task_id": problem["task_id"],
                 "sample_id": f"{problem['task_id']}/{request.index}",
                 "index": request.index,
                 "raw": response.text,
-                "solution": extract(response.text, problem),
+                "solution": solution,
+                **({"rescued": rescued} if rescued else {}),
                 "prompt": problem["prompt"],
                 "finish_reason": response.finish_reason,
                 "num_tokens": response.num_tokens,
