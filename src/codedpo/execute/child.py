@@ -8,7 +8,7 @@ Three kinds of child, one per role:
   (:func:`run_program`);
 - the **judge** child runs a problem's own test code (HumanEval's ``check``, LeetCode's asserts)
   and never runs the solution: every call of the function under test crosses to the solution's
-  sandbox as plain data (:func:`judge`).
+  sandbox as plain data (:mod:`judge`).
 
 Values, exceptions and results go to descriptor 3, one JSON line each. Nothing here decides a
 verdict: the trusted parent does, from these lines and from what the worker observed.
@@ -29,6 +29,7 @@ import os
 import sys
 import types as _types
 
+import audit
 import codec
 
 RUN_DIR = "/tmp/run"
@@ -62,72 +63,6 @@ class _Quitter:
 def install_builtins() -> None:
     builtins.exit = _Quitter("exit")
     builtins.quit = _Quitter("quit")
-
-
-# -- what the sample tried --------------------------------------------------------------------
-# Attempts the sandbox contains but that say what a response is up to (the reward-hacking
-# report): reported once per kind, as they happen, on the same channel as the values. A hostile
-# process can silence its own reports; the sandbox, not this hook, is what stops it.
-_WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_TRUNC
-_EVENTS = {
-    "socket.connect": "network", "socket.bind": "network", "socket.sendto": "network",
-    "socket.getaddrinfo": "network",
-    "os.kill": "signals", "os.killpg": "signals", "signal.pthread_kill": "signals",
-    "os.fork": "processes", "os.forkpty": "processes", "subprocess.Popen": "processes",
-    "os.system": "processes", "os.exec": "processes", "os.posix_spawn": "processes",
-    "os.spawn": "processes", "pty.spawn": "processes",
-    "ctypes.dlopen": "native", "ctypes.dlsym": "native", "ctypes.addressof": "native",
-}  # fmt: skip
-_reported: set[str] = set()
-_ALLOWED_READS: tuple[str, ...] = ()
-_ORIGINALS: tuple = ()
-
-
-def _report(kind: str) -> None:
-    if kind not in _reported:
-        _reported.add(kind)
-        try:
-            _write(b'{"audit": "%s"}\n' % kind.encode())
-        except OSError:
-            pass
-
-
-def _audit(event: str, args: tuple) -> None:
-    kind = _EVENTS.get(event)
-    if kind is not None:
-        if kind == "signals" and len(args) >= 1 and args[0] in (0, os.getpid()):
-            return  # its own process
-        _report(kind)
-    elif event == "open" and args and isinstance(args[0], str):
-        path = args[0]
-        mode = args[1] if len(args) > 1 else None
-        flags = args[2] if len(args) > 2 else 0
-        writing = (isinstance(mode, str) and any(c in mode for c in "wax+")) or bool(
-            (flags or 0) & _WRITE_FLAGS
-        )
-        full = os.path.abspath(path)
-        if full.startswith(RUN_DIR + "/") or full == RUN_DIR:
-            return
-        if writing and full != "/dev/null":
-            _report("write_outside")
-        elif not writing and not full.startswith(_ALLOWED_READS):
-            _report("read_hidden")
-
-
-def watch(allowed_reads: tuple[str, ...]) -> None:
-    """Install the audit hook (it cannot be removed) before any untrusted code runs."""
-    global _ALLOWED_READS, _ORIGINALS
-    _ALLOWED_READS = tuple(allowed_reads)
-    _ORIGINALS = (codec.encode, codec.digest, json.dumps, builtins.isinstance, _write, emit)
-    sys.addaudithook(_audit)
-
-
-def _check_tamper() -> None:
-    """Has the solution replaced what turns its values into reports? (Monkeypatching the test
-    harness, a known reward hack.)"""
-    if _ORIGINALS and _ORIGINALS != (codec.encode, codec.digest, json.dumps,
-                                     builtins.isinstance, _write, emit):  # fmt: skip
-        _report("tamper")
 
 
 # -- the channel --------------------------------------------------------------------------------
@@ -307,7 +242,7 @@ def _larger_than(value, limit: int) -> bool:
 
 
 def _emit_value(i: int, out, allow_digest: bool, not_none: bool, digest_over: int) -> None:
-    _check_tamper()
+    audit.check_tamper()
     if allow_digest and _larger_than(out, digest_over):
         # A large float-free output is compared by digest, computed here without building its
         # text (Mbpp/255's case 88 returns 1.6M tuples: 1 GB as JSON).
@@ -475,109 +410,3 @@ def _flush_stdout() -> None:
             stream.flush()
         except BaseException:  # noqa: BLE001
             pass
-
-
-# -- the judge child ------------------------------------------------------------------------------
-class NotPlainData(BaseException):
-    """The solution returned something that is not plain data: a wrong answer, uncatchable."""
-
-
-class Aborted(BaseException):
-    """The solution's process is gone (time or memory limit): nothing more can be judged."""
-
-
-class SolutionError(Exception):
-    """An exception of the solution's own type, as the judge sees it."""
-
-
-class _Judge:
-    def __init__(self, types: dict, lines: _Lines) -> None:
-        self.types = types
-        self.lines = lines
-        self.test = -1
-        self.events: dict[int, dict] = {}
-
-    def call(self, target: str, args: tuple, kwargs: dict):
-        encoded = codec.encode([list(args), kwargs], self.types)
-        emit({"call": {"target": target, "args": encoded}, "i": self.test})
-        reply = self.lines.read()
-        event = self.events.setdefault(self.test, {})
-        event["calls"] = event.get("calls", 0) + 1
-        if reply is None or "stop" in reply:
-            event["stopped"] = True
-            raise Aborted()
-        if "v" in reply:
-            try:
-                return codec.decode(reply["v"], self.types)
-            except (ValueError, TypeError, RecursionError) as exc:
-                event["bad"] = f"malformed value: {exc}"
-                raise NotPlainData() from None
-        if "bad" in reply:
-            event["bad"] = str(reply["bad"])[:300]
-            raise NotPlainData()
-        real, message = reply["exc"][0], reply["exc"][1]
-        event["raised"] = reply["exc"]
-        cls = getattr(builtins, real, None)
-        if (isinstance(cls, type) and issubclass(cls, Exception)
-                and cls in _BUILTIN_EXCEPTIONS):  # fmt: skip
-            try:
-                raise cls(message)
-            except TypeError:  # an exception type that needs other arguments
-                pass
-        raise SolutionError(f"{reply['exc'][2]}: {message}")
-
-
-class _Proxy:
-    """The function under test, as the judge's code sees it: every call crosses."""
-
-    def __init__(self, judge: _Judge, target: str) -> None:
-        self._judge = judge
-        self._target = target
-
-    def __call__(self, *args, **kwargs):
-        return self._judge.call(self._target, args, kwargs)
-
-    def __repr__(self) -> str:
-        return f"<solution {self._target}>"
-
-
-def judge(spec: dict, start: int, end: int, fast: bool) -> None:
-    """Run the problem's test code with every function under test replaced by a proxy."""
-    lines = _Lines()
-    module = new_module("judge", os.path.join(RUN_DIR, "judge.py"))
-    try:
-        if spec.get("prelude"):
-            run_source(module, spec["prelude"], "prelude.py")
-        types = defined_types(module)
-        for name in spec.get("imports") or ():
-            module.__dict__.setdefault(name, __import__(name))
-        jdg = _Judge(types, lines)
-        for name in spec.get("proxies") or ():
-            module.__dict__[name] = _Proxy(jdg, name)
-        if spec.get("helpers"):
-            run_source(module, spec["helpers"], "tests.py")
-    except BaseException as exc:  # noqa: BLE001 - the problem's own test code is broken
-        emit({"judge_error": describe(exc)})
-        return
-    tests = spec["tests"]
-    cases = spec.get("cases")  # a checker's data: [input, output, expected] per test
-    for i in range(start, end):
-        jdg.test = i
-        if cases is not None:
-            module.CASE = cases[i - start]
-        record: dict = {"i": i}
-        try:
-            run_source(module, tests[i], f"test_{i}.py")
-            record["ok"] = True
-        except Aborted:
-            record["stopped"] = True
-        except NotPlainData:
-            pass
-        except AssertionError as exc:
-            record["assert"] = describe(exc)[1]
-        except BaseException as exc:  # noqa: BLE001
-            record["exc"] = describe(exc)
-        record.update(jdg.events.pop(i, {}))
-        emit(record)
-        if record.get("stopped") or (fast and not record.get("ok")):
-            return

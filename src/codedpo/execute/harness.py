@@ -45,16 +45,18 @@ import time
 from collections import OrderedDict
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import audit  # noqa: E402
+import channel  # noqa: E402
 import child  # noqa: E402
 import codec  # noqa: E402
 import seccomp  # noqa: E402
+from channel import Child, _read_capped, _remove_ipc, _wipe  # noqa: E402
+from sessions import Sessions  # noqa: E402
 
 PR_SET_DUMPABLE = 4
 PR_SET_CHILD_SUBREAPER = 36
-IPC_RMID = 0
 MAX_PROBLEMS = 16
 _INDEX = re.compile(rb'^\{"i": (\d+)')
-_LOAD_REPORTS = (b'{"loaded"', b'{"syntax"', b'{"load_error"')
 # Slack past a limit before the worker kills: process start-up and report latency, not user time.
 GRACE = 0.05
 
@@ -66,192 +68,7 @@ def _prctl(option: int, value: int) -> None:
         pass
 
 
-def _wipe(path: str) -> None:
-    """Remove everything under ``path`` (not ``path`` itself)."""
-
-    def onerror(func, p, exc):
-        try:
-            os.chmod(os.path.dirname(p), 0o700)
-            os.chmod(p, 0o700)
-            func(p)
-        except OSError:
-            pass
-
-    try:
-        names = os.listdir(path)
-    except OSError:
-        return
-    for name in names:
-        full = os.path.join(path, name)
-        if os.path.isdir(full) and not os.path.islink(full):
-            shutil.rmtree(full, onerror=onerror)
-        else:
-            try:
-                os.unlink(full)
-            except OSError:
-                pass
-
-
-def _remove_ipc() -> None:
-    """Remove SysV IPC objects left in this IPC namespace (none, when seccomp is on)."""
-    libc = None
-    for kind, func in (("shm", "shmctl"), ("sem", "semctl"), ("msg", "msgctl")):
-        try:
-            with open(f"/proc/sysvipc/{kind}") as fh:
-                rows = fh.read().splitlines()[1:]
-        except OSError:
-            continue
-        for row in rows:
-            fields = row.split()
-            if len(fields) < 2:
-                continue
-            libc = libc or ctypes.CDLL(None, use_errno=True)
-            ident = int(fields[1])
-            if kind == "sem":
-                getattr(libc, func)(ident, 0, IPC_RMID)
-            else:
-                getattr(libc, func)(ident, IPC_RMID, None)
-
-
-def _read_capped(path: str, cap: int, tail: bool = False) -> tuple[str, int]:
-    try:
-        size = os.path.getsize(path)
-        with open(path, "rb") as fh:
-            if tail and size > cap:
-                fh.seek(size - cap)
-            data = fh.read(cap)
-    except OSError:
-        return "", 0
-    return data.decode("utf-8", errors="replace"), size
-
-
-# The protocol's input, watched while a child runs: when the parent dies, so does the sandbox.
-# (PR_SET_PDEATHSIG does not reach the init of a PID namespace here.)
-PARENT = None
-
-
-class Child:
-    """A forked child and the worker's end of its report channel."""
-
-    def __init__(self, pid: int, fd: int, sock: socket.socket | None) -> None:
-        self.pid = pid
-        self.fd = fd
-        self.sock = sock
-        self.start = time.monotonic()
-        self.partial: list[bytes] = []
-        self.lines: list[bytes] = []
-        self.chunks: list[bytes] = []
-        self.size = 0
-        self.eof = False
-        self.status: int | None = None
-        self.cpu = 0.0
-        self.killed = False
-        self.audits: set[str] = set()
-        try:
-            self.pidfd = os.pidfd_open(pid)
-        except (AttributeError, OSError):
-            self.pidfd = None
-
-    def poll_exit(self) -> bool:
-        if self.status is None:
-            try:
-                pid, status, usage = os.wait4(self.pid, os.WNOHANG)
-            except ChildProcessError:
-                self.status = 0
-                return True
-            if pid == self.pid:
-                self.status = status
-                self.cpu = usage.ru_utime + usage.ru_stime
-        return self.status is not None
-
-    def wait(self, timeout: float, cap: int) -> list[bytes]:
-        """Complete report lines that arrive within ``timeout`` s (may be none).
-
-        Stops at end of file or when the child exits; ``self.size`` counts every byte read.
-        """
-        deadline = time.monotonic() + max(0.0, timeout)
-        lines: list[bytes] = self.lines
-        self.lines = []
-        while not lines:
-            if self.eof or self.killed:
-                return lines
-            left = deadline - time.monotonic()
-            if left <= 0:
-                return lines
-            watch = [self.fd] if self.pidfd is None else [self.fd, self.pidfd]
-            if PARENT is not None:
-                watch.append(PARENT.fd)
-            poll = left if self.pidfd is not None else min(left, 0.01)
-            ready, _, _ = select.select(watch, [], [], poll)
-            if PARENT is not None and PARENT.fd in ready:
-                PARENT.fill()  # raises ParentGone at end of file: the parent died
-            if self.fd in ready:
-                chunk = os.read(self.fd, 1 << 22)
-                if not chunk:
-                    self.eof = True
-                    self._feed(b"", final=True)
-                else:
-                    self._feed(chunk)
-                    if self.size > cap:
-                        break
-            elif self.poll_exit():
-                # Exited: drain what it wrote; a daemon it left may keep the pipe open.
-                self._drain()
-            lines, self.lines = self.lines, []
-        return lines
-
-    def _feed(self, chunk: bytes, final: bool = False) -> None:
-        """Split arriving bytes into lines without re-copying a long partial line (a 124 MB
-        record arrives in 4 MB pieces)."""
-        if chunk:
-            self.size += len(chunk)
-            self.chunks.append(chunk)
-        start = 0
-        while True:
-            at = chunk.find(b"\n", start)
-            if at < 0:
-                break
-            head = b"".join(self.partial) + chunk[start:at] if self.partial else chunk[start:at]
-            self.partial = []
-            if head.startswith(b'{"audit": "') and len(head) < 64:
-                self.audits.add(head[11:-2].decode("ascii", "replace"))  # what it tried
-            else:
-                self.lines.append(head)
-            start = at + 1
-        if start < len(chunk):
-            self.partial.append(chunk[start:])
-        if final and self.partial:
-            self.lines.append(b"".join(self.partial))
-            self.partial = []
-
-    def _drain(self) -> None:
-        os.set_blocking(self.fd, False)
-        try:
-            while True:
-                chunk = os.read(self.fd, 1 << 22)
-                if not chunk:
-                    break
-                self._feed(chunk)
-        except BlockingIOError:
-            pass
-        self.eof = True
-
-    def send(self, obj: dict) -> bool:
-        try:
-            self.sock.sendall((json.dumps(obj) + "\n").encode())
-            return True
-        except OSError:
-            return False
-
-    def kill(self) -> None:
-        self.killed = True
-        try:
-            os.kill(self.pid, signal.SIGKILL)
-        except OSError:
-            pass
-
-
-class Worker:
+class Worker(Sessions):
     def __init__(self, pid1: bool, nproc: int, run_dir: str, wipe_root: str) -> None:
         self.pid1 = pid1
         self.nproc = nproc
@@ -332,7 +149,7 @@ class Worker:
                 pass
         child.RUN_DIR = self.run_dir
         child.install_builtins()
-        child.watch(self.allowed_reads + tuple(p for p in sys.path if p.startswith("/")))
+        audit.watch(self.allowed_reads + tuple(p for p in sys.path if p.startswith("/")))
 
     def _sweep(self, kid: Child) -> None:
         """Kill everything the sample left behind, reap it, and remove what it created."""
@@ -539,118 +356,6 @@ class Worker:
                 break
         return self._finish(kid, limits, timed_out=timed_out, timeout_at=0 if timed_out else None)
 
-    # -- a judge's calls: a solution child that stays up and answers ------------------------
-    def serve(self, spec: dict, code: str, limits: dict) -> dict:
-        self.end_session()
-        cpu = limits["load_seconds"] + limits.get("deadline_seconds", 60.0)
-        kid = self._fork(lambda: child.serve(code, spec), limits, cpu, duplex=True)
-        deadline = kid.start + limits["load_seconds"] + GRACE
-        timed_out = False
-        while True:
-            lines = kid.wait(deadline - time.monotonic(), limits["results_bytes"])
-            # Only the harness's own first report counts; anything written before it is noise.
-            first = next((ln for ln in lines if ln.startswith(_LOAD_REPORTS)), None)
-            if first is not None and first.startswith(b'{"loaded"'):
-                kid.chunks, kid.size, kid.lines = [], 0, []  # replies are relayed, not kept
-                self.session, self.session_limits = kid, limits
-                return {"loaded": True}
-            if first is not None or kid.eof or kid.status is not None or kid.killed:
-                break
-            if kid.size > limits["results_bytes"]:
-                kid.kill()
-                break
-            if time.monotonic() >= deadline:
-                timed_out = True
-                kid.kill()
-                break
-        return {"runs": [self._finish(kid, limits, timed_out=timed_out,
-                                      timeout_at="load" if timed_out else None)]}  # fmt: skip
-
-    def call(self, msg: dict) -> dict:
-        kid = self.session
-        if kid is None:
-            return {"died": True}
-        limits = self.session_limits
-        cap = limits["results_bytes"]
-        before = kid.size
-        t0 = time.monotonic()
-        if not kid.send({"target": msg["target"], "args": msg["args"]}):
-            return {"died": True}
-        deadline = t0 + float(msg["limit"]) + GRACE
-        while True:
-            lines = kid.wait(deadline - time.monotonic(), before + cap)
-            elapsed = time.monotonic() - t0
-            if lines:
-                line = lines[0]
-                kid.chunks = []
-                try:
-                    reply = json.loads(line)
-                except (json.JSONDecodeError, RecursionError):
-                    reply = None
-                if not isinstance(reply, dict):
-                    return {"bad": "malformed reply", "t": elapsed}
-                reply = {k: reply[k] for k in ("v", "exc", "bad") if k in reply}
-                reply = reply or {"bad": "malformed reply"}
-                reply["t"] = elapsed
-                return reply
-            if kid.size - before > cap:
-                kid.kill()
-                return {"exceeded": True, "t": elapsed}
-            if kid.eof or kid.status is not None:
-                return {"died": True, "t": elapsed}
-            if time.monotonic() >= deadline:
-                kid.kill()
-                return {"timeout": True, "t": elapsed}
-
-    def end_session(self) -> dict:
-        kid, self.session = self.session, None
-        if kid is None:
-            return {"runs": []}
-        return {"runs": [self._finish(kid, self.session_limits)]}
-
-    # -- the judge's side: the problem's test code, relaying its calls ----------------------
-    def judge(self, spec: dict, limits: dict, protocol) -> dict:
-        start = int(limits.get("start", 0))
-        end = int(limits.get("end", len(spec["tests"])))
-        fast = bool(limits.get("fast"))
-        per_test = float(limits["judge_seconds"])
-        cpu = per_test * max(1, end - start) + limits.get("deadline_seconds", 60.0)
-        if "cases" in limits:
-            spec = {**spec, "cases": limits["cases"]}
-        kid = self._fork(lambda: child.judge(spec, start, end, fast), limits, cpu, duplex=True)
-        cap = limits["results_bytes"]
-        spent, mark = 0.0, time.monotonic()  # the judge's own time, not the solution's
-        records: list[bytes] = []
-        timed_out = False
-        while True:
-            left = per_test * (len(records) + 1) - spent - (time.monotonic() - mark)
-            lines = kid.wait(left, cap)
-            spent += time.monotonic() - mark
-            mark = time.monotonic()
-            for line in lines:
-                if line.startswith(b'{"call"'):
-                    protocol.send({"relay": json.loads(line)})
-                    reply = protocol.read() or {}
-                    mark = time.monotonic()
-                    payload = {k: v for k, v in reply.items() if k != "op"}
-                    if not kid.send(payload):
-                        break
-                else:
-                    records.append(line)
-            if kid.size > cap:
-                kid.kill()
-                break
-            if kid.eof or kid.status is not None:
-                break
-            if not lines and left <= 0:
-                timed_out = True
-                kid.kill()
-                break
-        run = self._finish(kid, limits, timed_out=timed_out,
-                           timeout_at=len(records) + start if timed_out else None)  # fmt: skip
-        run["results"] = b"\n".join(records).decode("utf-8", errors="replace")
-        return {"judged": run}
-
     def abandon(self) -> None:
         """The parent is gone: end every process of this sandbox, then this worker."""
         if not self.pid1:  # as PID 1, the kernel kills everything left in the namespace
@@ -772,10 +477,9 @@ class Protocol:
 
 
 def main() -> None:
-    global PARENT
     args = dict(a.split("=", 1) for a in sys.argv[1:])
     run_dir = args.get("run_dir", "/tmp/run")
-    protocol = PARENT = Protocol()
+    protocol = channel.PARENT = Protocol()
     # Nothing printed by accident may corrupt the protocol.
     devnull = os.open("/dev/null", os.O_RDWR)
     os.dup2(devnull, 0)

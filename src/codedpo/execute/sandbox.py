@@ -30,7 +30,8 @@ BACKENDS = ("bwrap", "apptainer", "process")
 # free. Far above the uids systems hand out (and above subordinate-uid ranges).
 UID_BASE = 2_000_000_000
 # The files of the harness that the sandbox sees (stdlib only).
-HARNESS_FILES = ("harness.py", "child.py", "codec.py", "seccomp.py")
+HARNESS_FILES = ("harness.py", "channel.py", "sessions.py", "child.py", "judge.py", "audit.py",
+                 "codec.py", "seccomp.py")
 RUNTIME_MOUNT = "/runtime"
 # The sandbox's whole environment. A fixed hash seed makes verdicts reproducible: an answer whose
 # output order follows set iteration (LeetCode's word-ladder-ii) must not pass on one run and
