@@ -1,4 +1,4 @@
-"""The warm worker inside a sandbox (stdlib only; ``child.py``, ``codec.py`` beside it).
+"""The warm worker inside a sandbox (stdlib only, like the modules beside it).
 
 One worker serves a whole batch of samples. For every sample it forks a fresh child (the code in
 :mod:`child`) under resource limits, and reads what the child reports on a pipe as it happens.
@@ -20,8 +20,8 @@ Protocol (JSON lines; requests on stdin, replies on stdout)::
     {"op": "call", "target": T, "args": A, "limit": s} -> {"v"|"exc"|"bad": ..., "t": s}
                                                           | {"timeout"|"exceeded"|"died": true}
     {"op": "end"}                                      -> {"runs": [...]}
-    {"op": "judge", "key": K, "limits": L}             -> {"call": {...}, "i": n} ... (each
-        answered by {"op": "reply", ...} from the parent), then {"judged": {...}}
+    {"op": "judge", "key": K, "limits": L}             -> {"relay": {"call": {...}, "i": n}}
+        ... (each answered by {"op": "reply", ...} from the parent), then {"judged": {...}}
 
 When the worker is PID 1 of its own PID namespace (bwrap ``--as-pid-1``) no process inside the
 namespace can signal it, and ``kill(-1, SIGKILL)`` after each sample removes every process the
