@@ -51,7 +51,9 @@ def check_model_path(model_path: str) -> None:
 def load_policy(model_path: str, device: str | None = None):
     """Load ``(model, tokenizer)`` for generation: left padding, pad token falling back to eos."""
     import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers import AutoModelForCausalLM
+
+    from codedpo.chat import load_tokenizer
 
     check_model_path(model_path)
     if device is None:
@@ -59,7 +61,8 @@ def load_policy(model_path: str, device: str | None = None):
     # bf16 halves memory and time on GPUs; CPUs (tests, tiny models) compute in fp32.
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
     try:
-        tokenizer = AutoTokenizer.from_pretrained(model_path, padding_side="left")
+        # CodeQwen1.5's SentencePiece tokenizer must not be rebuilt as Qwen2Tokenizer.
+        tokenizer = load_tokenizer(model_path, padding_side="left")
         model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
     except OSError as exc:
         raise InputError(
