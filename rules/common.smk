@@ -1,5 +1,6 @@
 # Config validation and the helpers every stage uses. No logic beyond path and config lookups.
 import json
+import os
 import shlex
 
 from snakemake.utils import validate
@@ -64,11 +65,39 @@ def variant_model_input(wildcards):
     return f"results/checkpoints/{wildcards.policy}/{wildcards.variant}"
 
 
+def off_policy_runs():
+    """Table 2's ``(policy, pairs_from)`` DPO runs on another model's pairs.
+
+    ``tables.off_policy`` lists them; true means every model on every other's, false none.
+    """
+    setting = config["tables"].get("off_policy", True)
+    if setting is True:
+        return [(m, o) for m in MODELS for o in MODELS if o != m]
+    if setting is False:
+        return []
+    runs = []
+    for i, run in enumerate(setting):
+        for key in ("policy", "pairs_from"):
+            if run[key] not in MODELS:
+                raise ValueError(
+                    f"config: field 'tables.off_policy.{i}.{key}': {run[key]!r} is not one "
+                    f"of the models {MODELS}"
+                )
+        if run["policy"] == run["pairs_from"]:
+            raise ValueError(
+                f"config: field 'tables.off_policy.{i}': {run['policy']!r} on its own pairs "
+                "is on-policy DPO, which every model gets anyway"
+            )
+        runs.append((run["policy"], run["pairs_from"]))
+    return runs
+
+
+OFF_POLICY = off_policy_runs()
+
+
 def dpo_sources(policy):
-    """Whose pairs train ``policy`` with DPO: its own, plus the others' for Table 2."""
-    if config["tables"].get("off_policy", True):
-        return MODELS
-    return [policy]
+    """Whose pairs train ``policy`` with DPO: its own, plus those Table 2 names."""
+    return [policy] + [src for p, src in OFF_POLICY if p == policy]
 
 
 def eval_variants(policy):
@@ -145,11 +174,19 @@ def paper_flags(wildcards):
     path = config["tables"].get("paper_results")
     if not path:
         return ""
-    models = [
-        f"{policy}={config['models'][policy]['hub']}"
+    # A demo policy has no hub id and gets no paper numbers, unless a config says which hub
+    # model it stands in for (configs/rehearsal.yaml, to test the paper columns' wiring).
+    stand_ins = config["tables"].get("paper_stand_ins") or {}
+    for policy in stand_ins:
+        if policy not in config["models"]:
+            raise ValueError(
+                f"config: field 'tables.paper_stand_ins.{policy}': not one of the models"
+            )
+    hub_ids = {
+        policy: config["models"][policy].get("hub") or stand_ins.get(policy)
         for policy in config["tables"]["models"]
-        if "hub" in config["models"][policy]
-    ]
+    }
+    models = [f"{policy}={hub}" for policy, hub in hub_ids.items() if hub]
     benchmarks = [
         f"{name}={config['benchmarks'][name].get('format', 'problems')}"
         for name in config["tables"]["benchmarks"]
@@ -158,6 +195,18 @@ def paper_flags(wildcards):
     if models:
         flags.append("--model-ids " + " ".join(shlex.quote(m) for m in models))
     flags.append("--benchmark-ids " + " ".join(shlex.quote(b) for b in benchmarks))
+    return " ".join(flags)
+
+
+def off_policy_flags(wildcards):
+    """``codedpo tables`` flags for Table 2's off-policy rows and the bootstrap's settings."""
+    shown = config["tables"]["models"]
+    runs = [f"{p}={src}" for p, src in OFF_POLICY if p in shown and src in MODELS]
+    boot = config["tables"].get("bootstrap") or {}
+    flags = ["--off-policy " + " ".join(shlex.quote(r) for r in runs)]
+    flags.append(f"--bootstrap-resamples {boot.get('resamples', 10000)}")
+    flags.append(f"--bootstrap-seed {boot.get('seed', 0)}")
+    flags.append(f"--confidence {boot.get('confidence', 0.95)}")
     return " ".join(flags)
 
 
@@ -179,3 +228,19 @@ def training_mem_mb(wildcards, attempt):
 
 def training_cpus(wildcards):
     return config["training"].get("threads", 1) * config["training"]["num_processes"]
+
+
+def demo_flags(wildcards):
+    """`codedpo build-demo-model` flags from `models.<policy>.demo` (null values: defaults)."""
+    return " ".join(
+        f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
+        for key, value in config["models"][wildcards.policy]["demo"].items()
+        if value is not None
+    )
+
+
+def demo_tokenizer_input(wildcards):
+    """A tokenizer directory the policy is built on (editing it rebuilds), if it is one; a Hub
+    id is a parameter only, and a missing directory is the build's clear error."""
+    source = config["models"][wildcards.policy]["demo"].get("tokenizer")
+    return source if source and os.path.isdir(source) else []

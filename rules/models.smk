@@ -1,23 +1,6 @@
 # The demo policies: tiny models shaped like the paper's (codedpo.demo_families), trained from
 # scratch on the demo problems, saved with save_pretrained so that every later stage loads them
-# exactly as it loads a hub model. (The two helpers below serve this rule only.)
-import os
-
-
-def demo_flags(wildcards):
-    """`codedpo build-demo-model` flags from `models.<policy>.demo` (null values: defaults)."""
-    return " ".join(
-        f"--{key.replace('_', '-')} {shlex.quote(str(value))}"
-        for key, value in config["models"][wildcards.policy]["demo"].items()
-        if value is not None
-    )
-
-
-def demo_tokenizer_input(wildcards):
-    """A tokenizer directory the policy is built on (editing it rebuilds), if it is one; a Hub
-    id is a parameter only, and a missing directory is the build's clear error."""
-    source = config["models"][wildcards.policy]["demo"].get("tokenizer")
-    return source if source and os.path.isdir(source) else []
+# exactly as it loads a hub model.
 
 
 rule build_demo_model:
