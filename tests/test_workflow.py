@@ -91,8 +91,8 @@ def test_tables_have_every_row_and_column(demo):
     t1 = pd.read_csv(demo / "results/tables/table1.csv")
     t2 = pd.read_csv(demo / "results/tables/table2.csv")
     assert "demo_eval" in t1.columns and "demo_eval" in t2.columns
-    assert len(t1) == 2 * 3  # base, + RFT, + DPO for each model
-    assert len(t2) == 2 * 2  # on-policy and off-policy for each model
+    assert len(t1) == 3 * 3  # base, + RFT, + DPO for each of the three models
+    assert len(t2) == 2 * 3  # base, on-policy, off-policy for the two models that swap pairs
     assert t1["demo_eval"].notna().all() and t2["demo_eval"].notna().all()
     assert t1["demo_eval"].between(0, 1).all()
     md = (demo / "results/tables/table1.md").read_text()
@@ -114,16 +114,16 @@ def test_dpo_beta_reruns_dpo_and_downstream_only(demo):
     dpo = cfg["dpo"]
     dpo["overrides"]["beta"] = 0.2
     jobs = planned_jobs(demo, "--configfile", _override(demo, "beta.yaml", {"dpo": dpo}))
-    assert jobs.pop("train_dpo") == 4
-    assert jobs.pop("generate_eval") == jobs.pop("execute_eval") == jobs.pop("score_eval") == 4
-    assert jobs == {"make_tables": 1, "plot_pass_at_1": 1, "analyze_implicit_reward": 2, "all": 1}
+    assert jobs.pop("train_dpo") == 5  # 3 on-policy + 2 off-policy (the paper's swap)
+    assert jobs.pop("generate_eval") == jobs.pop("execute_eval") == jobs.pop("score_eval") == 5
+    assert jobs == {"make_tables": 1, "plot_pass_at_1": 1, "analyze_implicit_reward": 3, "all": 1}
 
 
 def test_eval_settings_rerun_eval_only(demo):
     cfg = yaml.safe_load((demo / "config.yaml").read_text())
     cfg["eval"]["max_new_tokens"] += 8
     jobs = planned_jobs(demo, "--configfile", _override(demo, "eval.yaml", {"eval": cfg["eval"]}))
-    assert jobs == {"generate_eval": 8, "execute_eval": 8, "score_eval": 8, "make_tables": 1,
+    assert jobs == {"generate_eval": 11, "execute_eval": 11, "score_eval": 11, "make_tables": 1,
                     "plot_pass_at_1": 1, "all": 1}  # fmt: skip
 
 
@@ -132,8 +132,8 @@ def test_sample_count_reruns_from_sampling(demo):
     cfg["sampling"]["n"] = 4
     jobs = planned_jobs(demo, "--configfile",
                         _override(demo, "n.yaml", {"sampling": cfg["sampling"]}))  # fmt: skip
-    assert jobs["sample_responses"] == 4 and jobs["execute_samples"] == 4
-    assert jobs["build_pairs"] == 2 and jobs["train_dpo"] == 4 and jobs["train_rft"] == 2
+    assert jobs["sample_responses"] == 6 and jobs["execute_samples"] == 6
+    assert jobs["build_pairs"] == 3 and jobs["train_dpo"] == 5 and jobs["train_rft"] == 3
     assert "build_demo_model" not in jobs and "prepare_train_source" not in jobs
     assert "generate_eval" in jobs  # the checkpoints changed, so their evaluation reruns
     assert jobs.get("compute_expected") is None
@@ -158,7 +158,8 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
     snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
     snakemake(workdir, "--rerun-incomplete")
     for rel in ("results/tables/table1.csv", "results/tables/table2.csv",
-                "results/pairs/demo-a/pairs.jsonl", "results/pairs/demo-b/rft.jsonl"):  # fmt: skip
+                "results/pairs/demo-codeqwen/pairs.jsonl",
+                "results/pairs/demo-codellama/rft.jsonl"):  # fmt: skip
         assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
 
 
@@ -167,9 +168,10 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     start = time.monotonic()
     jobs = planned_jobs(workdir, "--configfile", "configs/paper.yaml")
     print(f"paper dry run: {time.monotonic() - start:.1f} s")
-    # 3 models x (base, RFT, DPO on own + 2 others' pairs) x 4 benchmarks
-    assert jobs["generate_eval"] == jobs["execute_eval"] == jobs["score_eval"] == 3 * 5 * 4
-    assert jobs["train_dpo"] == 9 and jobs["train_rft"] == 3
+    # 3 models x (base, RFT, DPO on own pairs) + the paper's swap (CodeQwen1.5 <-> DeepSeek-Coder
+    # pairs), x 4 benchmarks
+    assert jobs["generate_eval"] == jobs["execute_eval"] == jobs["score_eval"] == (3 * 3 + 2) * 4
+    assert jobs["train_dpo"] == 3 + 2 and jobs["train_rft"] == 3
     assert jobs["sample_responses"] == 3 * 8  # 8 shards per model
     assert jobs["download_benchmark"] == 4
     assert "build_demo_model" not in jobs
@@ -189,7 +191,7 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     export = [line for line in shell.splitlines() if "-m codedpo.sources" in line]
     assert any("--hub newfacade/LeetCodeDataset --split train --out" in x for x in export)
     train = [line for line in shell.splitlines() if "-m codedpo.train" in line]
-    assert len(train) == 9 + 3
+    assert len(train) == 5 + 3
     assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)
 
 
