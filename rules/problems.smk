@@ -91,9 +91,10 @@ rule prepare_benchmark:
         split=lambda wc: split_flag(config["benchmarks"][wc.benchmark].get("split")),
         format=lambda wc: config["benchmarks"][wc.benchmark].get("format", "problems"),
         template=lambda wc: template_flag(config["benchmarks"][wc.benchmark]),
+        subset=lambda wc: subset_flags(config["benchmarks"][wc.benchmark]),
     shell:
         "codedpo prepare --source {input.source} --format {params.format} "
-        "{params.split} {params.template} --out {output} > {log} 2>&1"
+        "{params.split} {params.template} {params.subset} --out {output} > {log} 2>&1"
 
 
 rule compute_expected:

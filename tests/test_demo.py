@@ -413,3 +413,18 @@ def test_default_model_mixes_passing_and_failing_samples(tmp_path):
     # Pairs need both outcomes on a problem; well over half the problems should give them.
     assert mixed >= len(train) // 2
     assert 0 < greedy_pass < len(evals)
+
+
+def test_pretraining_on_the_subset_codedpo_prepare_draws(tmp_path):
+    """pretrain_split / pretrain_max_problems / pretrain_seed pick exactly the problems that a
+    training source with the same split, max_problems and seed gives (configs/rehearsal.yaml)."""
+    from codedpo.prepare import prepare
+
+    out = tmp_path / "m"
+    demo.build_demo_model(PROBLEMS, out, pretrain_split="train", pretrain_max_problems=5,
+                          pretrain_seed=7, hidden_size=16, num_layers=1, steps=1,
+                          progress=False)  # fmt: skip
+    info = json.loads((out / "demo_model.json").read_text())
+    assert info["num_problems"] == 5
+    chosen = {r["task_id"] for r in prepare(PROBLEMS, "problems", "train", max_problems=5, seed=7)}
+    assert info["pretrain_task_ids"] == sorted(chosen)

@@ -97,3 +97,24 @@ def test_power_grows_with_n_and_sizes_the_demo() -> None:
         gains, losses = int((u < 0.15).sum()), int(((u >= 0.15) & (u < 0.20)).sum())
         rejected += mcnemar_exact(gains, losses) <= 0.05
     assert rejected / 400 == pytest.approx(demo, abs=0.06)
+
+
+def test_command_line_compares_two_score_files(tmp_path, capsys) -> None:
+    import json
+
+    from codedpo.significance import main
+
+    def write(name: str, passed: set[str]) -> str:
+        verdicts = {f"t{i}": {"passed": f"t{i}" in passed} for i in range(40)}
+        path = tmp_path / name
+        path.write_text(json.dumps({"pass_at_1": len(passed) / 40, "verdicts": verdicts}))
+        return str(path)
+
+    base = write("base.json", {f"t{i}" for i in range(10)})
+    other = write("other.json", {f"t{i}" for i in range(20)})
+    assert main([base, other]) == 0
+    out = capsys.readouterr().out
+    assert ": +0.250 [" in out and "10 gained, 0 lost of 40" in out
+    (tmp_path / "bad.json").write_text(json.dumps({"pass_at_1": 0.5}))
+    assert main([base, str(tmp_path / "bad.json")]) == 2
+    assert "field 'verdicts' is missing" in capsys.readouterr().err

@@ -57,6 +57,13 @@ class DemoModelArgs:
     # transformers class to read `tokenizer` with (None: AutoTokenizer); CodeQwen1.5's files
     # without tokenizer.json need LlamaTokenizer.
     tokenizer_class: str | None = None
+    # Pretrain on a subset only: the problems of this split (None: every problem), and of those a
+    # random `pretrain_max_problems` drawn with `pretrain_seed` exactly as `codedpo prepare
+    # --max-problems --seed` draws them. configs/rehearsal.yaml pretrains its policies on the
+    # few demo problems it trains on (a real 32k-92k vocabulary makes every step costly).
+    pretrain_split: str | None = None
+    pretrain_max_problems: int | None = None
+    pretrain_seed: int = 0
     seed: int = 1
     hidden_size: int = 64
     num_layers: int = 2
@@ -211,6 +218,18 @@ def build_demo_model(
     )
     problems, out_dir = Path(problems), Path(out_dir)
     records = load_demo_problems(problems)
+    if args.pretrain_split or args.pretrain_max_problems:
+        from codedpo.prepare import prepare
+
+        kept = prepare(
+            problems,
+            "problems",
+            args.pretrain_split,
+            max_problems=args.pretrain_max_problems,
+            seed=args.pretrain_seed,
+        )
+        ids = {r["task_id"] for r in kept}
+        records = [r for r in records if r["task_id"] in ids]
 
     import torch
     from tqdm.auto import tqdm
@@ -285,6 +304,7 @@ def build_demo_model(
         "problems": str(problems),
         "problems_sha256": sha256_file(problems),
         "num_problems": len(records),
+        "pretrain_task_ids": sorted(r["task_id"] for r in records),
         "num_parameters": params,
         "vocab_size": len(tokenizer),
         "final_loss": loss_value,

@@ -16,11 +16,20 @@ by problem:
 The interval and the test answer the same question in two ways; tables mark a difference
 whose interval excludes 0. :func:`mcnemar_power` gives the chance that the test detects a
 given true difference on ``n`` problems, which sized the demo's evaluation split.
+
+Any two score files of the same benchmark (``scores.json`` of codedpo.scoring) compare from the
+command line, e.g. DPO against RFT::
+
+    python -m codedpo.significance results/eval/P/rft/B/scores.json \\
+        results/eval/P/dpo-P/B/scores.json
 """
 
 from __future__ import annotations
 
+import argparse
+import json
 import math
+import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
@@ -167,3 +176,39 @@ def smallest_n(target_power: float, p_gain: float, p_loss: float, alpha: float =
         if mcnemar_power(n, p_gain, p_loss, alpha) >= target_power:
             return n
     return math.inf  # type: ignore[return-value]
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description="Paired difference of two greedy pass@1 scores")
+    parser.add_argument("base", help="scores.json of the reference run")
+    parser.add_argument("other", help="scores.json of the run compared with it")
+    parser.add_argument("--resamples", type=int, default=RESAMPLES)
+    parser.add_argument("--confidence", type=float, default=CONFIDENCE)
+    parser.add_argument("--seed", type=int, default=SEED)
+    args = parser.parse_args(argv)
+    verdicts = []
+    for path in (args.base, args.other):
+        with open(path, encoding="utf-8") as fh:
+            score = json.load(fh)
+        if "verdicts" not in score:
+            print(f"error: {path}: field 'verdicts' is missing", file=sys.stderr)
+            return 2
+        verdicts.append({t: v["passed"] for t, v in score["verdicts"].items()})
+    try:
+        a, b = paired_verdicts(*verdicts)
+    except ValueError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    d = paired_difference(
+        a, b, resamples=args.resamples, confidence=args.confidence, seed=args.seed
+    )
+    print(
+        f"{args.other} - {args.base}: {d.delta:+.3f} [{d.low:+.3f}, {d.high:+.3f}] "
+        f"({d.confidence:.0%} paired bootstrap, {d.resamples} resamples, seed {d.seed}); "
+        f"{d.gains} gained, {d.losses} lost of {d.n}; McNemar exact p = {d.p_value:.3g}"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
