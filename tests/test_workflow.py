@@ -71,7 +71,8 @@ def test_demo_outputs(demo):
             assert pair["chosen"][0]["content"] == raw[pair["chosen_id"]]
             assert pair["rejected"][0]["content"] == raw[pair["rejected_id"]]
             assert pair["prompt"][0]["content"] == problems[pair["task_id"]]["prompt"]
-        for policy_dir in ("base", "rft", *(f"dpo-{m}" for m in models)):
+        swaps = [r["pairs_from"] for r in config["tables"]["off_policy"] if r["policy"] == policy]
+        for policy_dir in ("base", "rft", f"dpo-{policy}", *(f"dpo-{m}" for m in swaps)):
             assert (demo / f"results/eval/{policy}/{policy_dir}/demo_eval/scores.json").exists()
         assert (demo / f"results/checkpoints/{policy}/rft/config.json").exists()
 
