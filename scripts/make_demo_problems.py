@@ -1166,6 +1166,8 @@ def _with(value: int) -> list[list[Any]]:
     return [*_LISTS, [[value, value - 1, value + 1]]]
 
 
+# fmt: off
+# (the templates below are tables: one row per problem, kept one line each where it fits)
 def generated_problems() -> list[DemoProblem]:
     """The generated evaluation problems, six bug families, deterministic."""
     out: list[DemoProblem] = []
@@ -1517,6 +1519,7 @@ def generated_problems() -> list[DemoProblem]:
             "sign", inputs,
         ))  # fmt: skip
     return out
+# fmt: on
 
 
 def run_cases(code: str, entry_point: str, cases: list[tuple[list[Any], Any]]) -> list[bool]:
