@@ -428,3 +428,12 @@ def test_pretraining_on_the_subset_codedpo_prepare_draws(tmp_path):
     assert info["num_problems"] == 5
     chosen = {r["task_id"] for r in prepare(PROBLEMS, "problems", "train", max_problems=5, seed=7)}
     assert info["pretrain_task_ids"] == sorted(chosen)
+
+
+def test_fewer_problems_than_a_batch_still_trains(tmp_path):
+    out = tmp_path / "m"
+    demo.build_demo_model(PROBLEMS, out, pretrain_split="train", pretrain_max_problems=3,
+                          batch_size=8, hidden_size=16, num_layers=1, steps=3,
+                          progress=False)  # fmt: skip
+    info = json.loads((out / "demo_model.json").read_text())
+    assert info["num_problems"] == 3 and info["final_loss"] > 0

@@ -170,6 +170,12 @@ def _batches(examples, args: DemoModelArgs, rng: random.Random):
     while True:
         order = list(range(len(by_problem)))
         rng.shuffle(order)
+        while len(order) < args.batch_size:
+            # Fewer problems than a batch (a pretraining subset): each batch holds several
+            # shuffled rounds.
+            more = list(range(len(by_problem)))
+            rng.shuffle(more)
+            order += more
         for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
             batch = []
             for i in order[start : start + args.batch_size]:
