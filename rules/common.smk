@@ -149,11 +149,39 @@ def variant_model_input(wildcards):
     return f"results/checkpoints/{wildcards.policy}/{wildcards.variant}"
 
 
+def off_policy_runs():
+    """Table 2's ``(policy, pairs_from)`` DPO runs on another model's pairs.
+
+    ``tables.off_policy`` lists them; true means every model on every other's, false none.
+    """
+    setting = config["tables"].get("off_policy", True)
+    if setting is True:
+        return [(m, o) for m in MODELS for o in MODELS if o != m]
+    if setting is False:
+        return []
+    runs = []
+    for i, run in enumerate(setting):
+        for key in ("policy", "pairs_from"):
+            if run[key] not in MODELS:
+                raise ValueError(
+                    f"config: field 'tables.off_policy.{i}.{key}': {run[key]!r} is not one "
+                    f"of the models {MODELS}"
+                )
+        if run["policy"] == run["pairs_from"]:
+            raise ValueError(
+                f"config: field 'tables.off_policy.{i}': {run['policy']!r} on its own pairs "
+                "is on-policy DPO, which every model gets anyway"
+            )
+        runs.append((run["policy"], run["pairs_from"]))
+    return runs
+
+
+OFF_POLICY = off_policy_runs()
+
+
 def dpo_sources(policy):
-    """Whose pairs train ``policy`` with DPO: its own, plus the others' for Table 2."""
-    if config["tables"].get("off_policy", True):
-        return MODELS
-    return [policy]
+    """Whose pairs train ``policy`` with DPO: its own, plus those Table 2 names."""
+    return [policy] + [src for p, src in OFF_POLICY if p == policy]
 
 
 def eval_variants(policy):
@@ -207,9 +235,9 @@ def demo_flags(policy):
     out is the same model)."""
     options = config["models"][policy]["demo"]
     return " ".join(
-        f"--{k.replace('_', '-')} {flag_value(options[k])}"
+        f"--{k.replace('_', '-')} {shlex.quote(flag_value(options[k]))}"
         for k in sorted(options)
-        if options[k] != getattr(DemoModelArgs, k)
+        if options[k] is not None and options[k] != getattr(DemoModelArgs, k)
     )
 
 
@@ -327,11 +355,19 @@ def paper_flags(wildcards):
     path = config["tables"].get("paper_results")
     if not path:
         return ""
-    models = [
-        f"{policy}={config['models'][policy]['hub']}"
+    # A demo policy has no hub id and gets no paper numbers, unless a config says which hub
+    # model it stands in for (configs/rehearsal.yaml, to test the paper columns' wiring).
+    stand_ins = config["tables"].get("paper_stand_ins") or {}
+    for policy in stand_ins:
+        if policy not in config["models"]:
+            raise ValueError(
+                f"config: field 'tables.paper_stand_ins.{policy}': not one of the models"
+            )
+    hub_ids = {
+        policy: config["models"][policy].get("hub") or stand_ins.get(policy)
         for policy in config["tables"]["models"]
-        if "hub" in config["models"][policy]
-    ]
+    }
+    models = [f"{policy}={hub}" for policy, hub in hub_ids.items() if hub]
     benchmarks = [
         f"{name}={config['benchmarks'][name].get('format', 'problems')}"
         for name in config["tables"]["benchmarks"]
@@ -345,6 +381,18 @@ def paper_flags(wildcards):
 
 def torch_threads():
     return config["training"]["threads"]
+
+
+def off_policy_flags(wildcards):
+    """``codedpo tables`` flags for Table 2's off-policy rows and the bootstrap's settings."""
+    shown = config["tables"]["models"]
+    runs = [f"{p}={src}" for p, src in OFF_POLICY if p in shown and src in MODELS]
+    boot = config["tables"].get("bootstrap") or {}
+    flags = ["--off-policy " + " ".join(shlex.quote(r) for r in runs)]
+    flags.append(f"--bootstrap-resamples {int(boot.get('resamples', 10000))}")
+    flags.append(f"--bootstrap-seed {int(boot.get('seed', 0))}")
+    flags.append(f"--confidence {number(boot.get('confidence', 0.95))}")
+    return " ".join(flags)
 
 
 def training_gpus(wildcards):
@@ -394,3 +442,10 @@ def generation_gpus(stage):
     """GPUs of one generation job: vLLM's tensor-parallel size, else one."""
     backend, vllm = generation_backend(stage)
     return vllm.get("tensor_parallel_size", 1) if backend == "vllm" else 1
+
+
+def demo_tokenizer_input(wildcards):
+    """A tokenizer directory the policy is built on (editing it rebuilds), if it is one; a Hub
+    id is a parameter only, and a missing directory is the build's clear error."""
+    source = config["models"][wildcards.policy]["demo"].get("tokenizer")
+    return source if source and os.path.isdir(source) else []

@@ -1,10 +1,12 @@
-# The demo policies: a tokenizer and a tiny Llama trained from scratch on the demo problems, saved
-# with save_pretrained so that every later stage loads them exactly as it loads a hub model.
+# The demo policies: tiny models shaped like the paper's (codedpo.demo_families), trained from
+# scratch on the demo problems, saved with save_pretrained so that every later stage loads them
+# exactly as it loads a hub model.
 
 
 rule build_demo_model:
     input:
         problems=config["demo_problems"],
+        tokenizer=demo_tokenizer_input,
     output:
         directory("results/models/{policy}"),
     log:
@@ -17,7 +19,8 @@ rule build_demo_model:
         config.get("containers", {}).get("gpu")
     threads: torch_threads()
     resources:
-        mem_mb=2000,
+        # A real tokenizer's 32k-92k vocabulary makes the embedding most of the memory.
+        mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=30,
     params:
         flags=lambda wc: demo_flags(wc.policy),

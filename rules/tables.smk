@@ -49,6 +49,8 @@ rule make_tables:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],
         paper=paper_flags,
+        off_policy=off_policy_flags,
     shell:
         "codedpo tables --scores {input.scores} --models {params.models} "
-        "--benchmarks {params.benchmarks} {params.paper} --outdir results/tables > {log} 2>&1"
+        "--benchmarks {params.benchmarks} {params.paper} {params.off_policy} "
+        "--outdir results/tables > {log} 2>&1"

@@ -7,6 +7,14 @@ canonical solution (``meta.buggy_solution``), always made by the same small edit
 failing code; because the families are shared by the train and eval splits, a preference learnt by
 DPO on the train split has something to transfer to the eval split.
 
+The hand-written problems (66: 44 train, 22 eval) are joined by generated *evaluation* problems
+(:func:`generated_problems`): small templates per bug family, each instantiated with a few
+expressions or thresholds, their cases computed from the canonical solution on fixed inputs. They
+make the eval split large enough (200 problems) for a 10-point difference in greedy pass@1 to be
+detectable (README, "What the demo can and cannot show"); the training split stays the 44
+hand-written problems, and no generated problem copies a training one. Problems from one template
+are alike, so they are not independent draws: the tables' intervals are over these problems.
+
 Before writing, every canonical solution is run on its cases (it must pass all of them) and every
 buggy one too (it must fail at least one); a failed check aborts without touching the output.
 
@@ -1133,6 +1141,387 @@ PROBLEMS: list[DemoProblem] = [
 ]
 
 
+# --- generated evaluation problems -------------------------------------------------------------
+
+# Fixed inputs per argument kind; the cases of a generated problem are its canonical solution's
+# outputs on these (a problem whose buggy variant passes them all is rejected by `check`).
+_N = [[0], [1], [2], [3], [5], [8]]
+_LISTS = [[[3]], [[1, 5, 2]], [[-4, 7, 0, 10]], [[12, -3, 3, 50, 100]], [[2, 2, 9, -1]]]
+_RANGES = [[1, 3], [2, 5], [0, 0], [-2, 2], [4, 4], [3, 7]]
+
+
+def _cases(code: str, name: str, inputs: list[list[Any]]) -> list[tuple[list[Any], Any]]:
+    namespace: dict[str, Any] = {}
+    exec(compile(code, f"<{name}>", "exec"), namespace)  # noqa: S102 - our own code
+    return [(args, namespace[name](*copy.deepcopy(args))) for args in inputs]
+
+
+def _gen(name, args, does, code, bug, family, inputs) -> DemoProblem:
+    code = dedent(code).lstrip("\n")
+    return DemoProblem(name, args, does, code, bug, family, _cases(code, name, inputs), "eval")
+
+
+def _with(value: int) -> list[list[Any]]:
+    """List inputs that hold ``value`` itself (where `<` and `<=` part) and its neighbours."""
+    return [*_LISTS, [[value, value - 1, value + 1]]]
+
+
+# fmt: off
+# (the templates below are tables: one row per problem, kept one line each where it fits)
+def generated_problems() -> list[DemoProblem]:
+    """The generated evaluation problems, six bug families, deterministic."""
+    out: list[DemoProblem] = []
+    # off_by_one: a range that must include its upper end.
+    for word, text, expr in [
+        ("doubles", "twice each integer", "2 * i"),
+        ("triples", "three times each integer", "3 * i"),
+        ("successors", "each integer plus one", "i + 1"),
+        ("predecessors", "each integer minus one", "i - 1"),
+        ("halves", "each integer floor-divided by 2", "i // 2"),
+        ("last_digits", "the last decimal digit of each integer", "i % 10"),
+        ("squares_plus_one", "each integer squared plus one", "i * i + 1"),
+        ("pronic_numbers", "each integer times the next one", "i * (i + 1)"),
+        ("negatives", "the negative of each integer", "-i"),
+        ("quadruples", "four times each integer", "4 * i"),
+        ("squares_minus_one", "each integer squared minus one", "i * i - 1"),
+        ("remainders_by_3", "the remainder of each integer divided by 3", "i % 3"),
+        ("tens", "ten times each integer", "10 * i"),
+        ("odd_successors", "twice each integer plus one", "2 * i + 1"),
+        ("cubes_minus_squares", "the cube minus the square of each integer", "i ** 3 - i * i"),
+    ]:
+        out.append(_gen(
+            f"total_of_{word}", "n", f"returns the sum of {text} from 1 to n inclusive",
+            f"def total_of_{word}(n):\n    return sum({expr} for i in range(1, n + 1))\n",
+            ("range(1, n + 1)", "range(1, n)"), "off_by_one", _N,
+        ))  # fmt: skip
+    for word, text, expr in [
+        ("doubled", "twice each integer", "2 * i"),
+        ("cubed", "the cube of each integer", "i ** 3"),
+        ("halved", "each integer floor-divided by 2", "i // 2"),
+        ("negated", "the negative of each integer", "-i"),
+        ("parities", "the remainder of each integer divided by 2", "i % 2"),
+        ("tripled_minus_one", "three times each integer minus one", "3 * i - 1"),
+        ("squared", "the square of each integer", "i * i"),
+        ("plus_ten", "each integer plus 10", "i + 10"),
+        ("square_digits", "the last digit of the square of each integer", "i * i % 10"),
+        ("thirds", "each integer floor-divided by 3", "i // 3"),
+    ]:
+        out.append(_gen(
+            f"list_{word}", "n", f"returns the list of {text} from 1 to n inclusive, in order",
+            f"def list_{word}(n):\n    return [{expr} for i in range(1, n + 1)]\n",
+            ("range(1, n + 1)", "range(1, n)"), "off_by_one", _N,
+        ))  # fmt: skip
+    for word, text, cond in [
+        ("odd_numbers", "are odd", "i % 2 == 1"),
+        ("threes", "are divisible by 3", "i % 3 == 0"),
+        ("fives", "are divisible by 5", "i % 5 == 0"),
+        ("evens", "are even", "i % 2 == 0"),
+        ("squares", "are perfect squares", "int(i ** 0.5) ** 2 == i"),
+        ("ones_digits", "end in the digit 1", "i % 10 == 1"),
+        ("fours", "are divisible by 4", "i % 4 == 0"),
+        ("sixes", "are divisible by 6", "i % 6 == 0"),
+        ("non_threes", "are not divisible by 3", "i % 3 != 0"),
+        ("above_four", "are greater than 4", "i > 4"),
+    ]:
+        out.append(_gen(
+            f"tally_{word}", "n", f"returns how many of the integers from 1 to n inclusive {text}",
+            f"def tally_{word}(n):\n    return sum(1 for i in range(1, n + 1) if {cond})\n",
+            ("range(1, n + 1)", "range(1, n)"), "off_by_one",
+            [[1], [3], [4], [5], [6], [9], [10], [16]],
+        ))  # fmt: skip
+    for word, text, expr in [
+        ("squares", "the squares of", "i * i"),
+        ("doubles", "twice", "2 * i"),
+        ("numbers", "", "i"),
+        ("cubes", "the cubes of", "i ** 3"),
+        ("abs_values", "the absolute values of", "abs(i)"),
+        ("triples", "three times", "3 * i"),
+        ("successors", "the successors of", "i + 1"),
+        ("remainders_by_4", "the remainders by 4 of", "i % 4"),
+    ]:
+        phrase = f"{text} the integers" if text else "the integers"
+        out.append(_gen(
+            f"span_sum_{word}", "a, b", f"returns the sum of {phrase} from a to b inclusive",
+            f"def span_sum_{word}(a, b):\n    return sum({expr} for i in range(a, b + 1))\n",
+            ("range(a, b + 1)", "range(a, b)"), "off_by_one", _RANGES,
+        ))  # fmt: skip
+    for k in (2, 3, 4, 5, 10):
+        out.append(_gen(
+            f"multiples_of_{k}_to", "n", f"returns the list of the multiples of {k} from {k} to n "
+            "inclusive, in order", f"def multiples_of_{k}_to(n):\n"
+            f"    return list(range({k}, n + 1, {k}))\n", ("n + 1", "n"), "off_by_one",
+            [[0], [k], [2 * k], [2 * k + 1], [10], [3]],
+        ))  # fmt: skip
+    # strict_compare: "at least" / "at most" thresholds.
+    for lo, hi in ((1, 5), (0, 10), (10, 20), (-3, 3)):
+        name = f"count_from_{lo}_to_{hi}".replace("-", "minus_")
+        out.append(_gen(
+            name, "xs", f"returns how many elements of xs lie between {lo} and {hi}, both "
+            "included", f"def {name}(xs):\n    return sum(1 for x in xs if {lo} <= x <= {hi})\n",
+            (f"{lo} <= x", f"{lo} < x"), "strict_compare", [*_LISTS, [[lo, hi, hi + 1]]],
+        ))  # fmt: skip
+    for k in (2, 3, 10, 25, 50, 100):
+        out.append(_gen(
+            f"number_at_least_{k}", "xs",
+            f"returns the number of elements of xs that are {k} or more",
+            f"def number_at_least_{k}(xs):\n    return sum(1 for x in xs if x >= {k})\n",
+            (">=", ">"), "strict_compare", _with(k),
+        ))  # fmt: skip
+        out.append(_gen(
+            f"number_at_most_{k}", "xs",
+            f"returns the number of elements of xs that are {k} or less",
+            f"def number_at_most_{k}(xs):\n    return sum(1 for x in xs if x <= {k})\n",
+            ("<=", "<"), "strict_compare", _with(k),
+        ))  # fmt: skip
+        out.append(_gen(
+            f"keep_at_least_{k}", "xs",
+            f"returns, in order, the elements of xs that are {k} or more",
+            f"def keep_at_least_{k}(xs):\n    return [x for x in xs if x >= {k}]\n",
+            (">=", ">"), "strict_compare", _with(k),
+        ))  # fmt: skip
+    for k in (1, 5, 20, 40):
+        out.append(_gen(
+            f"every_at_least_{k}", "xs", f"returns True if no element of xs is below {k}",
+            f"def every_at_least_{k}(xs):\n    return all(x >= {k} for x in xs)\n",
+            (">=", ">"), "strict_compare", [*_LISTS, [[k]], [[k, k + 3]]],
+        ))  # fmt: skip
+        out.append(_gen(
+            f"sum_at_most_{k}", "xs", f"returns the sum of the elements of xs that are {k} or less",
+            f"def sum_at_most_{k}(xs):\n    return sum(x for x in xs if x <= {k})\n",
+            ("<=", "<"), "strict_compare", _with(k),
+        ))  # fmt: skip
+    for name, args, does, expr, bug, inputs in [
+        ("is_freezing", "temp", "temp is 0 or below", "temp <= 0", ("<=", "<"),
+         [[-5], [0], [1], [12], [-1]]),
+        ("is_full", "count, capacity", "count has reached capacity", "count >= capacity",
+         (">=", ">"), [[3, 5], [5, 5], [6, 5], [0, 0], [1, 4]]),
+        ("is_heavy", "kg", "kg is 100 or more", "kg >= 100", (">=", ">"),
+         [[99], [100], [150], [0], [101]]),
+        ("is_short_word", "word", "word has 3 letters or fewer", "len(word) <= 3", ("<=", "<"),
+         [["a"], ["abc"], ["abcd"], [""], ["hello"]]),
+        ("is_long_list", "xs", "xs has 5 elements or more", "len(xs) >= 5", (">=", ">"),
+         [[[1, 2, 3, 4, 5]], [[1]], [[]], [[1, 2, 3, 4, 5, 6]], [[0, 0, 0, 0]]]),
+        ("is_affordable", "price, cash", "price is no more than cash", "price <= cash",
+         ("<=", "<"), [[3, 5], [5, 5], [6, 5], [0, 0], [10, 1]]),
+        ("reached_goal", "steps, goal", "steps is at least goal", "steps >= goal", (">=", ">"),
+         [[100, 100], [99, 100], [150, 100], [0, 0], [5, 10]]),
+        ("is_on_time", "arrival, deadline", "arrival is no later than deadline",
+         "arrival <= deadline", ("<=", "<"), [[9, 10], [10, 10], [11, 10], [0, 0], [20, 5]]),
+        ("is_passing", "score", "score is 50 or more", "score >= 50", (">=", ">"),
+         [[49], [50], [80], [0], [51]]),
+        ("fits_in", "size, limit", "size is no bigger than limit", "size <= limit",
+         ("<=", "<"), [[3, 5], [5, 5], [6, 5], [0, 0], [10, 1]]),
+        ("is_senior", "age", "age is 65 or more", "age >= 65", (">=", ">"),
+         [[64], [65], [80], [0], [66]]),
+        ("has_quorum", "present, needed", "present is at least needed", "present >= needed",
+         (">=", ">"), [[3, 5], [5, 5], [6, 5], [0, 0], [1, 4]]),
+    ]:
+        out.append(_gen(
+            name, args, f"returns True if {does}",
+            f"def {name}({args}):\n    return {expr}\n", bug, "strict_compare", inputs,
+        ))  # fmt: skip
+    # missing_abs: a distance that must not go negative.
+    for name, args, does, code, bug, inputs in [
+        ("total_distance_to", "xs, c", "returns the sum of the distances of the elements of xs "
+         "from the number c", "return sum(abs(x - c) for x in xs)", ("abs(x - c)", "(x - c)"),
+         [[[1, 5], 3], [[10], 0], [[], 4], [[-2, 2], 0], [[7, 8, 9], 10]]),
+        ("farthest_distance", "xs, c", "returns the largest distance between an element of the "
+         "non-empty xs and the number c", "return max(abs(x - c) for x in xs)",
+         ("abs(x - c)", "(x - c)"), [[[1, 5], 3], [[10], 0], [[-2, 2], 0], [[7, 8, 9], 10],
+                                     [[0, 1], 5]]),
+        ("distances_to", "xs, c", "returns the list of the distances of the elements of xs "
+         "from the number c", "return [abs(x - c) for x in xs]", ("abs(x - c)", "(x - c)"),
+         [[[1, 5], 3], [[10], 0], [[], 4], [[-2, 2], 0], [[7, 8, 9], 10]]),
+        ("total_variation", "xs", "returns the sum of the distances between neighbouring "
+         "elements of xs", "return sum(abs(b - a) for a, b in zip(xs, xs[1:]))",
+         ("abs(b - a)", "(b - a)"), [[[1, 5, 2]], [[3]], [[]], [[10, 0, 10]], [[4, 4, 5]]]),
+        ("magnitude_of_sum", "xs", "returns the absolute value of the sum of xs",
+         "return abs(sum(xs))", ("abs(sum(xs))", "(sum(xs))"),
+         [[[1, 5]], [[-3]], [[]], [[-4, 1]], [[2, -9, 3]]]),
+        ("within_tolerance", "x, target, tol", "returns True if x is at most tol away from "
+         "target", "return abs(x - target) <= tol", ("abs(x - target)", "(x - target)"),
+         [[5, 4, 1], [3, 4, 1], [1, 4, 1], [10, 4, 2], [0, 0, 0]]),
+        ("nearest_to", "xs, c", "returns the first element of the non-empty xs that is closest "
+         "to the number c", "return min(xs, key=lambda x: abs(x - c))",
+         ("abs(x - c)", "(x - c)"), [[[1, 5], 4], [[10], 0], [[-9, 2], 0], [[7, 8, 9], 10],
+                                     [[0, 1], -5]]),
+        ("absolute_gaps", "xs, ys", "returns the list of the distances between xs[i] and ys[i] "
+         "for each position i of two lists of equal length",
+         "return [abs(x - y) for x, y in zip(xs, ys)]", ("abs(x - y)", "(x - y)"),
+         [[[1, 5], [3, 3]], [[], []], [[0], [-4]], [[9, 2, 4], [1, 8, 4]], [[5], [5]]]),
+        ("count_far_from", "xs, c, d", "returns how many elements of xs are more than d away "
+         "from the number c", "return sum(1 for x in xs if abs(x - c) > d)",
+         ("abs(x - c)", "(x - c)"), [[[1, 5], 3, 1], [[10], 0, 20], [[], 4, 0], [[-2, 2], 0, 1],
+                                     [[7, 8, 9], 10, 2]]),
+        ("distances_to_first", "xs", "returns the list of the distances between each element "
+         "of the non-empty xs and its first element", "return [abs(x - xs[0]) for x in xs]",
+         ("abs(x - xs[0])", "(x - xs[0])"), [[[1, 5, 0]], [[3]], [[10, 0, 10]], [[4, 4, 5]],
+                                             [[-1, -3]]]),
+        ("widest_gap", "xs, ys", "returns the largest distance between xs[i] and ys[i] over "
+         "the positions i of two non-empty lists of equal length",
+         "return max(abs(x - y) for x, y in zip(xs, ys))", ("abs(x - y)", "(x - y)"),
+         [[[1, 5], [3, 3]], [[0], [-4]], [[9, 2, 4], [1, 8, 4]], [[5], [5]], [[1, 2], [9, 9]]]),
+    ]:
+        out.append(_gen(
+            name, args, does, f"def {name}({args}):\n    {code}\n", bug, "missing_abs", inputs,
+        ))  # fmt: skip
+    for c in (10, 100, -5):
+        name = f"distance_to_{c}".replace("-", "minus_")
+        out.append(_gen(
+            name, "x", f"returns the distance between the number x and {c}",
+            f"def {name}(x):\n    return abs(x - {c})\n".replace("- -5", "+ 5"),
+            ("abs(", "("), "missing_abs", [[0], [c], [c + 3], [c - 4], [1000], [-20]],
+        ))  # fmt: skip
+    # wrong_init: a product that starts at 1, a maximum that starts at the first element.
+    for k in (2, 3):
+        name = f"product_of_first_{k}"
+        code = (
+            f"def {name}(xs):\n    result = 1\n    for x in xs[:{k}]:\n        result *= x\n"
+            "    return result\n"
+        )
+        out.append(_gen(
+            name, "xs", f"returns the product of the first {k} elements of xs (of all of them "
+            f"if there are fewer than {k})", code, ("result = 1", "result = 0"), "wrong_init",
+            [*_LISTS, [[]]],
+        ))  # fmt: skip
+    for name, does, cond in [
+        ("product_above_2", "greater than 2", "x > 2"),
+        ("product_of_evens", "that are even", "x % 2 == 0"),
+        ("product_of_negatives", "that are negative", "x < 0"),
+        ("product_of_nonzero", "that are not 0", "x != 0"),
+        ("product_below_10", "smaller than 10", "x < 10"),
+        ("product_of_positives", "that are positive", "x > 0"),
+        ("product_of_multiples_of_3", "that are divisible by 3", "x % 3 == 0"),
+        ("product_of_small", "between -5 and 5", "-5 <= x <= 5"),
+    ]:
+        code = (
+            f"def {name}(xs):\n    result = 1\n    for x in xs:\n        if {cond}:\n"
+            "            result *= x\n    return result\n"
+        )
+        out.append(_gen(
+            name, "xs", f"returns the product of the elements of xs {does}, or 1 if there are none",
+            code, ("result = 1", "result = 0"), "wrong_init", [*_LISTS, [[]]],
+        ))  # fmt: skip
+    for name, does, expr in [
+        ("largest_cube", "the largest cube of an element", "x ** 3"),
+        ("largest_negation", "the largest negation of an element", "-x"),
+        ("largest_minus_100", "the largest value of an element minus 100", "x - 100"),
+        ("largest_minus_ten", "the largest value of an element minus 10", "x - 10"),
+        ("largest_half", "the largest half (floor division by 2) of an element", "x // 2"),
+        ("largest_triple", "the largest triple of an element", "3 * x"),
+    ]:
+        # Written unlike the training split's max_value/min_value, which decontamination
+        # would otherwise drop as near-copies.
+        code = (
+            f"def {name}(xs):\n    values = [{expr} for x in xs]\n    best = values[0]\n"
+            "    for v in values:\n        best = v if v > best else best\n    return best\n"
+        )
+        out.append(_gen(
+            name, "xs", f"returns {does} of the non-empty list xs, without using max",
+            code, ("best = values[0]", "best = 0"), "wrong_init",
+            [[[3]], [[1, 5, 2]], [[-4, -7, -1]], [[12, -3, 3]], [[-20, -30]]],
+        ))  # fmt: skip
+    # max_min: the larger where the smaller is written.
+    for name, args, does, code, inputs in [
+        ("largest_last_digit", "xs", "returns the largest last decimal digit among the "
+         "non-negative integers of the non-empty xs", "return max(x % 10 for x in xs)",
+         [[[13, 29, 4]], [[10]], [[55, 51]], [[7, 70, 700]], [[18, 81]]]),
+        ("longest_list_length", "lists", "returns the length of the longest list in the "
+         "non-empty list of lists lists", "return max(len(l) for l in lists)",
+         [[[[1], [1, 2]]], [[[]]], [[[1, 2, 3], []]], [[[0], [0], [0]]], [[[], [5, 5]]]]),
+        ("highest_total", "teams", "returns the largest sum of a list in the non-empty list of "
+         "lists teams", "return max(sum(t) for t in teams)",
+         [[[[1], [1, 2]]], [[[4]]], [[[1, 2, 3], [9]]], [[[0], [-1]]], [[[-5], [5, -5]]]]),
+        ("larger_end", "xs", "returns the larger of the first and the last element of the "
+         "non-empty xs", "return max(xs[0], xs[-1])",
+         [[[1, 2, 3]], [[7]], [[9, 0, 2]], [[-1, -5]], [[4, 4]]]),
+        ("peak_pair_sum", "xs", "returns the largest sum of two neighbouring elements of xs, "
+         "which has at least 2 elements", "return max(a + b for a, b in zip(xs, xs[1:]))",
+         [[[1, 2, 3]], [[7, 1]], [[9, 0, 2]], [[-1, -5, -2]], [[4, 4, 0, 8]]]),
+        ("cap_at", "xs, hi", "returns xs with every element larger than hi replaced by hi",
+         "return [min(x, hi) for x in xs]", [[[1, 5], 3], [[], 0], [[9], 9], [[-2, 8], 0],
+                                             [[3, 4, 5], 4]]),
+        ("longest_word_length", "text", "returns the length of the longest word in the "
+         "non-empty string text, words being separated by spaces",
+         "return max(len(w) for w in text.split())",
+         [["a bb ccc"], ["hello"], ["hi there"], ["xyz a"], ["one two three"]]),
+        ("best_of_each", "xs, ys", "returns the list of the larger of xs[i] and ys[i] plus 1 "
+         "for each position i", "return [max(x, y) + 1 for x, y in zip(xs, ys)]",
+         [[[1, 5], [3, 3]], [[], []], [[0], [-4]], [[9, 2, 4], [1, 8, 4]], [[5], [5]]]),
+        ("widest_interval", "pairs", "returns the largest hi - lo over the (lo, hi) pairs of the "
+         "non-empty list pairs", "return max(hi - lo for lo, hi in pairs)",
+         [[[[1, 3], [2, 9]]], [[[0, 0]]], [[[5, 6], [1, 2]]], [[[-3, 3], [0, 1]]],
+          [[[2, 2], [4, 5]]]]),
+        ("peak_pair_product", "xs", "returns the largest product of two neighbouring elements "
+         "of xs, which has at least 2 elements", "return max(a * b for a, b in zip(xs, xs[1:]))",
+         [[[1, 2, 3]], [[7, 1]], [[9, 0, 2]], [[-1, -5, -2]], [[4, 4, 0, 8]]]),
+        ("double_top_score", "scores", "returns twice the largest element of the non-empty "
+         "list scores", "return 2 * max(scores)", [[[1, 2, 3]], [[7]], [[9, 0, 2]], [[-1, -5]],
+                                                  [[4, 4]]]),
+    ]:
+        old = "min(" if name == "cap_at" else "max("
+        new = "max(" if name == "cap_at" else "min("
+        out.append(_gen(
+            name, args, does, f"def {name}({args}):\n    {code}\n", (old, new), "max_min",
+            inputs,
+        ))  # fmt: skip
+    for k in (2, 3):
+        out.append(_gen(
+            f"top_of_first_{k}", "xs", f"returns the largest of the first {k} elements of the "
+            "non-empty xs", f"def top_of_first_{k}(xs):\n    return max(xs[:{k}])\n",
+            ("max(", "min("), "max_min", [[[1, 2, 3]], [[7]], [[9, 0, 2]], [[-1, -5]],
+                                          [[4, 4, 8]]],
+        ))  # fmt: skip
+    # sign: a difference written as a sum.
+    for k in (1, 10, 100):
+        out.append(_gen(
+            f"total_less_{k}", "xs", f"returns the sum of xs minus {k}",
+            f"def total_less_{k}(xs):\n    return sum(xs) - {k}\n", (" - ", " + "), "sign",
+            _LISTS,
+        ))  # fmt: skip
+    for name, args, does, expr, inputs in [
+        ("price_after_discount", "price, discount", "returns price minus discount",
+         "price - discount", [[10, 2], [5, 5], [0, 0], [7, 1], [100, 30]]),
+        ("days_left", "day, total", "returns how many days are left after day of total days",
+         "total - day", [[2, 10], [10, 10], [0, 7], [3, 4], [1, 30]]),
+        ("weight_lost", "before, after", "returns how much weight was lost going from before "
+         "to after", "before - after", [[80, 75], [60, 60], [90, 95], [0, 0], [71, 70]]),
+        ("goal_difference", "scored, conceded", "returns scored minus conceded",
+         "scored - conceded", [[3, 1], [0, 0], [1, 4], [2, 2], [5, 0]]),
+        ("temperature_drop", "high, low", "returns how far the temperature fell from high to "
+         "low", "high - low", [[20, 12], [5, 5], [0, -4], [3, 7], [30, 0]]),
+        ("sum_without_max", "xs", "returns the sum of the non-empty xs minus its largest "
+         "element", "sum(xs) - max(xs)", [[[1, 2, 3]], [[7]], [[9, 0, 2]], [[-1, -5]],
+                                          [[4, 4]]]),
+        ("range_width", "lo, hi", "returns the width hi minus lo of the interval from lo to hi",
+         "hi - lo", [[1, 3], [0, 0], [-2, 2], [5, 9], [4, 5]]),
+        ("lower_by", "xs, k", "returns the list of each element of xs minus k",
+         "[x - k for x in xs]", [[[1, 5], 3], [[], 4], [[0], 0], [[9, 2], 1], [[5], -2]]),
+        ("seconds_remaining", "elapsed, limit", "returns limit minus elapsed",
+         "limit - elapsed", [[10, 60], [60, 60], [0, 5], [7, 3], [30, 90]]),
+        ("last_step", "xs", "returns the last element of xs minus the element before it, for "
+         "xs with at least 2 elements", "xs[-1] - xs[-2]",
+         [[[1, 2, 3]], [[7, 1]], [[9, 0, 2]], [[-1, -5]], [[4, 4]]]),
+        ("change_due", "paid, cost", "returns paid minus cost", "paid - cost",
+         [[10, 2], [5, 5], [0, 0], [7, 1], [100, 30]]),
+        ("pages_left", "read, total", "returns how many of total pages are left after reading "
+         "read of them", "total - read", [[2, 10], [10, 10], [0, 7], [3, 4], [1, 30]]),
+        ("net_points", "points, penalty", "returns points minus penalty", "points - penalty",
+         [[3, 1], [0, 0], [1, 4], [2, 2], [5, 0]]),
+        ("first_minus_last", "xs", "returns the first element of the non-empty xs minus its "
+         "last element", "xs[0] - xs[-1]", [[[1, 2, 3]], [[7]], [[9, 0, 2]], [[-1, -5]],
+                                            [[4, 4]]]),
+        ("balance_after", "balance, spent", "returns what is left of balance after spending "
+         "spent", "balance - spent", [[10, 2], [5, 5], [0, 0], [7, 1], [100, 30]]),
+    ]:
+        out.append(_gen(
+            name, args, does, f"def {name}({args}):\n    return {expr}\n", (" - ", " + "),
+            "sign", inputs,
+        ))  # fmt: skip
+    return out
+# fmt: on
+
+
 def run_cases(code: str, entry_point: str, cases: list[tuple[list[Any], Any]]) -> list[bool]:
     """Run ``code`` in-process (it is ours, not a model's) and say which cases it passes.
 
@@ -1201,16 +1590,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="problems JSONL to write")
     args = parser.parse_args(argv)
 
-    errors = [e for p in PROBLEMS for e in check(p)]
-    names = [p.name for p in PROBLEMS]
+    problems = PROBLEMS + generated_problems()
+    errors = [e for p in problems for e in check(p)]
+    names = [p.name for p in problems]
     errors += [
         f"demo/{n}: duplicate name" for n in sorted({n for n in names if names.count(n) > 1})
     ]
     if errors:
         print("\n".join(errors), file=sys.stderr)
         return 1
-    n = write_jsonl(args.out, (to_record(p) for p in PROBLEMS))
-    splits = {s: sum(p.split == s for p in PROBLEMS) for s in ("train", "eval")}
+    n = write_jsonl(args.out, (to_record(p) for p in problems))
+    splits = {s: sum(p.split == s for p in problems) for s in ("train", "eval")}
     print(f"wrote {n} problems ({splits['train']} train, {splits['eval']} eval) to {args.out}")
     return 0
 

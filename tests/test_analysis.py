@@ -104,23 +104,25 @@ def test_load_responses_errors(files, tmp_path) -> None:
         load_responses(files["problems"], [files["samples"]], [tmp_path / "bad.jsonl"])
 
 
-def test_tokenize_pair_matches_trl(tmp_path_factory) -> None:
+def test_tokenize_pair_matches_training(tmp_path_factory) -> None:
+    """The implicit reward scores the sequences DPO trained on (codedpo.train.tokenize_records)."""
     from transformers import AutoTokenizer
-    from trl.data_utils import _tokenize, common_prefix_length
+
+    from codedpo.train import tokenize_records
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir(tmp_path_factory))
     prompt = [{"role": "user", "content": "Write f."}]
     answer = [{"role": "assistant", "content": "```python\ndef f(x):\n    return x\n```"}]
-    prompt_ids = _tokenize(tokenizer, prompt, add_generation_prompt=True)["input_ids"]
-    full_ids = _tokenize(tokenizer, prompt + answer)["input_ids"]
-    start = common_prefix_length(prompt_ids, full_ids)
+    (row,) = tokenize_records(tokenizer, [{"prompt": prompt, "chosen": answer,
+                                           "rejected": answer}], "dpo")  # fmt: skip
+    full_ids, start = row["prompt_ids"] + row["chosen_ids"], len(row["prompt_ids"])
 
     ids, ours = tokenize_pair(tokenizer, prompt[0]["content"], answer[0]["content"])
-    assert ids == list(full_ids) and ours == start and 0 < start < len(ids)
+    assert ids == full_ids and ours == start and 0 < start < len(ids)
     cut, cut_start = tokenize_pair(
         tokenizer, "Write f.", answer[0]["content"], max_length=start + 2
     )
-    assert cut == list(full_ids[: start + 2]) and cut_start == start
+    assert cut == full_ids[: start + 2] and cut_start == start
 
 
 def test_sequence_logprobs_batched_equals_one_by_one(tmp_path_factory) -> None:

@@ -17,7 +17,7 @@ from typing import Any
 import pytest
 import torch
 
-from codedpo import demo
+from codedpo import demo, demo_families
 from codedpo.execute.codec import decode
 from codedpo.io import InputError, read_jsonl, sha256_file
 
@@ -141,36 +141,97 @@ def small_model(tmp_path_factory) -> Path:
     return out
 
 
-def test_small_build_loads_like_a_hub_model(small_model):
-    from transformers import AutoModelForCausalLM, AutoTokenizer
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+REAL = {
+    "deepseek-coder": "deepseek-ai__deepseek-coder-6.7b-instruct",
+    "codellama": "codellama__CodeLlama-7b-Instruct-hf",
+    "codeqwen": "Qwen__CodeQwen1.5-7B-Chat",
+}
 
-    assert not list(small_model.parent.glob(".*.tmp")), "temporary build directory left behind"
-    info = json.loads((small_model / "demo_model.json").read_text())
+
+def _real_file(family: str, name: str) -> dict:
+    return json.loads((SHARED_MODELS / REAL[family] / name).read_text())
+
+
+@pytest.mark.parametrize("family", sorted(REAL))
+def test_family_templates_are_the_real_models(family):
+    """Each family's chat template is its hub model's, character for character."""
+    real = _real_file(family, "tokenizer_config.json")
+    assert demo_families.FAMILIES[family].chat_template == real["chat_template"]
+    spec = demo_families.FAMILIES[family]
+    assert spec.imitates.replace("/", "__") == REAL[family]
+    assert spec.model_type == _real_file(family, "config.json")["model_type"]
+
+
+@pytest.fixture(scope="module", params=sorted(REAL))
+def family_model(request, tmp_path_factory) -> tuple[str, Path]:
+    out = tmp_path_factory.mktemp(f"small-{request.param}") / "model"
+    demo.build_demo_model(
+        PROBLEMS, out, family=request.param, hidden_size=32, num_layers=1, steps=4,
+        threads=1, progress=False,
+    )  # fmt: skip
+    return request.param, out
+
+
+def test_small_build_loads_like_a_hub_model(family_model):
+    """A demo policy of each family, with its locally trained tokenizer, loads as a hub model
+    and lays out its stop tokens as the hub model does: config.json's eos/bos, the tokenizer's
+    eos (the end of a turn) and generation_config.json's eos_token_id."""
+    from transformers import AutoModelForCausalLM, LlamaTokenizer
+
+    from codedpo import chat
+
+    family, path = family_model
+    spec = demo_families.FAMILIES[family]
+    assert not list(path.parent.glob(".*.tmp")), "temporary build directory left behind"
+    info = json.loads((path / "demo_model.json").read_text())
     assert info["problems_sha256"] == sha256_file(PROBLEMS)
-    assert info["args"]["seed"] == 1 and info["args"]["steps"] == 4
+    assert info["imitates"] == spec.imitates and info["args"]["family"] == family
+    assert "hub" not in info  # not the hub model: no paper numbers are matched to it
 
-    tokenizer = AutoTokenizer.from_pretrained(small_model)
-    model = AutoModelForCausalLM.from_pretrained(small_model)
-    assert model.config.model_type == "llama"
-    assert model.generation_config.eos_token_id == tokenizer.eos_token_id
-    assert model.generation_config.pad_token_id == tokenizer.pad_token_id
-    assert tokenizer.pad_token_id not in (tokenizer.eos_token_id, tokenizer.bos_token_id)
+    tokenizer = chat.load_tokenizer(path)
+    model = AutoModelForCausalLM.from_pretrained(path)
+    assert model.config.model_type == spec.model_type
+    token = tokenizer.convert_ids_to_tokens
+    assert tokenizer.eos_token == spec.eos and tokenizer.bos_token == spec.bos
+    assert tokenizer.pad_token == spec.pad  # CodeLlama's hub tokenizer has none
+    config = json.loads((path / "config.json").read_text())
+    real_config = _real_file(family, "config.json")
+    assert token(config["eos_token_id"]) == spec.config_eos
+    assert token(config["bos_token_id"]) == spec.bos
+    # CodeQwen1.5: config.json says <|endoftext|> for both; the turn ends with <|im_end|>.
+    assert (config["eos_token_id"] == config["bos_token_id"]) == (
+        real_config["eos_token_id"] == real_config["bos_token_id"]
+    )
+    generation = json.loads((path / "generation_config.json").read_text())
+    eos = generation["eos_token_id"]
+    eos = eos if isinstance(eos, list) else [eos]
+    assert [token(i) for i in eos] == list(spec.generation_eos)
+    assert eos[0] == tokenizer.eos_token_id  # the end-of-turn token stops generation
+    if family != "codeqwen":  # the hub files' own layout (CodeQwen's was not available)
+        real = _real_file(family, "generation_config.json")
+        assert set(generation) - {"transformers_version"} == set(real) - {"transformers_version"}
 
+    # The template renders exactly as the real tokenizer renders it.
+    real_tokenizer_dir = SHARED_MODELS / REAL[family]
+    if family == "codeqwen":
+        real_tokenizer = LlamaTokenizer.from_pretrained(real_tokenizer_dir)
+    else:
+        real_tokenizer = chat.load_tokenizer(str(real_tokenizer_dir))
     prompt = [{"role": "user", "content": "Write a Python function `f(x)` that returns x."}]
     answer = [{"role": "assistant", "content": "```python\ndef f(x):\n    return x\n```"}]
-    text = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, tokenize=False)
-    assert text.endswith("<|assistant|>")
-    full = tokenizer.apply_chat_template(prompt + answer, tokenize=False)
-    assert full.startswith(text) and full.endswith(tokenizer.eos_token)
-    # TRL splits prompt from answer by token ids, so the prefix must hold for ids too.
-    prompt_ids = tokenizer.apply_chat_template(prompt, add_generation_prompt=True, return_dict=True)
-    full_ids = tokenizer.apply_chat_template(prompt + answer, return_dict=True)
-    n = len(prompt_ids["input_ids"])
-    assert full_ids["input_ids"][:n] == prompt_ids["input_ids"]
-    system = tokenizer.apply_chat_template(
-        [{"role": "system", "content": "Be brief."}, *prompt], tokenize=False
-    )
-    assert "Be brief." in system
+    for messages, gen in ((prompt, True), (prompt + answer, False)):
+        ours = tokenizer.apply_chat_template(messages, add_generation_prompt=gen, tokenize=False)
+        theirs = real_tokenizer.apply_chat_template(
+            messages, add_generation_prompt=gen, tokenize=False
+        )
+        assert ours == theirs
+    # One BOS where the template writes it, none added on top (DeepSeek, CodeLlama add it).
+    ids = chat.prompt_ids(tokenizer, prompt)
+    assert ids.count(tokenizer.bos_token_id) == (0 if family == "codeqwen" else 1)
+    assert (tokenizer("x")["input_ids"][0] == tokenizer.bos_token_id) == spec.add_bos
+    turn = chat.template_turn_ids(tokenizer, prompt, answer[0]["content"])
+    assert turn[-1] == tokenizer.eos_token_id and turn.count(tokenizer.eos_token_id) == 1
 
     batch = tokenizer.apply_chat_template(
         prompt, add_generation_prompt=True, return_tensors="pt", return_dict=True
@@ -178,6 +239,43 @@ def test_small_build_loads_like_a_hub_model(small_model):
     out = model.generate(**batch, do_sample=False, max_new_tokens=8)
     assert out.shape[1] > batch["input_ids"].shape[1]
     assert isinstance(tokenizer.decode(out[0], skip_special_tokens=True), str)
+
+
+@pytest.mark.parametrize("family", sorted(REAL))
+def test_build_on_the_real_tokenizer_files(family, tmp_path):
+    """The tokenizer source can be the real files: the policy keeps their vocabulary and
+    template and lays out its stop tokens as with a local tokenizer."""
+    from codedpo import chat
+
+    cls = "LlamaTokenizer" if family == "codeqwen" else None
+    out = tmp_path / "model"
+    demo.build_demo_model(
+        PROBLEMS, out, family=family, tokenizer=str(SHARED_MODELS / REAL[family]),
+        tokenizer_class=cls, hidden_size=16, num_layers=1, steps=2, progress=False,
+    )  # fmt: skip
+    tokenizer = chat.load_tokenizer(out)
+    real_config = _real_file(family, "config.json")
+    config = json.loads((out / "config.json").read_text())
+    assert config["eos_token_id"] == real_config["eos_token_id"]  # the real ids
+    assert config["bos_token_id"] == real_config["bos_token_id"]
+    assert config["vocab_size"] >= len(tokenizer) and config["vocab_size"] % 64 == 0
+    text = "def f(x):\n    return x + 1\n"
+    assert tokenizer.decode(tokenizer(text, add_special_tokens=False)["input_ids"]) == text
+    info = json.loads((out / "demo_model.json").read_text())
+    assert info["args"]["tokenizer"].endswith(REAL[family])
+
+
+def test_bad_tokenizer_source_is_a_clear_error(tmp_path):
+    with pytest.raises(InputError, match="tokenizer directory not found"):
+        demo.build_demo_model(PROBLEMS, tmp_path / "m", tokenizer=str(tmp_path / "none"),
+                              steps=1, progress=False)  # fmt: skip
+    with pytest.raises(InputError, match=r"eos is '<\|EOT\|>', but family 'codellama'"):
+        demo.build_demo_model(PROBLEMS, tmp_path / "m", family="codellama",
+                              tokenizer=str(SHARED_MODELS / REAL["deepseek-coder"]),
+                              steps=1, progress=False)  # fmt: skip
+    with pytest.raises(InputError, match="demo family 'gpt' is not one of"):
+        demo.build_demo_model(PROBLEMS, tmp_path / "m", family="gpt", steps=1, progress=False)
+    assert not (tmp_path / "m").exists()
 
 
 def test_build_is_deterministic_given_the_seed(small_model, tmp_path):
@@ -315,3 +413,27 @@ def test_default_model_mixes_passing_and_failing_samples(tmp_path):
     # Pairs need both outcomes on a problem; well over half the problems should give them.
     assert mixed >= len(train) // 2
     assert 0 < greedy_pass < len(evals)
+
+
+def test_pretraining_on_the_subset_codedpo_prepare_draws(tmp_path):
+    """pretrain_split / pretrain_max_problems / pretrain_seed pick exactly the problems that a
+    training source with the same split, max_problems and seed gives (configs/rehearsal.yaml)."""
+    from codedpo.prepare import prepare
+
+    out = tmp_path / "m"
+    demo.build_demo_model(PROBLEMS, out, pretrain_split="train", pretrain_max_problems=5,
+                          pretrain_seed=7, hidden_size=16, num_layers=1, steps=1,
+                          progress=False)  # fmt: skip
+    info = json.loads((out / "demo_model.json").read_text())
+    assert info["num_problems"] == 5
+    chosen = {r["task_id"] for r in prepare(PROBLEMS, "problems", "train", max_problems=5, seed=7)}
+    assert info["pretrain_task_ids"] == sorted(chosen)
+
+
+def test_fewer_problems_than_a_batch_still_trains(tmp_path):
+    out = tmp_path / "m"
+    demo.build_demo_model(PROBLEMS, out, pretrain_split="train", pretrain_max_problems=3,
+                          batch_size=8, hidden_size=16, num_layers=1, steps=3,
+                          progress=False)  # fmt: skip
+    info = json.loads((out / "demo_model.json").read_text())
+    assert info["num_problems"] == 3 and info["final_loss"] > 0

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from workflow_helpers import snakemake
 
-POLICIES = ["demo-a", "demo-b"]  # config.yaml's demo models
+POLICIES = ["demo-codeqwen", "demo-deepseek-coder", "demo-codellama"]  # config.yaml
 pytestmark = pytest.mark.slow
 
 # Every file the rules mark with report(), with its category.
@@ -66,6 +66,6 @@ def test_html_report_contains_tables_figures_and_captions(demo: Path) -> None:
 def test_zip_report_holds_every_reported_file(demo: Path) -> None:
     snakemake(demo, "--report", "report.zip")
     with zipfile.ZipFile(demo / "report.zip") as archive:
-        # Files sit under report/data/raw/<hash>/<file name>: two policies, two of each name.
+        # Files sit under report/data/raw/<hash>/<file name>: one of each name per policy.
         names = Counter(Path(name).name for name in archive.namelist() if "/data/raw/" in name)
     assert names == Counter(Path(path).name for path in REPORTED)

@@ -25,11 +25,11 @@ from workflow_helpers import copy_workflow
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
 PROFILE = REPO / "profiles" / "ci-slurm"
-# The whole demo (`rule all`) goes through SLURM: about 7.5 min on 2 cores, where each job starts
-# snakemake twice and the plugin polls squeue with a growing delay. CODEDPO_SLURM_QUICK=1 runs one
+# The whole demo (`rule all`) goes through SLURM, where each job starts snakemake twice and the
+# plugin polls squeue with a growing delay (README: measured time). CODEDPO_SLURM_QUICK=1 runs one
 # policy's pairs instead (every stage up to DPO's input), for a quicker check while developing.
 FULL_DEMO = os.environ.get("CODEDPO_SLURM_QUICK") != "1"
-DEMO_TARGET = None if FULL_DEMO else "results/pairs/demo-a/stats.json"
+DEMO_TARGET = None if FULL_DEMO else "results/pairs/demo-codeqwen/stats.json"
 SUBMITTED = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", re.M)
 REMOTE_RULE = re.compile(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
 
@@ -174,7 +174,8 @@ def test_demo_through_sbatch(cluster, slurm_demo, request):
         # job is seeded and sets its own thread count, so where it ran changes nothing.
         local = request.getfixturevalue("demo")
         tables = ["results/tables/table1.csv", "results/tables/table2.csv"]
-        pairs = ["results/pairs/demo-a/pairs.jsonl", "results/pairs/demo-b/pairs.jsonl"]
+        pairs = [f"results/pairs/{p}/pairs.jsonl" for p in ("demo-codeqwen", "demo-deepseek-coder",
+                                                             "demo-codellama")]  # fmt: skip
         for rel in tables + pairs:
             assert (slurm_demo / rel).read_text() == (local / rel).read_text(), rel
     else:

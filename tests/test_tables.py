@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import math
+import shlex
+import sys
 from pathlib import Path
 
 import pandas as pd
 import pytest
 import yaml
 
-from codedpo.io import InputError
-from codedpo.tables import (
+sys.path.insert(0, str(Path(__file__).parent))
+from workflow_helpers import copy_workflow, snakemake  # noqa: E402
+
+from codedpo.io import InputError  # noqa: E402
+from codedpo.tables import (  # noqa: E402
     best_in_block,
     build_tables,
     latex_escape,
@@ -83,9 +88,12 @@ def test_table1_layout_and_values() -> None:
 
 def test_table2_layout_and_values() -> None:
     _, t2 = build_tables(full_scores(), MODELS, BENCHMARKS)
+    # The paper's layout: each model's base row, on-policy DPO, then off-policy DPO.
     assert list(t2.index) == [
+        ("deepseek", "base"),
         ("deepseek", "DPO on-policy"),
         ("deepseek", "DPO off-policy (pairs from codeqwen)"),
+        ("codeqwen", "base"),
         ("codeqwen", "DPO on-policy"),
         ("codeqwen", "DPO off-policy (pairs from deepseek)"),
     ]
@@ -105,9 +113,9 @@ def test_table2_layout_and_values() -> None:
 def test_missing_cells_are_nan_and_dash(tmp_path: Path) -> None:
     scores = [s("deepseek", "base", "humaneval", 0.4567), s("codeqwen", "rft", "mbpp", 0.7)]
     t1, t2 = build_tables(scores, MODELS, BENCHMARKS)
-    assert t1.shape == (6, 3) and t2.shape == (4, 3)
+    assert t1.shape == (6, 3) and t2.shape == (6, 3)
     assert t1.loc[("deepseek", "base"), "humaneval"] == 0.457  # rounded to 3 decimals
-    assert t1.isna().sum().sum() == 16 and t2.isna().all().all()
+    assert t1.isna().sum().sum() == 16 and t2.isna().sum().sum() == 17
     write_tables(t1, t2, tmp_path)
     md = (tmp_path / "table1.md").read_text().splitlines()
     assert md[0].split("|")[1].strip() == "Model"
@@ -180,7 +188,7 @@ def test_cli(tmp_path: Path) -> None:
     assert "| deepseek " in md2 and "DPO off-policy (pairs from deepseek)" in md2
     assert "sha256" in md2 and "-" not in md2.split("\n")[2].split("|")[3]
     csv2 = pd.read_csv(out / "table2.csv")
-    assert len(csv2) == 4 and not csv2[BENCHMARKS].isna().any().any()
+    assert len(csv2) == 6 and not csv2[BENCHMARKS].isna().any().any()
 
 
 def test_bad_score_file_names_path(tmp_path: Path) -> None:
@@ -260,10 +268,10 @@ def test_cli_prints_the_stored_paper_numbers(tmp_path: Path) -> None:
     md1 = (out / "table1.md").read_text()
     header = md1.splitlines()[0]
     assert "humaneval (paper)" in header and "mbpp (paper)" in header
-    assert "humaneval_plus (paper)" not in header  # not stored
+    assert "humaneval_plus (paper)" in header and "mbpp_plus" not in header  # not asked for
     codeqwen_dpo = next(line for line in md1.splitlines() if line.startswith("| + DPO")
                         and "0.878" in line)  # fmt: skip
-    assert "0.804" in codeqwen_dpo
+    assert "0.804" in codeqwen_dpo and "0.829" in codeqwen_dpo  # mbpp, humaneval_plus
     assert "the paper's reported numbers" in md1
     csv1 = pd.read_csv(out / "table1.csv")
     assert "humaneval (paper)" in csv1.columns
@@ -287,17 +295,164 @@ def test_bad_paper_file_names_the_field(tmp_path: Path, content: str, message: s
         load_paper(path, HUB_IDS, {"humaneval": "humaneval"})
 
 
-def test_stored_paper_numbers_are_the_headline_result() -> None:
-    """The file the workflow uses loads, and holds the result this project was asked to
-    reproduce: CodeQwen1.5-7B-Chat, base -> + DPO, HumanEval 0.829 -> 0.878, MBPP 0.783 -> 0.804."""
-    ids = {"humaneval": "humaneval", "mbpp": "mbpp"}
-    cells = load_paper(PAPER_RESULTS, {"codeqwen": HUB_IDS["codeqwen"]}, ids)
-    assert cells == {
-        ("codeqwen", "base", None, "humaneval"): 0.829,
-        ("codeqwen", "base", None, "mbpp"): 0.783,
-        ("codeqwen", "dpo", "codeqwen", "humaneval"): 0.878,
-        ("codeqwen", "dpo", "codeqwen", "mbpp"): 0.804,
-    }
+SHARED_PAPER = REPO.parent / "shared" / "paper" / "README.md"
+PAPER_HUB = {
+    "CodeQwen1.5 7B": "Qwen/CodeQwen1.5-7B-Chat",
+    "DeepSeek-Coder 6.7B": "deepseek-ai/deepseek-coder-6.7b-instruct",
+    "CodeLlama-Instruct 7B": "codellama/CodeLlama-7b-Instruct-hf",
+}
+PAPER_COLUMNS = ["mbpp", "mbpp_plus", "humaneval", "humaneval_plus"]  # the paper's order
+
+
+def paper_tables() -> dict[tuple[str, str, str | None], dict[str, float]]:
+    """Tables 1 and 2 as ../shared/paper/README.md copies them from the paper:
+    ``(hub id, kind, pairs_from hub id) -> benchmark -> pass@1``."""
+    text = SHARED_PAPER.read_text()
+    cells: dict[tuple[str, str, str | None], dict[str, float]] = {}
+    for table in ("## Table 1", "## Table 2"):
+        section = text.split(table, 1)[1].split("\n## ", 1)[0]
+        model = None
+        for line in section.splitlines():
+            parts = [c.strip() for c in line.strip().strip("|").split("|")]
+            if len(parts) != 6 or not parts[2].startswith("0."):
+                continue
+            if parts[0]:
+                model = PAPER_HUB[next(k for k in PAPER_HUB if parts[0].startswith(k))]
+            label = parts[1]
+            if label in ("base", "on-policy DPO", "+ RFT", "+ DPO"):
+                kind = {"base": "base", "+ RFT": "rft"}.get(label, "dpo")
+                key = (model, kind, model if kind == "dpo" else None)
+            else:
+                other = next(k for k in PAPER_HUB if k in label)
+                key = (model, "dpo", PAPER_HUB[other])
+            values = dict(zip(PAPER_COLUMNS, map(float, parts[2:]), strict=True))
+            assert cells.setdefault(key, values) == values, key  # Table 2 repeats Table 1
+    return cells
+
+
+def test_stored_paper_numbers_are_all_of_tables_1_and_2() -> None:
+    """configs/paper_results.yaml holds every cell of the paper's Tables 1 and 2, as copied in
+    ../shared/paper/README.md (3 models x 3 rows + 2 off-policy rows, 4 benchmarks each)."""
+    expected = paper_tables()
+    assert len(expected) == 11
+    policies = {hub: hub for hub in PAPER_HUB.values()}
+    cells = load_paper(PAPER_RESULTS, policies, {b: b for b in PAPER_COLUMNS})
+    got: dict[tuple[str, str, str | None], dict[str, float]] = {}
+    for (policy, kind, pairs_from, bench), value in cells.items():
+        got.setdefault((policy, kind, pairs_from), {})[bench] = value
+    assert got == expected
+
+
+def test_paper_config_tables_show_every_paper_cell(tmp_path: Path) -> None:
+    """The make_tables command the paper config's dry run plans, run before any score exists:
+    Table 1 and Table 2 have every row of the paper and every paper cell in place."""
+    workdir = copy_workflow(tmp_path / "paper")
+    shell = snakemake(workdir, "-n", "-p", "--configfile", "configs/paper.yaml").stdout
+    (line,) = [x for x in shell.splitlines() if "codedpo tables --scores" in x]
+    argv = shlex.split(line.split("codedpo tables", 1)[1].split(">", 1)[0])
+    # No score file exists yet: render the tables from the paper's numbers alone.
+    start, end = argv.index("--scores") + 1, argv.index("--models")
+    argv[start:end] = []
+    argv[argv.index("--outdir") + 1] = str(tmp_path / "tables")
+    with pytest.MonkeyPatch.context() as mp:
+        mp.chdir(workdir)
+        assert main(argv) == 0
+    ours = {"codeqwen": PAPER_HUB["CodeQwen1.5 7B"],
+            "deepseek": PAPER_HUB["DeepSeek-Coder 6.7B"],
+            "codellama": PAPER_HUB["CodeLlama-Instruct 7B"]}  # fmt: skip
+    name_of = {hub: name for name, hub in ours.items()}
+    t1 = pd.read_csv(tmp_path / "tables/table1.csv").set_index(["model", "method"])
+    t2 = pd.read_csv(tmp_path / "tables/table2.csv").set_index(["model", "method"])
+    assert list(t2.index.get_level_values(0).unique()) == ["codeqwen", "deepseek"]  # no CodeLlama
+    for (hub, kind, pairs_from), values in paper_tables().items():
+        model = name_of[hub]
+        rows = []
+        if kind != "dpo" or pairs_from == hub:
+            rows.append((t1, {"base": "base", "rft": "+ RFT", "dpo": "+ DPO"}[kind]))
+        if kind == "base" and model != "codellama":
+            rows.append((t2, "base"))
+        if kind == "dpo" and model != "codellama":
+            label = "DPO on-policy" if pairs_from == hub else (
+                f"DPO off-policy (pairs from {name_of[pairs_from]})")  # fmt: skip
+            rows.append((t2, label))
+        assert rows
+        for table, method in rows:
+            for bench, value in values.items():
+                assert table.loc[(model, method), f"{bench} (paper)"] == value, (model, method)
+                assert math.isnan(table.loc[(model, method), bench])  # nothing of ours yet
+    assert len(t1) == 9 and len(t2) == 6
+
+
+def test_differences_to_base_with_intervals(tmp_path: Path) -> None:
+    """Score files with per-problem verdicts get a difference to the base model, its paired
+    bootstrap interval and McNemar's p-value on every non-base row."""
+    tasks = [f"t{i}" for i in range(100)]
+
+    def scored(policy, variant, passed, pairs_from=None):
+        out = s(policy, variant, "mbpp", len(passed) / len(tasks), pairs_from)
+        out["verdicts"] = {t: {"passed": t in passed, "status": "passed" if t in passed else
+                               "failed"} for t in tasks}  # fmt: skip
+        out["passed"], out["total"] = len(passed), len(tasks)
+        return out
+
+    base = set(tasks[:40])
+    scores = [
+        scored("deepseek", "base", base),
+        scored("deepseek", "rft", base | set(tasks[40:42])),  # +0.02, noise
+        scored("deepseek", "dpo", base | set(tasks[40:70]), "deepseek"),  # +0.30
+        scored("deepseek", "dpo", set(tasks[5:40]), "codeqwen"),  # -0.05, all losses
+    ]
+    t1, t2 = build_tables(scores, ["deepseek"], ["mbpp"], off_policy=[("deepseek", "codeqwen")])
+    assert list(t1.columns) == ["mbpp", "mbpp diff", "mbpp diff low", "mbpp diff high", "mbpp p"]
+    assert math.isnan(t1.loc[("deepseek", "base"), "mbpp diff"])
+    rft, dpo = t1.loc[("deepseek", "+ RFT")], t1.loc[("deepseek", "+ DPO")]
+    assert rft["mbpp diff"] == pytest.approx(0.02) and rft["mbpp diff low"] <= 0
+    assert rft["mbpp p"] == pytest.approx(0.5)  # 2 gains, 0 losses
+    assert dpo["mbpp diff"] == pytest.approx(0.30) and dpo["mbpp diff low"] > 0.2
+    assert dpo["mbpp p"] < 1e-8
+    off = t2.loc[("deepseek", "DPO off-policy (pairs from codeqwen)")]
+    assert off["mbpp diff"] == pytest.approx(-0.05) and off["mbpp diff high"] < 0
+    write_tables(t1, t2, tmp_path)
+    md = (tmp_path / "table1.md").read_text().splitlines()
+    assert [c.strip() for c in md[0].split("|")[2:5]] == ["mbpp", "mbpp diff [95% CI]", "mbpp p"]
+    rows = {line.split("|")[1].strip(): line.split("|")[2:5] for line in md[2:]}
+    assert rows["deepseek"][1].strip() == "-"
+    assert rows["+ RFT"][1].strip().startswith("+0.020 [") and "*" not in rows["+ RFT"][1]
+    dpo_cell = rows["+ DPO"][1].strip()
+    assert dpo_cell.startswith("+0.300 [+0.") and dpo_cell.endswith("]*")
+    assert rows["+ DPO"][2].strip() == "<0.001"
+    tex = (tmp_path / "table2.tex").read_text()
+    assert r"-0.050 [-0." in tex and "$^{*}$" in tex
+    csv = pd.read_csv(tmp_path / "table1.csv")
+    assert csv.loc[2, "mbpp p"] < 1e-8  # full precision in the CSV, not rounded to 0.000
+
+
+def test_differences_need_the_same_problems() -> None:
+    a = s("deepseek", "base", "mbpp", 0.5)
+    a["verdicts"], a["passed"], a["total"] = {"t1": {"passed": True}, "t2": {"passed": False}}, 1, 2
+    b = s("deepseek", "rft", "mbpp", 0.5)
+    b["verdicts"], b["passed"], b["total"] = {"t1": {"passed": True}, "t3": {"passed": False}}, 1, 2
+    with pytest.raises(InputError, match=r"deepseek \+ RFT on mbpp: .*different problems"):
+        build_tables([a, b], ["deepseek"], ["mbpp"])
+    b["verdicts"] = {"t1": {"passed": True}, "t2": {"passed": True}}  # says 2 passed, not 1
+    with pytest.raises(InputError, match="'verdicts' disagrees with 'passed'"):
+        build_tables([a, b], ["deepseek"], ["mbpp"])
+
+
+def test_off_policy_rows_follow_the_swap() -> None:
+    models = ["codeqwen", "deepseek", "codellama"]
+    _, t2 = build_tables([], models, ["mbpp"], off_policy=[("codeqwen", "deepseek"),
+                                                          ("deepseek", "codeqwen")])  # fmt: skip
+    assert list(t2.index) == [
+        ("codeqwen", "base"), ("codeqwen", "DPO on-policy"),
+        ("codeqwen", "DPO off-policy (pairs from deepseek)"),
+        ("deepseek", "base"), ("deepseek", "DPO on-policy"),
+        ("deepseek", "DPO off-policy (pairs from codeqwen)"),
+    ]  # fmt: skip
+    with pytest.raises(InputError, match="'llama' is not one of the models"):
+        build_tables([], models, ["mbpp"], off_policy=[("llama", "codeqwen")])
+    with pytest.raises(InputError, match="on its own pairs"):
+        build_tables([], models, ["mbpp"], off_policy=[("codeqwen", "codeqwen")])
 
 
 def test_best_in_block_is_per_model_and_column() -> None:

@@ -244,3 +244,173 @@ def test_dpo_with_deepspeed_zero2_on_two_cpu_ranks(model_dir, pairs_file, tmp_pa
     # (the first at learning rate 0: warmup starts from 0).
     assert summary["training_args"]["gradient_accumulation_steps"] == 2
     assert summary["global_step"] == 2
+
+
+# --- TRL sees exactly the sequences the policy produced (issue 12, item 3) ---------------------
+
+SHARED_MODELS = ROOT.parent / "shared" / "models"
+# The paper's three models' real tokenizer files (../shared/models/README.md): CodeQwen1.5's
+# copy has no tokenizer.json and must be read with LlamaTokenizer.
+REAL_TOKENIZERS = {
+    "deepseek-coder": ("deepseek-ai__deepseek-coder-6.7b-instruct", None),
+    "codellama": ("codellama__CodeLlama-7b-Instruct-hf", None),
+    "codeqwen": ("Qwen__CodeQwen1.5-7B-Chat", "LlamaTokenizer"),
+}
+QUESTION = [{"role": "user", "content": "Write a Python function `f(x)` that returns x plus 1."}]
+ANSWERS = {
+    "chosen": "```python\ndef f(x):\n    return x + 1\n```",
+    "rejected": "Here it is:\n```python\ndef f(x):\n    return x - 1\n```\nDone.",
+}
+
+
+def _policy_dir(tmp_path_factory, family_name: str, source: str | None) -> Path:
+    """A random tiny model of ``family_name`` saved with its tokenizer, the way the demo saves
+    its policies (real tokenizer files when ``source`` is given, else a locally trained one)."""
+    from transformers import AutoModelForCausalLM
+
+    from codedpo import demo, demo_families
+
+    family = demo_families.get_family(family_name)
+    out = tmp_path_factory.mktemp(f"policy-{family_name}") / "model"
+    if source is None:
+        conversations = demo.training_conversations(demo.load_demo_problems(DEMO_PROBLEMS)[:8])
+        args = demo.DemoModelArgs(family=family_name, vocab_size=400)
+        tokenizer = demo.make_tokenizer(args, conversations)
+    else:
+        directory, cls = REAL_TOKENIZERS[family_name]
+        tokenizer = demo_families.load_tokenizer(str(SHARED_MODELS / directory), family, cls)
+    config = demo_families.model_config(
+        family, tokenizer, hidden_size=16, intermediate_size=32, num_layers=1, num_heads=4,
+        max_position_embeddings=512,
+    )  # fmt: skip
+    model = AutoModelForCausalLM.from_config(config)
+    model.generation_config = demo_families.generation_config(family, tokenizer)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    return out
+
+
+DEMO_PROBLEMS = ROOT / "src/codedpo/data/demo/problems.jsonl"
+POLICIES = [(f, src) for f in REAL_TOKENIZERS for src in ("real", "local")]
+
+
+@pytest.fixture(scope="module", params=POLICIES, ids=[f"{f}-{s}" for f, s in POLICIES])
+def policy(request, tmp_path_factory):
+    family, source = request.param
+    source_dir = None if source == "local" else family
+    return family, _policy_dir(tmp_path_factory, family, source_dir)
+
+
+def _sampled(tokenizer) -> dict[str, tuple[list[int], str]]:
+    """What a policy trained on its template generates for each answer (ids up to and
+    including the end-of-turn token), and the text codedpo.generate stores for it."""
+    from codedpo import chat
+
+    out = {}
+    for side, answer in ANSWERS.items():
+        ids = chat.template_turn_ids(tokenizer, QUESTION, answer)
+        # codedpo.generate decodes the new tokens alone, without special tokens.
+        out[side] = (ids, tokenizer.batch_decode([ids], skip_special_tokens=True)[0])
+    return out
+
+
+def _generation_prompt(tokenizer) -> list[int]:
+    """The prompt ids exactly as codedpo.generate computes them."""
+    text = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=False)
+    return tokenizer(text, add_special_tokens=False)["input_ids"]
+
+
+def _trainer(model_dir: Path, method: str, records: list[dict], tmp_path: Path):
+    from codedpo.train import build_trainer, make_parser
+
+    argv = ["--config", str(ROOT / f"configs/recipes/{method}.yaml"), "--model_name_or_path",
+            str(model_dir), "--output_dir", str(tmp_path / method), *TINY,
+            "--max_length", "1024"]  # fmt: skip
+    script_args, training_args = make_parser(method).parse_args_and_config(argv)
+    return build_trainer(script_args, training_args, records)
+
+
+def test_trl_sees_the_sampled_sequences_token_for_token(policy, tmp_path):
+    """A DPO pair and an RFT example, tokenized by the trainers our training builds: the prompt
+    is exactly the generation prompt, each completion exactly the sampled ids (one end-of-turn
+    token at the end, nothing after it), one BOS at most."""
+    from codedpo import chat
+
+    family, model_dir = policy
+    tokenizer = chat.load_tokenizer(model_dir)  # as every stage loads a policy
+    sampled = _sampled(tokenizer)
+    prompt = _generation_prompt(tokenizer)
+    assert chat.prompt_ids(tokenizer, QUESTION) == prompt
+    eot = tokenizer.eos_token_id
+    for ids, raw in sampled.values():
+        assert ids[-1] == eot and ids.count(eot) == 1
+        assert "<|" not in raw and "</s>" not in raw and "[INST]" not in raw
+
+    pair = {"prompt": QUESTION, **{s: [{"role": "assistant", "content": raw}]
+                                   for s, (_, raw) in sampled.items()}}  # fmt: skip
+    dpo = _trainer(model_dir, "dpo", [pair], tmp_path).train_dataset[0]
+    assert dpo["prompt_ids"] == prompt
+    for side in ("chosen", "rejected"):
+        assert dpo[f"{side}_ids"] == sampled[side][0], (family, side)
+        assert chat.check_example(tokenizer, dpo["prompt_ids"], dpo[f"{side}_ids"], prompt) == []
+
+    example = {"prompt": QUESTION, "completion": [{"role": "assistant",
+                                                   "content": sampled["chosen"][1]}]}  # fmt: skip
+    rft = _trainer(model_dir, "rft", [example], tmp_path).train_dataset[0]
+    assert rft["input_ids"] == prompt + sampled["chosen"][0]
+    # completion_only_loss: TRL turned our completion mask into labels on the completion only.
+    assert rft["labels"] == [-100] * len(prompt) + sampled["chosen"][0]
+    bos = tokenizer.bos_token_id
+    assert bos is None or rft["input_ids"].count(bos) <= 1
+
+
+def test_trl_alone_adds_tokens_after_the_stop_token(tmp_path_factory, tmp_path):
+    """Why training tokenizes itself: TRL 1.16's own conversational tokenization renders the
+    response through the template, which puts a newline after DeepSeek-Coder's <|EOT|> and
+    ChatML's <|im_end|> (tokens the policy never generated). If TRL stops doing this, the
+    override in codedpo.train can go."""
+    import datasets
+    import trl
+
+    from codedpo import chat
+    from codedpo.train import make_parser
+
+    for family in ("deepseek-coder", "codeqwen"):
+        model_dir = _policy_dir(tmp_path_factory, family, family)
+        tokenizer = chat.load_tokenizer(model_dir)
+        sampled = _sampled(tokenizer)
+        pair = {"prompt": QUESTION, **{s: [{"role": "assistant", "content": raw}]
+                                       for s, (_, raw) in sampled.items()}}  # fmt: skip
+        argv = ["--config", str(ROOT / "configs/recipes/dpo.yaml"), "--output_dir",
+                str(tmp_path / family), *TINY, "--max_length", "1024"]  # fmt: skip
+        _, args = make_parser("dpo").parse_args_and_config(argv)
+        trainer = trl.DPOTrainer(model=str(model_dir), args=args, processing_class=tokenizer,
+                                 train_dataset=datasets.Dataset.from_list([pair]))  # fmt: skip
+        row = trainer.train_dataset[0]
+        prompt = _generation_prompt(tokenizer)
+        assert row["prompt_ids"] == prompt  # the prompt itself is right
+        problems = chat.check_example(tokenizer, row["prompt_ids"], row["chosen_ids"], prompt)
+        assert any("does not end with the end-of-turn token" in p for p in problems), family
+        assert row["chosen_ids"][-2] == tokenizer.eos_token_id  # ...<eot> "\n"
+
+
+def test_codeqwen_tokenizer_loads_as_its_files_say(tmp_path_factory):
+    """transformers 5 loads any qwen2 model's tokenizer as Qwen2Tokenizer, which garbles
+    CodeQwen1.5's SentencePiece vocabulary; codedpo.chat.load_tokenizer (what sampling,
+    training and the analysis use) loads the class the files declare and round-trips."""
+    from transformers import AutoTokenizer, LlamaTokenizer
+
+    from codedpo import chat
+
+    model_dir = _policy_dir(tmp_path_factory, "codeqwen", "codeqwen")
+    text = "```python\ndef f(x):\n    return x + 1\n```"
+    auto = AutoTokenizer.from_pretrained(model_dir)
+    assert type(auto).__name__ == "Qwen2Tokenizer"
+    assert auto.decode(auto(text, add_special_tokens=False)["input_ids"]) != text
+    ours = chat.load_tokenizer(model_dir)
+    source = LlamaTokenizer.from_pretrained(SHARED_MODELS / REAL_TOKENIZERS["codeqwen"][0])
+    ids = ours(text, add_special_tokens=False)["input_ids"]
+    assert ids == source(text, add_special_tokens=False)["input_ids"]
+    assert ours.decode(ids) == text
+    prompt = ours.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=False)
+    assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")

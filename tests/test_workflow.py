@@ -54,7 +54,8 @@ def test_demo_outputs(demo):
             assert pair["chosen"][0]["content"] == raw[pair["chosen_id"]]
             assert pair["rejected"][0]["content"] == raw[pair["rejected_id"]]
             assert pair["prompt"][0]["content"] == problems[pair["task_id"]]["prompt"]
-        for policy_dir in ("base", "rft", *(f"dpo-{m}" for m in models)):
+        swaps = [r["pairs_from"] for r in config["tables"]["off_policy"] if r["policy"] == policy]
+        for policy_dir in ("base", "rft", f"dpo-{policy}", *(f"dpo-{m}" for m in swaps)):
             assert (demo / f"results/eval/{policy}/{policy_dir}/demo_eval/scores.json").exists()
         assert (demo / f"results/checkpoints/{policy}/rft/config.json").exists()
 
@@ -74,8 +75,8 @@ def test_tables_have_every_row_and_column(demo):
     t1 = pd.read_csv(demo / "results/tables/table1.csv")
     t2 = pd.read_csv(demo / "results/tables/table2.csv")
     assert "demo_eval" in t1.columns and "demo_eval" in t2.columns
-    assert len(t1) == 2 * 3  # base, + RFT, + DPO for each model
-    assert len(t2) == 2 * 2  # on-policy and off-policy for each model
+    assert len(t1) == 3 * 3  # base, + RFT, + DPO for each of the three models
+    assert len(t2) == 2 * 3  # base, on-policy, off-policy for the two models that swap pairs
     assert t1["demo_eval"].notna().all() and t2["demo_eval"].notna().all()
     assert t1["demo_eval"].between(0, 1).all()
     md = (demo / "results/tables/table1.md").read_text()
@@ -121,7 +122,8 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
     snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
     snakemake(workdir, "--rerun-incomplete")
     tables = [f"results/tables/table{i}.{ext}" for i in (1, 2) for ext in ("csv", "md", "tex")]
-    for rel in (*tables, "results/pairs/demo-a/pairs.jsonl", "results/pairs/demo-b/rft.jsonl"):
+    for rel in (*tables, "results/pairs/demo-codeqwen/pairs.jsonl",
+                "results/pairs/demo-codellama/rft.jsonl"):  # fmt: skip
         assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
 
 
@@ -130,9 +132,10 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     start = time.monotonic()
     jobs = planned_jobs(workdir, "--configfile", "configs/paper.yaml")
     print(f"paper dry run: {time.monotonic() - start:.1f} s")
-    # 3 models x (base, RFT, DPO on own + 2 others' pairs) x 4 benchmarks
-    assert jobs["generate_eval"] == jobs["execute_eval"] == jobs["score_eval"] == 3 * 5 * 4
-    assert jobs["train_dpo"] == 9 and jobs["train_rft"] == 3
+    # 3 models x (base, RFT, DPO on own pairs) + the paper's swap (CodeQwen1.5 <-> DeepSeek-Coder
+    # pairs), x 4 benchmarks
+    assert jobs["generate_eval"] == jobs["execute_eval"] == jobs["score_eval"] == (3 * 3 + 2) * 4
+    assert jobs["train_dpo"] == 3 + 2 and jobs["train_rft"] == 3
     assert jobs["sample_responses"] == 3 * 8  # 8 shards per model
     assert jobs["download_benchmark"] == 4
     assert "build_demo_model" not in jobs
@@ -152,7 +155,7 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     export = [line for line in shell.splitlines() if "-m codedpo.sources" in line]
     assert any("--hub newfacade/LeetCodeDataset --split train --out" in x for x in export)
     train = [line for line in shell.splitlines() if "-m codedpo.train" in line]
-    assert len(train) == 9 + 3
+    assert len(train) == 5 + 3
     assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)
 
 

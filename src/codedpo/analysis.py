@@ -162,25 +162,18 @@ def load_responses(
 def tokenize_pair(
     tokenizer, prompt: str, response: str, max_length: int | None = None
 ) -> tuple[list[int], int]:
-    """``(input_ids, completion_start)`` of one response, as TRL's DPOTrainer tokenises it."""
+    """``(input_ids, completion_start)`` of one response, as codedpo.train gives it to TRL's
+    DPOTrainer: the generation prompt, then the response as sampled and one end-of-turn token
+    (codedpo.chat), cut at ``max_length`` as DPO's collator cuts it."""
+    from codedpo import chat
+
     messages = [{"role": "user", "content": prompt}]
-    answer = [{"role": "assistant", "content": response}]
-    prompt_ids = _chat_ids(tokenizer, messages, add_generation_prompt=True)
-    full_ids = _chat_ids(tokenizer, messages + answer)
-    start = 0
-    for a, b in zip(prompt_ids, full_ids, strict=False):
-        if a != b:
-            break
-        start += 1
+    prompt_ids = chat.prompt_ids(tokenizer, messages)
+    full_ids = prompt_ids + chat.completion_ids(tokenizer, messages, response)
+    start = len(prompt_ids)
     if max_length is not None:
         full_ids = full_ids[:max_length]
     return full_ids, min(start, len(full_ids))
-
-
-def _chat_ids(tokenizer, messages: list[dict], **kwargs) -> list[int]:
-    out = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True, **kwargs)
-    ids = out["input_ids"]
-    return list(ids[0] if ids and isinstance(ids[0], list) else ids)
 
 
 def sequence_logprobs(
@@ -255,12 +248,13 @@ def score_responses(
     so only one is in memory at a time. The tokenizer is the reference's (DPO trains with it).
     """
     import torch
-    from transformers import AutoTokenizer
+
+    from codedpo.chat import load_tokenizer
 
     torch.set_num_threads(threads)
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    tokenizer = AutoTokenizer.from_pretrained(ref_model)
+    tokenizer = load_tokenizer(ref_model)
     if tokenizer.chat_template is None:
         raise InputError(f"{ref_model}: the tokenizer has no chat template")
     pad_id = tokenizer.pad_token_id

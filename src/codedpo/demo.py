@@ -1,20 +1,29 @@
-"""Build the demo policy model: a tiny Llama and its own tokenizer, trained from scratch on CPU.
+"""Build a demo policy: a tiny model shaped like one of the paper's models, trained from scratch.
 
-The default workflow must run end to end without the Hugging Face Hub, so it builds its policy
-from the embedded demo problems. The model is pretrained on chat-formatted texts
-``user: prompt -> assistant: ```python <code> ``` <eos>`` for every demo problem (both splits),
-each problem seen with its canonical solution *and* its ``meta.buggy_solution``. Sampling such a
-model at temperature ~0.8 gives a mix of passing and failing programs, which is what the
-preference-pair stage needs; greedy decoding picks one of the two variants per problem, so greedy
-pass@1 starts near one half and has room to move. Because every buggy variant comes from one of a
-few shared bug families, a preference DPO learns on the train split transfers to the eval split.
+The default workflow must run end to end without the Hugging Face Hub, so it builds its policies
+from the embedded demo problems. Each imitates one paper model (:mod:`codedpo.demo_families`):
+its architecture family, chat template, special tokens and stop token, with a tokenizer trained
+here (the default) or read from a directory or the Hub. The model is pretrained on every demo
+problem (both splits) rendered with that chat template, each problem seen with its canonical
+solution *and* its ``meta.buggy_solution``, the answer ending with the template's end-of-turn
+token. Sampling such a model at temperature ~0.8 gives a mix of passing and failing programs,
+which is what the preference-pair stage needs; greedy decoding picks one of the two variants per
+problem, so greedy pass@1 starts near one half and has room to move. Because every buggy variant
+comes from one of a few shared bug families, a preference DPO learns on the train split transfers
+to the eval split.
 
 The saved directory loads like a hub model (``AutoModelForCausalLM.from_pretrained(out)``,
-``AutoTokenizer.from_pretrained(out)``) and its tokenizer carries a chat template, so the
-sampling and training stages treat it exactly like a real code model.
+``AutoTokenizer.from_pretrained(out)``) with the hub model's ``config.json`` /
+``generation_config.json`` stop-token layout, so sampling, training and evaluation treat it
+exactly like a real code model. A demo policy is not that model: it carries no hub id, so the
+tables put none of the paper's numbers beside it.
 
     python -m codedpo.demo --problems src/codedpo/data/demo/problems.jsonl \\
-        --out results/models/demo-a --seed 1 --hidden-size 64 --num-layers 2 --steps 300
+        --out results/models/demo-deepseek-coder --family deepseek-coder --seed 2 --steps 600
+    # the real tokenizer files instead of a locally trained tokenizer:
+    python -m codedpo.demo --problems src/codedpo/data/demo/problems.jsonl \\
+        --out results/models/tiny-codeqwen --family codeqwen \\
+        --tokenizer ../shared/models/Qwen__CodeQwen1.5-7B-Chat --tokenizer-class LlamaTokenizer
 """
 
 from __future__ import annotations
@@ -36,41 +45,39 @@ from typing import Any
 
 from codedpo.io import InputError, read_jsonl, sha256_file, write_json
 
-BOS, EOS, PAD = "<|bos|>", "<|eos|>", "<|pad|>"
-ROLE_TOKENS = {"system": "<|system|>", "user": "<|user|>", "assistant": "<|assistant|>"}
-
-# Every turn opens with a special token and the generation prompt ends on one, so the rendered
-# prompt is a token-exact prefix of prompt + answer (TRL's DPO and SFT split the two that way; a
-# BPE merge across the boundary would shift it). `{% generation %}` marks the assistant's tokens
-# for TRL's `assistant_only_loss`; elsewhere it renders as nothing.
-CHAT_TEMPLATE = (
-    "{{- bos_token -}}"
-    "{%- for message in messages -%}"
-    "{%- if message['role'] == 'system' -%}<|system|>{{ message['content'] }}"
-    "{%- elif message['role'] == 'user' -%}<|user|>{{ message['content'] }}"
-    "{%- elif message['role'] == 'assistant' -%}<|assistant|>"
-    "{%- generation -%}{{ message['content'] }}{{ eos_token }}{%- endgeneration -%}"
-    "{%- else -%}{{ raise_exception('unknown role: ' + message['role']) }}"
-    "{%- endif -%}"
-    "{%- endfor -%}"
-    "{%- if add_generation_prompt -%}<|assistant|>{%- endif -%}"
-)
-
 
 @dataclass
 class DemoModelArgs:
     """Build parameters of the demo model; all of them are recorded in ``demo_model.json``."""
 
+    # Which paper model the policy imitates (codedpo.demo_families.FAMILIES).
+    family: str = "deepseek-coder"
+    # None: train a BPE tokenizer on the demo corpus; else a tokenizer directory or a Hub id.
+    tokenizer: str | None = None
+    # transformers class to read `tokenizer` with (None: AutoTokenizer); CodeQwen1.5's files
+    # without tokenizer.json need LlamaTokenizer.
+    tokenizer_class: str | None = None
+    # Pretrain on a subset only: the problems of this split (None: every problem), and of those a
+    # random `pretrain_max_problems` drawn with `pretrain_seed` exactly as `codedpo prepare
+    # --max-problems --seed` draws them. configs/rehearsal.yaml pretrains its policies on the
+    # few demo problems it trains on (a real 32k-92k vocabulary makes every step costly).
+    pretrain_split: str | None = None
+    pretrain_max_problems: int | None = None
+    pretrain_seed: int = 0
     seed: int = 1
     hidden_size: int = 64
     num_layers: int = 2
     num_heads: int = 4
     # None: 4 x hidden_size, which keeps the default model near 0.17M parameters (hidden 64).
     intermediate_size: int | None = None
-    # Bytes (256) + specials + ~340 merges: enough to make code keywords single tokens (shorter
-    # sequences train faster) while every token is still seen often in a 66-problem corpus.
+    # Local tokenizer only. Bytes (256) + specials + ~340 merges: enough to make code keywords
+    # and the template's fixed text single tokens (shorter sequences train faster) while every
+    # token is still seen often in the demo corpus.
     vocab_size: int = 600
-    steps: int = 300
+    # 600 x 16: each of the 217 demo problems is seen about 44 times (half as its buggy variant);
+    # 300 left the policies writing mostly syntax errors (measured: 12% of the on-policy samples
+    # passed, against 44-60% at 600).
+    steps: int = 600
     batch_size: int = 16
     learning_rate: float = 5e-3
     warmup_steps: int = 20
@@ -122,56 +129,37 @@ def training_conversations(
     return out
 
 
-def train_tokenizer(texts: Sequence[str], vocab_size: int):
-    """A byte-level BPE tokenizer trained on ``texts``, wrapped for ``transformers``.
+def make_tokenizer(args: DemoModelArgs, conversations) -> Any:
+    """The policy's tokenizer: trained on the rendered demo corpus, or read from its source."""
+    from codedpo import demo_families as fam
 
-    Byte-level, so any string a model may be shown later (a benchmark prompt, a traceback)
-    still encodes, only in more tokens.
-    """
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    specials = [BOS, EOS, PAD, *ROLE_TOKENS.values()]
-    backend = Tokenizer(models.BPE())
-    backend.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    backend.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(
-        vocab_size=vocab_size,
-        min_frequency=2,
-        special_tokens=specials,
-        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
-        show_progress=False,
-    )
-    backend.train_from_iterator(texts, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(
-        tokenizer_object=backend,
-        bos_token=BOS,
-        eos_token=EOS,
-        pad_token=PAD,
-        extra_special_tokens=list(ROLE_TOKENS.values()),
-        # Decoder-only: batched generation needs the padding on the left.
-        padding_side="left",
-        model_max_length=512,
-    )
-    tokenizer.chat_template = CHAT_TEMPLATE
-    return tokenizer
+    family = fam.get_family(args.family)
+    if args.tokenizer:
+        return fam.load_tokenizer(args.tokenizer, family, args.tokenizer_class)
+    if args.tokenizer_class:
+        raise InputError("tokenizer_class needs a tokenizer (a directory or a Hub id)")
+    # The template's fixed text (DeepSeek-Coder's system prompt, "[INST]", role names) is part
+    # of every sequence: render the corpus with a bytes-only tokenizer first, then learn the
+    # merges on it.
+    bootstrap = fam.train_local_tokenizer(family, [], vocab_size=0)
+    texts = []
+    for messages, _ in conversations:
+        rendered = bootstrap.apply_chat_template(messages, tokenize=False)
+        texts.append(fam.corpus_text(family, rendered))
+    return fam.train_local_tokenizer(family, texts, args.vocab_size)
 
 
 def _encode_examples(tokenizer, conversations) -> list[tuple[list[int], int, bool]]:
-    """``(input_ids, prompt_length, is_buggy)``; the loss covers only the answer tokens."""
+    """``(input_ids, prompt_length, is_buggy)``: the generation prompt, then the answer as the
+    chat template renders it up to and including its end-of-turn token (the template's text
+    after that token is never generated, so it is not learnt). The loss covers the answer."""
+    from codedpo import chat
+
     examples = []
     for messages, buggy in conversations:
-        prompt_ids = tokenizer.apply_chat_template(
-            messages[:1], add_generation_prompt=True, tokenize=False
-        )
-        full = tokenizer.apply_chat_template(messages, tokenize=False)
-        if not full.startswith(prompt_ids):
-            raise AssertionError("chat template: prompt is not a prefix of prompt + answer")
-        p_ids = tokenizer(prompt_ids, add_special_tokens=False)["input_ids"]
-        ids = tokenizer(full, add_special_tokens=False)["input_ids"]
-        if ids[: len(p_ids)] != p_ids:
-            raise AssertionError("tokenizer: prompt tokens are not a prefix of prompt + answer")
-        examples.append((ids, len(p_ids), buggy))
+        prompt = chat.prompt_ids(tokenizer, messages[:1])
+        answer = chat.template_turn_ids(tokenizer, messages[:1], messages[1]["content"])
+        examples.append((prompt + answer, len(prompt), buggy))
     return examples
 
 
@@ -182,6 +170,12 @@ def _batches(examples, args: DemoModelArgs, rng: random.Random):
     while True:
         order = list(range(len(by_problem)))
         rng.shuffle(order)
+        while len(order) < args.batch_size:
+            # Fewer problems than a batch (a pretraining subset): each batch holds several
+            # shuffled rounds.
+            more = list(range(len(by_problem)))
+            rng.shuffle(more)
+            order += more
         for start in range(0, len(order) - args.batch_size + 1, args.batch_size):
             batch = []
             for i in order[start : start + args.batch_size]:
@@ -211,7 +205,7 @@ def build_demo_model(
     seed: int = 1,
     hidden_size: int = 64,
     num_layers: int = 2,
-    steps: int = 300,
+    steps: int = 600,
     threads: int = 1,
     **overrides: Any,
 ) -> None:
@@ -230,11 +224,26 @@ def build_demo_model(
     )
     problems, out_dir = Path(problems), Path(out_dir)
     records = load_demo_problems(problems)
+    if args.pretrain_split or args.pretrain_max_problems:
+        from codedpo.prepare import prepare
+
+        kept = prepare(
+            problems,
+            "problems",
+            args.pretrain_split,
+            max_problems=args.pretrain_max_problems,
+            seed=args.pretrain_seed,
+        )
+        ids = {r["task_id"] for r in kept}
+        records = [r for r in records if r["task_id"] in ids]
 
     import torch
     from tqdm.auto import tqdm
-    from transformers import GenerationConfig, LlamaConfig, LlamaForCausalLM
+    from transformers import AutoModelForCausalLM
 
+    from codedpo import demo_families as fam
+
+    family = fam.get_family(args.family)
     # More threads than free cores makes torch far slower, not faster (17x measured on a loaded
     # 2-core machine), so the caller chooses and the default is one.
     torch.set_num_threads(args.threads)
@@ -243,28 +252,23 @@ def build_demo_model(
     started = time.monotonic()
 
     conversations = training_conversations(records)
-    corpus = []
-    for messages, _ in conversations:
-        corpus.extend(m["content"] for m in messages)
-    tokenizer = train_tokenizer(corpus, args.vocab_size)
+    tokenizer = make_tokenizer(args, conversations)
     examples = _encode_examples(tokenizer, conversations)
     longest = max(len(ids) for ids, _, _ in examples)
+    # CodeLlama's tokenizer has no pad token: pad with eos (masked out of the loss).
+    pad_id = tokenizer.eos_token_id if tokenizer.pad_token_id is None else tokenizer.pad_token_id
 
-    config = LlamaConfig(
-        vocab_size=len(tokenizer),
+    config = fam.model_config(
+        family,
+        tokenizer,
         hidden_size=args.hidden_size,
         intermediate_size=args.intermediate_size or 4 * args.hidden_size,
-        num_hidden_layers=args.num_layers,
-        num_attention_heads=args.num_heads,
-        num_key_value_heads=args.num_heads,
+        num_layers=args.num_layers,
+        num_heads=args.num_heads,
         # Room for the longest training text plus a long, rambling sample.
         max_position_embeddings=max(512, 2 * longest),
-        tie_word_embeddings=True,
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
     )
-    model = LlamaForCausalLM(config)
+    model = AutoModelForCausalLM.from_config(config)
     model.train()
 
     optimizer = torch.optim.AdamW(
@@ -282,8 +286,8 @@ def build_demo_model(
     bar = tqdm(range(args.steps), desc="demo model", disable=not args.progress, leave=False)
     loss_value = float("nan")
     for _ in bar:
-        input_ids, attention, labels = _collate(next(batches), tokenizer.pad_token_id)
-        loss = model(input_ids=input_ids, attention_mask=attention, labels=labels).loss
+        input_ids, attention, labels = _collate(next(batches), pad_id)
+        loss = _answer_loss(model, input_ids, attention, labels)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
@@ -294,25 +298,38 @@ def build_demo_model(
     bar.close()
     model.eval()
 
-    model.generation_config = GenerationConfig(
-        bos_token_id=tokenizer.bos_token_id,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        max_new_tokens=2 * longest,
-    )
+    model.generation_config = fam.generation_config(family, tokenizer)
     params = sum(p.numel() for p in model.parameters())
     info = {
         "kind": "codedpo demo model",
+        # The hub model whose architecture family, template and stop tokens this one imitates.
+        # It is not that model: the tables give it none of the paper's numbers.
+        "imitates": family.imitates,
+        "model_type": family.model_type,
         "args": dataclasses.asdict(args),
         "problems": str(problems),
         "problems_sha256": sha256_file(problems),
         "num_problems": len(records),
+        "pretrain_task_ids": sorted(r["task_id"] for r in records),
         "num_parameters": params,
         "vocab_size": len(tokenizer),
         "final_loss": loss_value,
         "build_seconds": round(time.monotonic() - started, 2),
     }
     _save_atomically(out_dir, model, tokenizer, info)
+
+
+def _answer_loss(model, input_ids, attention, labels):
+    """Next-token cross-entropy on the answer tokens, computing logits only there: with a
+    real 32k-92k vocabulary the output layer over every prompt position would cost most of
+    the step."""
+    import torch.nn.functional as F
+
+    hidden = model.model(input_ids=input_ids, attention_mask=attention).last_hidden_state
+    targets = labels[:, 1:]
+    keep = targets != -100
+    logits = model.lm_head(hidden[:, :-1][keep])
+    return F.cross_entropy(logits.float(), targets[keep])
 
 
 def _save_atomically(out_dir: Path, model, tokenizer, info: dict[str, Any]) -> None:
@@ -358,8 +375,15 @@ def main(argv: list[str] | None = None) -> int:
             continue
         kind = {"int": int, "float": float, "int | None": int}.get(str(field.type), str)
         parser.add_argument(flag, type=kind, default=default, help=f"default: {default}")
+    parser.add_argument("--list-families", action="store_true", help="print the families")
     ns = vars(parser.parse_args(argv))
     problems, out = ns.pop("problems"), ns.pop("out")
+    if ns.pop("list_families"):
+        from codedpo.demo_families import FAMILIES
+
+        for name, family in FAMILIES.items():
+            print(f"{name}: imitates {family.imitates} ({family.model_type})")
+        return 0
     try:
         build_demo_model(problems, out, **ns)
     except InputError as exc:

@@ -3,7 +3,13 @@
 Both tables are DataFrames indexed by ``(model, method)`` with one column per benchmark (greedy
 pass@1, 3 decimals); a missing score is NaN, written empty in CSV, "-" in Markdown and "--" in
 LaTeX. The LaTeX table (a booktabs ``tabular`` to ``\\input``) sets the best value of each column
-within each model's block in bold, as the paper does.
+within each model's block in bold, as the paper does. Table 2 holds, as the paper's does, the base
+model, on-policy DPO and DPO on the pairs of the models ``off_policy`` names.
+
+Every row other than a base row also carries its **difference to the base model** on each
+benchmark, with a seeded 95% paired bootstrap interval over the problems and McNemar's exact
+p-value (:mod:`codedpo.significance`), from the per-problem verdicts in the score files; the
+Markdown and LaTeX tables mark a difference whose interval excludes 0 (:mod:`codedpo.table_format`).
 
 The paper's reported numbers (``configs/paper_results.yaml``, keyed by Hugging Face model id and
 benchmark) sit beside ours: a ``<benchmark> (paper)`` column follows a benchmark's column wherever
@@ -19,6 +25,7 @@ Command line::
 
     python -m codedpo.tables --scores results/scores/*.json --models deepseek codeqwen \\
         --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables \\
+        [--off-policy codeqwen=deepseek deepseek=codeqwen] [--bootstrap-seed 0] \\
         [--paper configs/paper_results.yaml --model-ids codeqwen=Qwen/CodeQwen1.5-7B-Chat ...
          --benchmark-ids humaneval=humaneval ...]
 
@@ -33,19 +40,33 @@ import json
 import math
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
 import jsonschema
 import pandas as pd
 import yaml
 
+from codedpo import significance
 from codedpo.io import InputError, atomic_write, read_json
+
+# Rendering lives in table_format; these names stay importable from here.
+from codedpo.table_format import (  # noqa: F401
+    DIFF,
+    HIGH,
+    LOW,
+    MARK_NOTE,
+    MISSING,
+    P,
+    best_in_block,
+    latex_escape,
+    to_latex,
+    to_markdown,
+)
 
 # pass@1 as a fraction: 3 decimals resolve one problem of HumanEval's 164 (0.006).
 DECIMALS = 3
-MISSING = "-"
-LATEX_MISSING = "--"
 RFT = "+ RFT"
 DPO = "+ DPO"
 ON_POLICY = "DPO on-policy"
@@ -80,7 +101,7 @@ PAPER_SCHEMA = {
 }
 
 
-def off_policy(other: str) -> str:
+def off_policy_label(other: str) -> str:
     return f"DPO off-policy (pairs from {other})"
 
 
@@ -111,10 +132,27 @@ def _cell_key(score: dict, models: Sequence[str], where: str) -> tuple[str, str,
     raise InputError(f"{where}: field 'variant': {score['variant']!r} is not base, rft or dpo")
 
 
+def _verdicts(score: dict, where: str) -> dict[str, bool] | None:
+    """``task_id -> passed`` from a score file's ``verdicts`` (None when it has none)."""
+    verdicts = score.get("verdicts")
+    if verdicts is None:
+        return None
+    if not isinstance(verdicts, dict) or not all(
+        isinstance(v, dict) and isinstance(v.get("passed"), bool) for v in verdicts.values()
+    ):
+        raise InputError(f"{where}: field 'verdicts' must map task ids to {{'passed': bool}}")
+    return {task: v["passed"] for task, v in verdicts.items()}
+
+
+Key = tuple[str, str, "str | None", str]
+
+
 def _collect(
     scores: list[dict], models: Sequence[str], benchmarks: Sequence[str]
-) -> dict[tuple[str, str, str | None, str], float]:
-    cells: dict[tuple[str, str, str | None, str], tuple[float, str]] = {}
+) -> tuple[dict[Key, float], dict[Key, dict[str, bool]]]:
+    """``(cells, verdicts)`` keyed by ``(policy, kind, pairs_from, benchmark)``."""
+    cells: dict[Key, tuple[float, str]] = {}
+    verdicts: dict[Key, dict[str, bool]] = {}
     for i, score in enumerate(scores):
         where = score.get("_path") or f"scores[{i}]"
         policy, kind, pairs_from = _cell_key(score, models, where)
@@ -131,7 +169,14 @@ def _collect(
                 f"{benchmark}; the other is {cells[key][1]}"
             )
         cells[key] = (float(value), where)
-    return {k: v for k, (v, _) in cells.items()}
+        per_problem = _verdicts(score, where)
+        if per_problem is not None:
+            if len(per_problem) != score.get("total", len(per_problem)) or sum(
+                per_problem.values()
+            ) != score.get("passed", sum(per_problem.values())):
+                raise InputError(f"{where}: field 'verdicts' disagrees with 'passed'/'total'")
+            verdicts[key] = per_problem
+    return {k: v for k, (v, _) in cells.items()}, verdicts
 
 
 Cells = dict[tuple[str, str, "str | None", str], float]
@@ -175,14 +220,42 @@ def load_paper(
     return cells
 
 
+@dataclass(frozen=True)
+class Bootstrap:
+    """Settings of the paired bootstrap (codedpo.significance), recorded in the tables' note."""
+
+    resamples: int = significance.RESAMPLES
+    confidence: float = significance.CONFIDENCE
+    seed: int = significance.SEED
+
+
+def _difference(
+    verdicts: dict[Key, dict[str, bool]], key: Key, base: Key, settings: Bootstrap, where: str
+) -> significance.Difference | None:
+    if key not in verdicts or base not in verdicts or key == base:
+        return None
+    try:
+        a, b = significance.paired_verdicts(verdicts[base], verdicts[key])
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    return significance.paired_difference(
+        a, b, resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed
+    )
+
+
 def _frame(
     rows: list[tuple[str, str, str | None, str | None]],
     cells: Cells,
     paper: Cells,
     benchmarks: Sequence[str],
+    verdicts: dict[Key, dict[str, bool]] | None = None,
+    settings: Bootstrap | None = None,
 ) -> pd.DataFrame:
     """Rows ``(model, method, kind, pairs_from)``; a paper column follows each benchmark the
-    paper reports for any of these rows."""
+    paper reports for any of these rows, and difference columns each benchmark where a row
+    other than the base has per-problem verdicts to compare with the base's."""
+    verdicts = verdicts or {}
+    settings = settings or Bootstrap()
     index = pd.MultiIndex.from_tuples([r[:2] for r in rows], names=INDEX_NAMES)
     columns: dict[str, list[float]] = {}
     for b in benchmarks:
@@ -190,7 +263,23 @@ def _frame(
         reported = [paper.get((m, kind, src, b), math.nan) for m, _, kind, src in rows]
         if not all(math.isnan(v) for v in reported):
             columns[f"{b} {PAPER}"] = reported
-    return pd.DataFrame(columns, index=index, dtype=float).round(DECIMALS)
+        diffs = [
+            _difference(
+                verdicts, (m, kind, src, b), (m, "base", None, b), settings,
+                f"{m} {method} on {b}",
+            )
+            for m, method, kind, src in rows
+        ]  # fmt: skip
+        if any(d is not None for d in diffs):
+            columns[b + DIFF] = [d.delta if d else math.nan for d in diffs]
+            columns[b + LOW] = [d.low if d else math.nan for d in diffs]
+            columns[b + HIGH] = [d.high if d else math.nan for d in diffs]
+            columns[b + P] = [d.p_value if d else math.nan for d in diffs]
+    frame = pd.DataFrame(columns, index=index, dtype=float)
+    # p-values keep their precision (a p of 2e-5 must not print as 0); the rest 3 decimals.
+    rounded = [c for c in frame.columns if not c.endswith(P)]
+    frame[rounded] = frame[rounded].round(DECIMALS)
+    return frame
 
 
 def build_tables(
@@ -198,13 +287,26 @@ def build_tables(
     models: list[str],
     benchmarks: list[str],
     paper: Cells | None = None,
+    off_policy: Sequence[tuple[str, str]] | None = None,
+    bootstrap: Bootstrap | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(table1, table2)``; every model gets all its rows, filled or NaN.
 
     ``paper`` (from :func:`load_paper`) adds ``<benchmark> (paper)`` columns where it has values.
+    ``off_policy``: the ``(policy, pairs_from)`` DPO runs of Table 2 (None: every model on
+    every other model's pairs); Table 2 holds the models that have one, in ``models`` order
+    (``pairs_from`` may be a model the tables do not show).
+    ``bootstrap`` sets the paired bootstrap of the differences to the base model.
     """
-    cells = _collect(scores, models, benchmarks)
+    cells, verdicts = _collect(scores, models, benchmarks)
     paper = paper or {}
+    if off_policy is None:
+        off_policy = [(m, o) for m in models for o in models if o != m]
+    for policy, source in off_policy:
+        if policy not in models:
+            raise InputError(f"off_policy: {policy!r} is not one of the models {list(models)}")
+        if policy == source:
+            raise InputError(f"off_policy: {policy!r} on its own pairs is on-policy DPO")
     rows1 = [
         (model, method, kind, pairs_from)
         for model in models
@@ -214,126 +316,18 @@ def build_tables(
             (DPO, "dpo", model),
         )
     ]
-    rows2 = [
-        (model, ON_POLICY if source == model else off_policy(source), "dpo", source)
-        for model in models
-        for source in [model, *(m for m in models if m != model)]
-    ]
-    return _frame(rows1, cells, paper, benchmarks), _frame(rows2, cells, paper, benchmarks)
-
-
-def _fmt(value) -> str:
-    if isinstance(value, float):
-        return MISSING if math.isnan(value) else f"{value:.{DECIMALS}f}"
-    return str(value)
-
-
-def to_markdown(
-    df: pd.DataFrame, labels: Callable[[str, str, bool], list[str]], headers: list[str]
-) -> str:
-    """Pipe table; ``labels(model, method, first_row_of_model)`` gives the leading cells.
-
-    Our own writer: pandas' ``to_markdown`` needs ``tabulate``, not a dependency of the package.
-    """
-    columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
-    head = headers + columns
-    body = []
-    previous = None
-    for (model, method), row in df.iterrows():
-        body.append(labels(model, method, model != previous) + [_fmt(v) for v in row])
-        previous = model
-    widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
-    n_labels = len(headers)
-
-    def line(cells: list[str]) -> str:
-        padded = [
-            c.ljust(w) if i < n_labels else c.rjust(w)
-            for i, (c, w) in enumerate(zip(cells, widths, strict=True))
-        ]
-        return "| " + " | ".join(padded) + " |"
-
-    rule = (
-        "|"
-        + "|".join(
-            ":" + "-" * (w + 1) if i < n_labels else "-" * (w + 1) + ":"
-            for i, w in enumerate(widths)
-        )
-        + "|"
+    rows2 = []
+    for model in models:
+        sources = [src for policy, src in off_policy if policy == model]
+        if not sources:
+            continue
+        rows2.append((model, "base", "base", None))
+        rows2.append((model, ON_POLICY, "dpo", model))
+        rows2 += [(model, off_policy_label(src), "dpo", src) for src in sources]
+    return (
+        _frame(rows1, cells, paper, benchmarks, verdicts, bootstrap),
+        _frame(rows2, cells, paper, benchmarks, verdicts, bootstrap),
     )
-    return "\n".join([line(head), rule, *(line(r) for r in body)]) + "\n"
-
-
-_LATEX_SPECIAL = {
-    "\\": r"\textbackslash{}",
-    "&": r"\&",
-    "%": r"\%",
-    "$": r"\$",
-    "#": r"\#",
-    "_": r"\_",
-    "{": r"\{",
-    "}": r"\}",
-    "~": r"\textasciitilde{}",
-    "^": r"\textasciicircum{}",
-}
-
-
-def latex_escape(text: str) -> str:
-    return "".join(_LATEX_SPECIAL.get(ch, ch) for ch in str(text))
-
-
-def best_in_block(df: pd.DataFrame) -> pd.DataFrame:
-    """Booleans shaped like ``df``: the highest value of each column within each model's rows.
-
-    Ties are all best; a column with fewer than two values in a block marks nothing (a lone
-    number is not a comparison).
-    """
-    best = pd.DataFrame(False, index=df.index, columns=df.columns)
-    for _, block in df.groupby(level=0, sort=False):
-        for column in df.columns:
-            values = block[column].dropna()
-            if len(values) >= 2:
-                best.loc[values.index[values == values.max()], column] = True
-    return best
-
-
-def to_latex(
-    df: pd.DataFrame,
-    labels: Callable[[str, str, bool], list[str]],
-    headers: list[str],
-    note: str | None = None,
-) -> str:
-    """A booktabs ``tabular``: a rule between model blocks, each block's best values in bold.
-
-    Our own writer: pandas' ``Styler.to_latex`` cannot pick the best value per row block.
-    """
-    columns = [" ".join(map(str, c)) if isinstance(c, tuple) else str(c) for c in df.columns]
-    best = best_in_block(df)
-    lines = []
-    if note:
-        lines.append(f"% {note}")
-    lines += [
-        "% \\usepackage{booktabs}",
-        "\\begin{tabular}{" + "l" * len(headers) + "r" * len(columns) + "}",
-        "\\toprule",
-        " & ".join(latex_escape(h) for h in headers + columns) + " \\\\",
-        "\\midrule",
-    ]
-    previous = None
-    for (model, method), row in df.iterrows():
-        if previous is not None and model != previous:
-            lines.append("\\midrule")
-        cells = [latex_escape(c) for c in labels(model, method, model != previous)]
-        for column, value in zip(df.columns, row, strict=True):
-            text = _fmt(value)
-            if text == MISSING:
-                text = LATEX_MISSING
-            elif best.loc[(model, method), column]:
-                text = f"\\textbf{{{text}}}"
-            cells.append(text)
-        lines.append(" & ".join(cells) + " \\\\")
-        previous = model
-    lines += ["\\bottomrule", "\\end{tabular}"]
-    return "\n".join(lines) + "\n"
 
 
 def _table1_labels(model: str, method: str, first: bool) -> list[str]:
@@ -342,7 +336,7 @@ def _table1_labels(model: str, method: str, first: bool) -> list[str]:
 
 
 def _table2_labels(model: str, method: str, first: bool) -> list[str]:
-    return [model if first else "", method]
+    return [model if first else "", "base" if method == "base" else method]
 
 
 def write_tables(
@@ -362,8 +356,12 @@ def write_tables(
         ("table2", table2, _table2_labels, ["Model", "DPO data"]),
     ):
         csv_path = outdir / f"{name}.csv"
+        out = df.reset_index()
+        for column in [c for c in df.columns if c.endswith(P)]:
+            # p-values keep three significant digits (a p of 2e-5 is not 0.000).
+            out[column] = ["" if math.isnan(v) else f"{v:.3g}" for v in out[column].astype(float)]
         with atomic_write(csv_path) as fh:
-            df.reset_index().to_csv(fh, index=False, float_format=f"%.{DECIMALS}f", na_rep="")
+            out.to_csv(fh, index=False, float_format=f"%.{DECIMALS}f", na_rep="")
         md_path = outdir / f"{name}.md"
         with atomic_write(md_path) as fh:
             fh.write(to_markdown(df, labels, headers))
@@ -413,7 +411,12 @@ def _mapping(items: list[str], flag: str) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--scores", required=True, nargs="+", help="scores JSON files")
+    parser.add_argument(
+        "--scores",
+        required=True,
+        nargs="*",
+        help="scores JSON files (none: an empty table, beside the paper's numbers if given)",
+    )
     parser.add_argument("--models", required=True, nargs="+", help="models, in table order")
     parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
     parser.add_argument("--outdir", required=True, help="directory for table{1,2}.{csv,md,tex}")
@@ -428,6 +431,22 @@ def main(argv: list[str] | None = None) -> int:
         metavar="OURS=PAPERS",
         help="which of the paper's benchmarks each benchmark is (humaneval, mbpp_plus, ...)",
     )
+    parser.add_argument(
+        "--off-policy",
+        nargs="*",
+        default=None,
+        metavar="POLICY=PAIRS_FROM",
+        help="Table 2's off-policy DPO runs (default: every model on every other model's pairs)",
+    )
+    parser.add_argument(
+        "--bootstrap-resamples", type=int, default=significance.RESAMPLES, help="resamples"
+    )
+    parser.add_argument(
+        "--bootstrap-seed", type=int, default=significance.SEED, help="seed of the resampling"
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=significance.CONFIDENCE, help="interval level"
+    )
     args = parser.parse_args(argv)
 
     paper = None
@@ -437,11 +456,26 @@ def main(argv: list[str] | None = None) -> int:
             _mapping(args.model_ids, "--model-ids"),
             _mapping(args.benchmark_ids, "--benchmark-ids"),
         )
+    off = None
+    if args.off_policy is not None:
+        off = []
+        for item in args.off_policy:
+            policy, sep, source = item.partition("=")
+            if not sep or not policy or not source:
+                raise InputError(f"--off-policy: expected POLICY=PAIRS_FROM, got {item!r}")
+            off.append((policy, source))
+    settings = Bootstrap(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
     scores = load_scores(args.scores)
-    table1, table2 = build_tables(scores, args.models, args.benchmarks, paper)
+    table1, table2 = build_tables(scores, args.models, args.benchmarks, paper, off, settings)
     note = (
         f"Greedy pass@1; '{MISSING}' = not run. From {len(scores)} score files "
         f"(sha256 of their results {results_digest(scores)[:16]})."
+    )
+    note += (
+        f" diff: pass@1 minus the base model's on the same problems, with its "
+        f"{settings.confidence:.0%} paired bootstrap interval over problems (percentile, "
+        f"{settings.resamples} resamples, seed {settings.seed}); p: McNemar's exact test; "
+        f"{MARK_NOTE}."
     )
     if paper:
         note += f" Columns marked {PAPER}: the paper's reported numbers ({args.paper})."

@@ -5,6 +5,15 @@ paper's defaults from a recipe and writes the checkpoint atomically: training ru
 and the directory is renamed to ``OUT/`` only after the model, the tokenizer and
 ``train_summary.json`` are saved, so an interrupted job never leaves a checkpoint that looks done.
 
+The examples reach TRL already tokenized (:func:`tokenize_records`, through :mod:`codedpo.chat`):
+the prompt exactly as sampling fed it to the policy, the response as the policy generated it, and
+one end-of-turn token after it. TRL's own conversational tokenization renders the response
+through the chat template, which for the paper's models adds tokens the policy never produced
+(DeepSeek-Coder: a newline before and after ``<|EOT|>``; ChatML: a newline after ``<|im_end|>``).
+SFT takes tokenized data through its public path (``input_ids`` + ``completion_mask``); DPO in
+TRL 1.16 always tokenizes, so :func:`_dpo_trainer_class` skips that step for tokenized data (TRL
+is pinned to 1.16 for it; tests/test_train.py checks the trainer's dataset token by token).
+
 ```bash
 # DPO, one process on CPU (the tests do this with a tiny model)
 accelerate launch --config_file configs/accelerate/cpu.yaml -m codedpo.train \\
@@ -133,7 +142,11 @@ def load_train_records(path: str | os.PathLike, method: str) -> list[dict]:
         for name in columns:
             if name not in record:
                 raise InputError(f"{where}: missing field '{name}'")
-        records.append({name: _messages(record[name], where, name) for name in columns})
+        kept = {name: _messages(record[name], where, name) for name in columns}
+        for name in columns[1:]:  # the response: one assistant turn, as sampled
+            if len(kept[name]) != 1 or kept[name][0]["role"] != "assistant":
+                raise InputError(f"{where}: field '{name}' must be one assistant message")
+        records.append(kept)
     if not records:
         if method == "dpo":
             raise InputError(
@@ -141,6 +154,87 @@ def load_train_records(path: str | os.PathLike, method: str) -> list[dict]:
             )
         raise InputError(f"no RFT examples in {path}: no problem had a passing sample")
     return records
+
+
+def tokenize_records(tokenizer, records: list[dict], method: str) -> list[dict]:
+    """TRL's tokenized columns for each record, as the policy saw and produced the sequence.
+
+    dpo: ``prompt_ids``, ``chosen_ids``, ``rejected_ids`` (the columns DPOTrainer's collator
+    reads); rft: ``input_ids`` and ``completion_mask`` (SFTTrainer's tokenized form; the loss
+    covers the completion when ``completion_only_loss``).
+    """
+    from codedpo import chat
+
+    out = []
+    for record in records:
+        prompt = chat.prompt_ids(tokenizer, record["prompt"])
+
+        def response(name: str, record: dict = record) -> list[int]:
+            return chat.completion_ids(tokenizer, record["prompt"], record[name][0]["content"])
+
+        if method == "dpo":
+            out.append(
+                {
+                    "prompt_ids": prompt,
+                    "chosen_ids": response("chosen"),
+                    "rejected_ids": response("rejected"),
+                }
+            )
+        else:
+            completion = response("completion")
+            out.append(
+                {
+                    "input_ids": prompt + completion,
+                    "completion_mask": [0] * len(prompt) + [1] * len(completion),
+                }
+            )
+    return out
+
+
+def _dpo_trainer_class():
+    """TRL's DPOTrainer, taking tokenized examples (``prompt_ids``...) as they are.
+
+    TRL 1.16's ``DPOTrainer._prepare_dataset`` always tokenizes the text columns; for data that
+    is already tokenized this keeps only its last step (dropping examples whose prompt alone
+    fills ``max_length``). The loss and everything else are TRL's.
+    """
+    import trl
+
+    class TokenizedDPOTrainer(trl.DPOTrainer):
+        def _prepare_dataset(self, dataset, processing_class, args, dataset_name):
+            if "prompt_ids" not in dataset.column_names:
+                return super()._prepare_dataset(dataset, processing_class, args, dataset_name)
+            if args.max_length is not None and args.truncation_mode == "keep_start":
+                dataset = dataset.filter(lambda ex: len(ex["prompt_ids"]) < args.max_length)
+            return dataset
+
+    return TokenizedDPOTrainer
+
+
+def load_tokenizer(model_name_or_path: str):
+    """The policy's tokenizer, as sampling loads it (pad falls back to eos)."""
+    from codedpo.chat import load_tokenizer as load
+
+    tokenizer = load(model_name_or_path)
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
+    return tokenizer
+
+
+def build_trainer(script_args: ScriptArguments, training_args, records: list[dict]):
+    """The TRL trainer for ``records`` (read by :func:`load_train_records`), not yet trained."""
+    import datasets
+    import trl
+
+    tokenizer = load_tokenizer(script_args.model_name_or_path)
+    dataset = datasets.Dataset.from_list(tokenize_records(tokenizer, records, script_args.method))
+    trainer_cls = _dpo_trainer_class() if script_args.method == "dpo" else trl.SFTTrainer
+    return trainer_cls(
+        model=script_args.model_name_or_path,
+        args=training_args,
+        train_dataset=dataset,
+        processing_class=tokenizer,
+    )
 
 
 def _set_gradient_accumulation(script_args: ScriptArguments, training_args) -> None:
@@ -159,11 +253,9 @@ def _set_gradient_accumulation(script_args: ScriptArguments, training_args) -> N
 
 def train(script_args: ScriptArguments, training_args) -> dict:
     """Train with TRL and publish ``output_dir`` atomically; returns the summary it writes."""
-    import datasets
     import torch
     import transformers
     import trl
-    from transformers import AutoTokenizer
 
     started = time.time()
     torch.set_num_threads(script_args.threads)
@@ -187,17 +279,7 @@ def train(script_args: ScriptArguments, training_args) -> dict:
         shutil.rmtree(tmp_dir)  # left by a killed run
     state.wait_for_everyone()
 
-    tokenizer = AutoTokenizer.from_pretrained(script_args.model_name_or_path)
-    if tokenizer.pad_token is None:
-        tokenizer.pad_token = tokenizer.eos_token
-    dataset = datasets.Dataset.from_list(records)
-    trainer_cls = trl.DPOTrainer if script_args.method == "dpo" else trl.SFTTrainer
-    trainer = trainer_cls(
-        model=script_args.model_name_or_path,
-        args=training_args,
-        train_dataset=dataset,
-        processing_class=tokenizer,
-    )
+    trainer = build_trainer(script_args, training_args, records)
     result = trainer.train()
     trainer.save_model(str(tmp_dir))  # every rank: ZeRO-3 gathers the shards here
 
