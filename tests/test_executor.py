@@ -606,6 +606,40 @@ def test_only_starved_timeouts_are_re_run():
     # Little CPU while the machine was busy: starved, re-run.
     assert starved({"cpu_s": 0.4, "duration_s": 1.02}, idle_cores=0.1)
     assert starved({"cpu_s": 0.4, "duration_s": 1.02}, idle_cores=None)
+    # Where the kernel reports the time spent waiting for a CPU, the clock gave it back already.
+    assert not starved({"cpu_s": 0.4, "duration_s": 1.02, "wait_s": 0.6}, idle_cores=0.1)
+
+
+def test_the_clock_gives_back_the_time_a_loaded_machine_took(tmp_path):
+    """A correct answer needing ~0.5 s of CPU per 1 s test passes with the machine overloaded
+    (six busy processes on two cores stretch it to ~1.5 s of wall time); a loop still stops."""
+    slow = ("import time\ndef f(x):\n    end = time.process_time() + 0.5\n"
+            "    while time.process_time() < end:\n        pass\n    return x\n")  # fmt: skip
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/f", "prompt": "", "entry_point": "f",
+         "tests": {"kind": "call", "cases": [{"input": [k], "output": k} for k in range(2)]}},
+    ])  # fmt: skip
+    samples = write_jsonl(tmp_path / "s.jsonl", [
+        {"task_id": "t/f", "sample_id": "slow", "solution": slow},
+        {"task_id": "t/f", "sample_id": "loop", "solution": "def f(x):\n    while True:\n"
+                                                             "        pass\n"},
+    ])  # fmt: skip
+    busy = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(6)]
+    try:
+        out = tmp_path / "out.jsonl"
+        config = ExecConfig(sandbox=SandboxConfig(backend=BACKENDS[-1]),
+                            limits=Limits(test_seconds=1.0), workers=1,
+                            retry_timeouts=False)  # fmt: skip
+        execute_files(load_problems(problems), [samples], out, config, progress=False)
+    finally:
+        for proc in busy:
+            proc.kill()
+            proc.wait()
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    assert records["slow"]["status"] == "passed", records["slow"]
+    assert records["slow"]["wait_s"] > 0.3  # it did wait: the machine was loaded
+    assert records["slow"]["duration_s"] > 1.0  # longer than its limit in wall time
+    assert records["loop"]["status"] == "timeout"
 
 
 def test_stdout_tokens_compare_as_codeforces_checkers_do():

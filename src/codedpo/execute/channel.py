@@ -98,10 +98,26 @@ class Child:
         self.cpu = 0.0
         self.killed = False
         self.audits: set[str] = set()
+        self._wait, self._wait_read, self.schedstat = 0.0, 0.0, False
         try:
             self.pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
             self.pidfd = None
+
+    def waited(self, fresh: bool = False) -> float:
+        """Seconds the child spent runnable but waiting for a CPU (``/proc/PID/schedstat``):
+        time a loaded machine took from it, which its clock gives back. Re-read at most every
+        20 ms unless ``fresh``; 0.0 where the kernel does not keep it."""
+        now = time.monotonic()
+        if fresh or now - self._wait_read >= 0.02:
+            self._wait_read = now
+            try:
+                with open(f"/proc/{self.pid}/schedstat", "rb") as fh:
+                    self._wait = int(fh.read().split()[1]) / 1e9
+                self.schedstat = True
+            except (OSError, ValueError, IndexError):
+                pass
+        return self._wait
 
     def poll_exit(self) -> bool:
         if self.status is None:

@@ -269,6 +269,8 @@ class Worker(Sessions):
             "timed_out": False,
             "timeout_at": None,
             "audit": sorted(kid.audits),
+            # None where the kernel keeps no schedstat: then the clock was plain wall time.
+            "wait": round(kid.waited(fresh=True), 4) if kid.schedstat else None,
             **extra,
         }
         if status is not None and os.WIFSIGNALED(status) and not kid.killed:
@@ -278,33 +280,41 @@ class Worker(Sessions):
 
     # -- a sample's tests, timed from outside ----------------------------------------------
     def _watch(self, kid: Child, limits: dict, start: int, end: int) -> dict:
-        """Read a run's reports; kill the child at its load, test or sample limit."""
+        """Read a run's reports; kill the child at its load, test or sample limit.
+
+        The clock is wall time minus the time the child waited for a CPU: on a loaded machine a
+        test gets the time it would have had on an idle one, so load does not turn a correct
+        answer into a timeout, while a loop or a sleep is stopped at the limit as ever.
+        """
         test_limits = limits["test_seconds"]
-        load_deadline = kid.start + limits["load_seconds"]
         budget = limits.get("deadline_seconds", float("inf"))
         cap = limits["results_bytes"]
         current, mark, tests_start = start, None, None
+        mark_wait = tests_wait = 0.0
         clock: list[float] = []
         timeout_at = None
         while True:
-            now = time.monotonic()
+            now, waited = time.monotonic(), kid.waited()
             if mark is None:
-                deadline = load_deadline
+                deadline = kid.start + limits["load_seconds"] + waited
             elif current >= end:
                 deadline = now + 5.0  # every test reported: only the exit is left
             else:
-                deadline = min(mark + test_limits[current], tests_start + budget) + GRACE
+                deadline = min(mark + test_limits[current] + waited - mark_wait,
+                               tests_start + budget + waited - tests_wait) + GRACE  # fmt: skip
             lines = kid.wait(deadline - now, cap)
             arrived = time.monotonic()
             for line in lines:
                 if mark is None:
                     if line.startswith(b'{"loaded"'):
                         mark = tests_start = arrived
+                        mark_wait = tests_wait = kid.waited(fresh=True)
                     continue
                 found = _INDEX.match(line)
                 if found and int(found.group(1)) == current:
-                    clock.append(arrived - mark)
-                    mark = arrived
+                    waited = kid.waited()
+                    clock.append(arrived - mark - (waited - mark_wait))
+                    mark, mark_wait = arrived, waited
                     current += 1
             if kid.size > cap:
                 kid.kill()
@@ -312,6 +322,10 @@ class Worker(Sessions):
             if kid.eof or kid.status is not None:
                 break
             if not lines and time.monotonic() >= deadline:
+                # Past the deadline as last computed: if the child waited for a CPU meanwhile,
+                # its deadline moved; look again before calling it a timeout.
+                if kid.waited(fresh=True) > waited + 0.001:
+                    continue
                 timeout_at = "load" if mark is None else current
                 kid.kill()
                 break
@@ -340,17 +354,19 @@ class Worker(Sessions):
         return [self._watch(kid, limits, start, end)]
 
     def _watch_program(self, kid: Child, limits: dict, seconds: float) -> dict:
+        """A whole program's run, on the same clock as :meth:`_watch` (wall time minus the time
+        it waited for a CPU)."""
         cap = limits["results_bytes"]
-        deadline = kid.start + seconds + GRACE
         timed_out = False
         while True:
+            deadline = kid.start + seconds + GRACE + kid.waited()
             kid.wait(deadline - time.monotonic(), cap)
             if kid.size > cap:
                 kid.kill()
                 break
             if kid.eof or kid.status is not None:
                 break
-            if time.monotonic() >= deadline:
+            if time.monotonic() >= kid.start + seconds + GRACE + kid.waited(fresh=True):
                 timed_out = True
                 kid.kill()
                 break

@@ -293,7 +293,15 @@ def execute_one(slot: Slot, plan: Plan, code: str, limits: Limits,
 
 
 def starved(record: dict, idle_cores: float | None) -> bool:
-    """Did a timed-out sample lose its time to other processes rather than use it?"""
+    """Did a timed-out sample lose its time to other processes rather than use it?
+
+    Where the kernel keeps schedstat (``wait_s`` known) the worker's clock already gave the
+    sample back the time it waited for a CPU: its timeout stands. Elsewhere, a sample that got
+    less than ``STARVED_SHARE`` of its wall time on a CPU while the machine had no core to spare
+    was starved.
+    """
+    if record.get("wait_s") is not None:
+        return False
     if float(record.get("cpu_s") or 0.0) >= STARVED_SHARE * float(record.get("duration_s") or 0):
         return False  # it had the CPU and used it
     return idle_cores is None or idle_cores < IDLE_CORES  # the machine had no CPU to spare

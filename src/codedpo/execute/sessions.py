@@ -49,13 +49,14 @@ class Sessions:
         limits = self.session_limits
         cap = limits["results_bytes"]
         before = kid.size
-        t0 = time.monotonic()
+        t0, wait0 = time.monotonic(), kid.waited(fresh=True)
         if not kid.send({"target": msg["target"], "args": msg["args"]}):
             return {"died": True}
-        deadline = t0 + float(msg["limit"]) + GRACE
         while True:
+            # The harness's clock: wall time minus the time the child waited for a CPU.
+            deadline = t0 + float(msg["limit"]) + GRACE + kid.waited() - wait0
             lines = kid.wait(deadline - time.monotonic(), before + cap)
-            elapsed = time.monotonic() - t0
+            elapsed = time.monotonic() - t0 - (kid.waited(fresh=True) - wait0)
             if lines:
                 line = lines[0]
                 kid.chunks = []
@@ -74,7 +75,8 @@ class Sessions:
                 return {"exceeded": True, "t": elapsed}
             if kid.eof or kid.status is not None:
                 return {"died": True, "t": elapsed}
-            if time.monotonic() >= deadline:
+            waited = kid.waited(fresh=True) - wait0
+            if time.monotonic() >= t0 + float(msg["limit"]) + GRACE + waited:
                 kid.kill()
                 return {"timeout": True, "t": elapsed}
 

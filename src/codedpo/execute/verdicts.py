@@ -343,6 +343,10 @@ def assemble(plan: Plan, outcomes: list[Outcome], runs: list[dict]) -> dict:
         "groups": groups,
         "duration_s": round(sum(float(r.get("duration") or 0) for r in runs), 4),
         "cpu_s": round(sum(float(r.get("cpu") or 0) for r in runs), 4),
+        # Time the sample's process waited for a CPU (given back by the worker's clock); None
+        # where the kernel keeps no schedstat.
+        "wait_s": (round(sum(float(r["wait"]) for r in runs if r.get("wait") is not None), 4)
+                   if runs and all(r.get("wait") is not None for r in runs) else None),  # fmt: skip
         "stderr_tail": stderr,
         # Nothing is checked inside the untrusted process any more; kept for older readers.
         "in_process_checks": 0,
