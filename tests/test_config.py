@@ -150,9 +150,9 @@ def test_values_out_of_range_or_of_the_wrong_kind(override, expected):
 
 
 def test_names_and_files_must_exist():
-    assert error_of({"tables": {"models": ["demo-a", "demo-x"]}}) == (
-        "o1.yaml: tables.models[1]: 'demo-x' is not defined in models (defined: demo-a, demo-b); "
-        "did you mean 'demo-b'?"
+    assert error_of({"tables": {"models": ["demo-codeqwen", "demo-codellamma"]}}) == (
+        "o1.yaml: tables.models[1]: 'demo-codellamma' is not defined in models (defined: "
+        "demo-codeqwen, demo-deepseek-coder, demo-codellama); did you mean 'demo-codellama'?"
     )
     assert error_of({"tables": {"benchmarks": ["humaneval"]}}).startswith(
         "o1.yaml: tables.benchmarks[0]: 'humaneval' is not defined in benchmarks"

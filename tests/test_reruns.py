@@ -2,8 +2,9 @@
 in a copy of the finished demo (real dry runs), and that restating every value in other words
 reruns nothing. Each dry run takes a few seconds: one per key, several assertions each.
 
-Job counts of the demo: 2 policies x 2 shards; 4 evaluated variants per policy (base, rft,
-dpo-demo-a, dpo-demo-b) on 1 benchmark, so 8 evaluation jobs, 6 of them of trained checkpoints.
+Job counts of the demo: 3 policies x 2 shards; DPO on each policy's own pairs plus the paper's
+swap (demo-codeqwen on demo-deepseek-coder's pairs and back), so 5 DPO and 3 RFT checkpoints;
+with the 3 base models, 11 evaluated variants on 1 benchmark, 8 of them trained checkpoints.
 """
 
 from __future__ import annotations
@@ -27,10 +28,10 @@ def evals(n: int) -> dict[str, int]:
 
 
 # Everything that follows the policies' samples (the pairs, both trainings, their evaluations).
-FROM_PAIRS = {"build_pairs": 2, "train_dpo": 4, "train_rft": 2, **evals(6), **TABLES,
+FROM_PAIRS = {"build_pairs": 3, "train_dpo": 5, "train_rft": 3, **evals(8), **TABLES,
               "plot_pass_histogram": 1, "plot_verdicts": 1,
-              "analyze_implicit_reward": 2}  # fmt: skip
-FROM_SAMPLES = {"sample_responses": 4, "execute_samples": 4, **FROM_PAIRS}
+              "analyze_implicit_reward": 3}  # fmt: skip
+FROM_SAMPLES = {"sample_responses": 6, "execute_samples": 6, **FROM_PAIRS}
 
 
 @pytest.fixture(scope="module")
@@ -64,7 +65,7 @@ def test_restating_every_value_in_other_words_reruns_nothing(finished):
                                  "num_train_epochs": 3.0, "effective_batch_size": 8,
                                  "activation_checkpointing": False},
                    "recipe": "./configs/recipes/dpo.yaml"}  # fmt: skip
-    same["models"]["demo-a"]["demo"].update(num_heads=4, vocab_size=600)  # DemoModelArgs defaults
+    same["models"]["demo-codeqwen"]["demo"].update(num_heads=4, vocab_size=600)  # the defaults
     same["train_problems"]["sources"]["demo"].update(seed=7, hub_revision=None)
     same["benchmarks"]["demo_eval"].update(prompt_template=None, format="problems")
     same["tables"]["paper_results"] = "./configs/paper_results.yaml"
@@ -79,7 +80,7 @@ def test_execution_limits_rerun_every_execution(finished):
     # the filter runs reference solutions too, so the training set follows, then everything
     jobs = plan(finished, "m.yaml", {"execution": {"memory_mb": 2048}})
     assert jobs == {"compute_expected": 2, "filter_train_problems": 1, **FROM_SAMPLES,
-                    "execute_eval": 8, "score_eval": 8}  # fmt: skip
+                    "execute_eval": 11, "score_eval": 11}  # fmt: skip
 
 
 def test_training_filters_rerun_from_the_training_set(finished):
@@ -93,22 +94,22 @@ def test_pair_settings_rerun_from_the_pairs(finished):
 
 def test_dpo_beta_reruns_dpo_and_downstream_only(finished):
     jobs = plan(finished, "b.yaml", {"dpo": {"overrides": {"beta": 0.2}}})
-    assert jobs == {"train_dpo": 4, **evals(4), **TABLES, "analyze_implicit_reward": 2}
+    assert jobs == {"train_dpo": 5, **evals(5), **TABLES, "analyze_implicit_reward": 3}
 
 
 def test_rft_settings_rerun_rft_and_its_evaluation(finished):
     jobs = plan(finished, "r.yaml", {"rft": {"overrides": {"learning_rate": 5.0e-5}}})
-    assert jobs == {"train_rft": 2, **evals(2), **TABLES}
+    assert jobs == {"train_rft": 3, **evals(3), **TABLES}
 
 
 def test_eval_settings_rerun_eval_only(finished):
-    assert plan(finished, "e.yaml", {"eval": {"max_new_tokens": 168}}) == {**evals(8), **TABLES}
+    assert plan(finished, "e.yaml", {"eval": {"max_new_tokens": 168}}) == {**evals(11), **TABLES}
 
 
 def test_scoring_and_analysis_settings_rerun_only_their_jobs(finished):
     override = {"benchmarks": {"demo_eval": {"groups": ["base"]}}, "analysis": {"batch_size": 4}}
     jobs = plan(finished, "g.yaml", override)
-    assert jobs == {"score_eval": 8, "analyze_implicit_reward": 2, **TABLES}
+    assert jobs == {"score_eval": 11, "analyze_implicit_reward": 3, **TABLES}
 
 
 def test_table_settings_rerun_the_tables(finished):
@@ -117,8 +118,9 @@ def test_table_settings_rerun_the_tables(finished):
 
 
 def test_a_demo_model_setting_reruns_that_model_and_what_it_feeds(finished):
-    jobs = plan(finished, "d.yaml", {"models": {"demo-a": {"demo": {"steps": 200}}}})
-    # demo-a's chain; demo-b's DPO on demo-a's pairs and its evaluation; the shared plots
+    jobs = plan(finished, "d.yaml", {"models": {"demo-codeqwen": {"demo": {"steps": 200}}}})
+    # demo-codeqwen's chain (its own DPO and the one on demo-deepseek-coder's pairs); the DPO of
+    # demo-deepseek-coder on demo-codeqwen's pairs and its evaluation; the shared plots
     assert jobs == {"build_demo_model": 1, "sample_responses": 2, "execute_samples": 2,
                     "build_pairs": 1, "train_dpo": 3, "train_rft": 1, **evals(5), **TABLES,
                     "plot_pass_histogram": 1, "plot_verdicts": 1,
@@ -141,10 +143,10 @@ def test_another_file_is_a_change(finished):
                                               "prompt_template": template}}}  # fmt: skip
     assert plan(finished, "bm.yaml", benchmark) == {
         "prepare_benchmark": 1, "filter_train_problems": 1, "compute_expected": 2,
-        **FROM_SAMPLES, **evals(8)}  # fmt: skip
+        **FROM_SAMPLES, **evals(11)}  # fmt: skip
     recipe = {"dpo": {"recipe": "copy-dpo.yaml"}}
     assert plan(finished, "rc.yaml", recipe) == {
-        "train_dpo": 4, **evals(4), **TABLES, "analyze_implicit_reward": 2}  # fmt: skip
+        "train_dpo": 5, **evals(5), **TABLES, "analyze_implicit_reward": 3}  # fmt: skip
 
 
 def test_a_failed_job_shows_its_log_and_a_rebuilt_file_reruns_nothing_after_it(finished):

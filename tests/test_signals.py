@@ -154,9 +154,10 @@ def _wait_for_training(proc: subprocess.Popen, timeout: float = 300) -> list[int
 def test_interrupted_snakemake_stops_training_and_resumes_to_the_same_tables(demo, tmp_path):
     workdir = tmp_path / "demo"
     shutil.copytree(demo, workdir, symlinks=True)
-    # One checkpoint to retrain: train_rft for demo-a, then its evaluation and the tables.
+    # One checkpoint to retrain: train_rft for demo-codeqwen, then its evaluation and the tables.
     # (Snakemake redoes a missing intermediate file only for a job that needs it: the tables.)
-    for rel in ("results/checkpoints/demo-a/rft", "results/eval/demo-a/rft", "results/tables"):
+    for rel in ("results/checkpoints/demo-codeqwen/rft",
+                "results/eval/demo-codeqwen/rft", "results/tables"):
         shutil.rmtree(workdir / rel)
     # Ctrl-C in a terminal (SIGINT to the process group), then SIGINT, SIGTERM and SIGKILL to
     # snakemake alone (kill PID; a scheduler's or a login node's kill).
@@ -180,7 +181,7 @@ def test_interrupted_snakemake_stops_training_and_resumes_to_the_same_tables(dem
         assert status != 0
         assert time.monotonic() - start < 30
         # stopped, not finished (the checkpoint directory is renamed into place when done)
-        assert not (workdir / "results/checkpoints/demo-a/rft/train_summary.json").exists()
+        assert not (workdir / "results/checkpoints/demo-codeqwen/rft/train_summary.json").exists()
         if signum == signal.SIGKILL:
             snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
         else:

@@ -8,6 +8,7 @@ snakemake is stopped with SIGINT (it ignores SIGTERM while it waits on the execu
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import shutil
@@ -25,11 +26,20 @@ from workflow_helpers import copy_workflow
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
 PROFILE = REPO / "profiles" / "ci-slurm"
-# The whole demo (`rule all`) goes through SLURM, where each job starts snakemake twice and the
-# plugin polls squeue with a growing delay (README: measured time). CODEDPO_SLURM_QUICK=1 runs one
-# policy's pairs instead (every stage up to DPO's input), for a quicker check while developing.
-FULL_DEMO = os.environ.get("CODEDPO_SLURM_QUICK") != "1"
-DEMO_TARGET = None if FULL_DEMO else "results/pairs/demo-codeqwen/stats.json"
+# One policy's whole chain goes through SLURM: every rule the demo submits (model build,
+# sampling, execution, DPO and RFT training, evaluation generation and execution, the
+# implicit-reward analysis), each job starting snakemake twice while the plugin polls squeue with
+# a growing delay (README: measured time); its outputs must equal the one-machine demo's.
+# CODEDPO_SLURM_FULL=1 sends the whole demo (`rule all`, three policies), CODEDPO_SLURM_QUICK=1
+# only one policy's pairs (every stage up to DPO's input), for a quicker check while developing.
+FULL_DEMO = os.environ.get("CODEDPO_SLURM_FULL") == "1"
+QUICK = os.environ.get("CODEDPO_SLURM_QUICK") == "1"
+POLICY = "demo-codeqwen"
+CHAIN = [f"results/eval/{POLICY}/{variant}/demo_eval/scores.json"
+         for variant in ("base", "rft", f"dpo-{POLICY}")] + [
+    f"results/analysis/{POLICY}/reward_summary.json"]  # fmt: skip
+DEMO_TARGETS = ([] if FULL_DEMO else [f"results/pairs/{POLICY}/stats.json"] if QUICK
+                else CHAIN)  # fmt: skip
 SUBMITTED = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", re.M)
 REMOTE_RULE = re.compile(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
 
@@ -154,9 +164,9 @@ def test_dry_run(cluster, slurm_demo):
 
 def test_demo_through_sbatch(cluster, slurm_demo, request):
     start = time.monotonic()
-    target = [DEMO_TARGET] if DEMO_TARGET else []
-    code, out = snakemake(cluster, slurm_demo, *target, timeout=1500 if FULL_DEMO else 600)
-    print(f"demo through SLURM ({DEMO_TARGET or 'all'}): {time.monotonic() - start:.0f} s")
+    target = DEMO_TARGETS
+    code, out = snakemake(cluster, slurm_demo, *target, timeout=2400 if FULL_DEMO else 900)
+    print(f"demo through SLURM ({' '.join(target) or 'all'}): {time.monotonic() - start:.0f} s")
     remote = {int(job): rule for rule, job in REMOTE_RULE.findall(out)}
     submitted = submissions(out)
     assert remote, out[-3000:]
@@ -168,18 +178,26 @@ def test_demo_through_sbatch(cluster, slurm_demo, request):
     assert {"build_demo_model", "sample_responses", "execute_samples"} <= set(remote.values())
     # The localrules (problems, pairs, tables) ran beside SLURM, not through it.
     assert "localrule build_pairs:" in out
-    if FULL_DEMO:
-        assert {"train_dpo", "train_rft", "generate_eval", "execute_eval"} <= set(remote.values())
-        # The same tables and pairs as the demo run on one machine (tests/conftest.py): every
-        # job is seeded and sets its own thread count, so where it ran changes nothing.
-        local = request.getfixturevalue("demo")
-        tables = ["results/tables/table1.csv", "results/tables/table2.csv"]
-        pairs = [f"results/pairs/{p}/pairs.jsonl" for p in ("demo-codeqwen", "demo-deepseek-coder",
-                                                             "demo-codellama")]  # fmt: skip
-        for rel in tables + pairs:
-            assert (slurm_demo / rel).read_text() == (local / rel).read_text(), rel
+    if QUICK:
+        assert all((slurm_demo / t).stat().st_size > 0 for t in target)
     else:
-        assert (slurm_demo / DEMO_TARGET).stat().st_size > 0
+        assert {"train_dpo", "train_rft", "generate_eval", "execute_eval",
+                "analyze_implicit_reward"} <= set(remote.values())  # fmt: skip
+        # The same outputs as the demo run on one machine (tests/conftest.py): every job is
+        # seeded and sets its own thread count, so where it ran changes nothing.
+        local = request.getfixturevalue("demo")
+        policies = ("demo-codeqwen", "demo-deepseek-coder", "demo-codellama")
+        same = [f"results/pairs/{p}/pairs.jsonl" for p in (policies if FULL_DEMO else [POLICY])]
+        same += [f"results/eval/{POLICY}/{v}/demo_eval/samples.jsonl"
+                 for v in ("base", "rft", f"dpo-{POLICY}")]  # fmt: skip
+        if FULL_DEMO:
+            same += [f"results/tables/table{i}.{ext}" for i in (1, 2) for ext in ("csv", "md")]
+        for rel in same:
+            assert (slurm_demo / rel).read_text() == (local / rel).read_text(), rel
+        for variant in ("base", "rft", f"dpo-{POLICY}"):  # the verdicts (not their timings)
+            rel = f"results/eval/{POLICY}/{variant}/demo_eval/scores.json"
+            mine, theirs = (json.loads((d / rel).read_text()) for d in (slurm_demo, local))
+            assert mine["verdicts"] == theirs["verdicts"], rel
     assert "Nothing to be done" in snakemake(cluster, slurm_demo, "-n", *target, timeout=120)[1]
 
 

@@ -86,7 +86,7 @@ def test_tables_have_every_row_and_column(demo):
 def test_per_problem_verdicts_of_the_demo(demo, capsys):
     from codedpo import cli
 
-    eval_dir = demo / "results/eval/demo-a/base/demo_eval"
+    eval_dir = demo / "results/eval/demo-codeqwen/base/demo_eval"
     out = demo / "verdicts.csv"
     assert cli.main(["verdicts", str(eval_dir), "--format", "csv", "--out", str(out)]) == 0
     table = pd.read_csv(out, keep_default_na=False)
