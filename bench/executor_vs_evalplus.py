@@ -7,8 +7,9 @@ For each dataset (``humaneval`` = HumanEval+ v0.1.10, ``mbpp`` = MBPP+ v0.2.0, `
 = the original HumanEval's ``check`` assertions, ``all`` = the three) the script builds one
 sample set: every problem's canonical solution and, with ``--mutants``, eight mutants of it
 (``return None``, an off-by-one output, ``raise``, an infinite loop, the answer as a string, an
-early ``sys.exit(0)``, an ``int`` subclass equal to everything, a sleep past the limit), so that
-passing, failing and timed-out samples are all timed; ``--always-equal`` adds a sample returning
+early ``sys.exit(0)``, an ``int`` subclass equal to everything, the first argument returned), so
+that passing, failing and timed-out samples are all timed (the issue's set: canonical + 8
+mutants, one of them a timeout); ``--always-equal`` adds a sample returning
 an object whose ``__eq__`` always answers True (EvalPlus compares inside the untrusted process and
 is fooled by it). ``humaneval_orig`` is ours on the original HumanEval tests (its ``check``
 functions, the ones with loops run by the judge) against EvalPlus ``--base-only`` on HumanEval+,
@@ -130,16 +131,10 @@ class _BenchInt(int):
 def {f}(*args, **kwargs):
     return _BenchInt(0)
 """,
-    "sleeps": """
-
-import time as _bench_time
-
-_bench_original_{f} = {f}
-
+    "first_arg": """
 
 def {f}(*args, **kwargs):
-    _bench_time.sleep(2)
-    return _bench_original_{f}(*args, **kwargs)
+    return args[0] if args else None
 """,
 }
 ALWAYS_EQUAL = """
