@@ -421,7 +421,7 @@ def generation_flags(stage):
     """``codedpo sample`` flags of the stage's backend and vLLM engine settings."""
     backend, vllm = generation_backend(stage)
     if backend != "vllm":
-        return ""  # hf, codedpo sample's default
+        return "--backend hf"
     flags = [
         "--backend vllm",
         f"--tensor-parallel-size {vllm.get('tensor_parallel_size', 1)}",

@@ -173,7 +173,8 @@ def test_slurm_profile_works_as_shipped(tmp_path):
     workdir = copy_workflow(tmp_path / "paper", extra=("profiles",))
     args = ("--profile", "profiles/slurm", "--configfile", "configs/paper.yaml")
     jobs = planned_jobs(workdir, *args)
-    assert jobs["train_dpo"] == 9 and jobs["sample_responses"] == 24
+    # 3 on-policy DPO runs and Table 2's two swaps (CodeQwen1.5 <-> DeepSeek-Coder).
+    assert jobs["train_dpo"] == 5 and jobs["sample_responses"] == 24
     proc = snakemake(workdir, *args, check=False)
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert proc.returncode == 1
