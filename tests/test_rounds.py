@@ -23,13 +23,15 @@ from codedpo.tables import build_tables  # noqa: E402
 from codedpo.tables import main as tables_main  # noqa: E402
 
 # Problems each run's greedy answer solves: the paper's arm gains in round 2, max_min loses.
+# (variant, arm, round, recipe): None is the flag left out (the default).
 SOLVED = {
-    ("base", None, None): set(range(3)),
-    ("rft", None, None): set(range(4)),
-    ("dpo", "paper", 1): set(range(5)),
-    ("dpo", "paper", 2): set(range(10)),
-    ("dpo", "max_min", 1): set(range(6)),
-    ("dpo", "max_min", 2): set(range(1, 5)),
+    ("base", None, None, None): set(range(3)),
+    ("rft", None, None, None): set(range(4)),
+    ("dpo", "paper", 1, None): set(range(5)),
+    ("dpo", "paper", 2, None): set(range(10)),
+    ("dpo", None, None, "dpo-ipo"): set(range(7)),
+    ("dpo", "max_min", 1, None): set(range(6)),
+    ("dpo", "max_min", 2, None): set(range(1, 5)),
 }
 # pass@k from 5 samples per problem, for the paper's arm: correct answers per problem.
 SAMPLED = {1: {0: 5, 1: 3, 2: 1}, 2: {i: 4 for i in range(8)}}
@@ -41,10 +43,11 @@ def scores(tmp_path_factory) -> list[str]:
     workdir = tmp_path_factory.mktemp("rounds")
     problems, records = execute_candidates(workdir / "executed")
     paths = []
-    for (variant, arm, round_), solved in SOLVED.items():
+    for (variant, arm, round_, recipe), solved in SOLVED.items():
         extra = () if arm is None else ("--arm", arm, "--round", str(round_))
+        extra += () if recipe is None else ("--recipe", recipe)
         sampled = SAMPLED.get(round_) if arm == "paper" else None
-        out = workdir / f"{variant}-{arm}-{round_}"
+        out = workdir / f"{variant}-{arm}-{round_}-{recipe}"
         paths.append(str(score_run(out, problems, records, policy="demo-a", variant=variant,
                                    solved=solved, sampled=sampled, extra=extra)))  # fmt: skip
     return paths
@@ -62,11 +65,12 @@ def exact_pass_at_k(correct: dict[int, int], k: int) -> float:
 
 def test_table1_has_one_dpo_row_per_arm_and_round(scores) -> None:
     t1, _ = build_tables(load(scores), ["demo-a"], [BENCHMARK])
-    assert [m for _, m in t1.index] == ["base", "+ RFT", "+ DPO", "+ DPO r2", "+ DPO max_min",
-                                        "+ DPO max_min r2"]  # fmt: skip
+    assert [m for _, m in t1.index] == ["base", "+ RFT", "+ DPO", "+ DPO r2", "+ DPO ipo",
+                                        "+ DPO max_min", "+ DPO max_min r2"]  # fmt: skip
     n = len(TASKS)
-    assert t1[BENCHMARK].tolist() == pytest.approx([3 / n, 4 / n, 5 / n, 10 / n, 6 / n, 4 / n],
-                                                   abs=5e-4)  # fmt: skip
+    assert t1[BENCHMARK].tolist() == pytest.approx(
+        [3 / n, 4 / n, 5 / n, 10 / n, 7 / n, 6 / n, 4 / n], abs=5e-4
+    )
     # Each row's difference is to the base model; the second round's of max_min too.
     assert t1.loc[("demo-a", "+ DPO r2"), f"{BENCHMARK} diff"] == pytest.approx(7 / n, abs=5e-4)
     assert t1.loc[("demo-a", "+ DPO max_min r2"), f"{BENCHMARK} diff"] == pytest.approx(
@@ -81,7 +85,7 @@ def test_table1_has_one_dpo_row_per_arm_and_round(scores) -> None:
         assert t1.loc[("demo-a", "+ DPO r2"), column] == pytest.approx(
             exact_pass_at_k(SAMPLED[2], k), abs=5e-4
         )
-        assert t1[column].isna().tolist() == [True, True, False, False, True, True]
+        assert t1[column].isna().tolist() == [True, True, False, False, True, True, True]
     # Table 2 stays the paper's: base and on-policy DPO of the first round.
     _, t2 = build_tables(load(scores), ["demo-a"], [BENCHMARK], off_policy=[("demo-a", "b")])
     assert [m for _, m in t2.index] == ["base", "DPO on-policy", "DPO off-policy (pairs from b)"]
@@ -94,12 +98,13 @@ def test_rounds_table_compares_each_round_with_round_one(scores) -> None:
         ("demo-a", "base", "", 0),
         ("demo-a", "paper", "dpo", 1),
         ("demo-a", "paper", "dpo", 2),
+        ("demo-a", "paper", "dpo-ipo", 1),
         ("demo-a", "max_min", "dpo", 1),
         ("demo-a", "max_min", "dpo", 2),
     ]
     n = len(TASKS)
     diff = f"{BENCHMARK} diff"
-    assert table[diff].isna().tolist() == [True, True, False, True, False]
+    assert table[diff].isna().tolist() == [True, True, False, True, True, False]
     paper2 = table.loc[("demo-a", "paper", "dpo", 2)]
     assert paper2[diff] == pytest.approx(5 / n, abs=5e-4)  # 5 gains, no loss
     assert paper2[f"{diff} low"] > 0 and paper2[f"{diff} low"] <= paper2[diff]
@@ -123,16 +128,17 @@ def test_cli_writes_the_round_table_and_the_plot(scores, tmp_path: Path) -> None
         f"{BENCHMARK} pass@5 (sampled)",
         f"{BENCHMARK} vs r1 [95% CI]", f"{BENCHMARK} p",
     ]  # fmt: skip
-    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in md[2:7]]
+    cells = [[c.strip() for c in line.split("|")[1:-1]] for line in md[2:8]]
     assert [c[:4] for c in cells] == [["demo-a", "base", "", "0"], ["", "paper", "dpo", "1"],
-                                      ["", "paper", "dpo", "2"], ["", "max_min", "dpo", "1"],
+                                      ["", "paper", "dpo", "2"], ["", "paper", "dpo-ipo", "1"],
+                                      ["", "max_min", "dpo", "1"],
                                       ["", "max_min", "dpo", "2"]]  # fmt: skip
     assert cells[2][7].startswith("+0.417 [+0.") and cells[2][7].endswith("*")
     assert "round 1 of the same arm" in md[-1] and "Chen et al. (2021)" in md[-1]
     assert "n = 5 temperature samples" in md[-1]
     csv = pd.read_csv(out / "rounds.csv")
     assert list(csv.columns[:4]) == ["model", "arm", "recipe", "round"]
-    assert csv["round"].tolist() == [0, 1, 2, 1, 2]
+    assert csv["round"].tolist() == [0, 1, 2, 1, 1, 2]
     table1 = (out / "table1.md").read_text()
     assert "| + DPO max_min r2 " in table1 and f"{BENCHMARK} pass@5 (sampled)" in table1
 
@@ -151,9 +157,9 @@ def test_rounds_plot_lines_start_at_the_base_model(scores) -> None:
     df = rounds_frame(load(scores), ["demo-a"], [BENCHMARK])
     greedy = df[df["metric"] == "greedy pass@1"]
     n = len(TASKS)
-    for line, values in (("paper", [3, 5, 10]), ("max_min", [3, 6, 4])):
+    for line, values in (("paper", [3, 5, 10]), ("max_min", [3, 6, 4]), ("paper ipo", [3, 7])):
         points = greedy[greedy["line"] == line].sort_values("round")
-        assert points["round"].tolist() == [0, 1, 2]
+        assert points["round"].tolist() == list(range(len(values)))
         assert points["value"].tolist() == pytest.approx([v / n for v in values])
     sampled = df[(df["metric"] == "pass@5 (sampled)")]
     assert sampled["line"].unique().tolist() == ["paper"]
@@ -166,7 +172,7 @@ def test_default_run_keeps_the_tables_byte_identical(scores, tmp_path: Path) -> 
     paper_run = []
     for path in scores:
         s = json.loads(Path(path).read_text())
-        if s.get("round", 1) == 1 and s.get("arm", "paper") == "paper":
+        if (s["round"], s["arm"], s["recipe"]) == (1, "paper", "dpo"):
             s.pop("pass_at_k", None)
             s.pop("pass_at_k_samples", None)
             paper_run.append(s)
