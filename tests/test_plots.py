@@ -11,6 +11,7 @@ import pytest
 from codedpo.analysis import reward_pairs
 from codedpo.io import InputError
 from codedpo.plots import (
+    Run,
     main,
     parse_histogram,
     pass_at_1_frame,
@@ -64,6 +65,33 @@ STATS = {
 )
 def test_variant_label(policy, variant, pairs_from, label) -> None:
     assert variant_label(policy, variant, pairs_from) == label
+
+
+@pytest.mark.parametrize(
+    ("variant", "pairs_from", "run", "label"),
+    [
+        ("dpo", "a", Run("paper", "dpo", 2), "+ DPO r2"),
+        ("dpo", "a", Run("max_min", "dpo", 3), "+ DPO max_min r3"),
+        ("dpo", "a", Run("paper", "dpo-ipo", 1), "+ DPO ipo"),
+        ("dpo", "b", Run("by_error", "dpo", 2), "+ DPO by_error r2 (pairs from b)"),
+        ("rft", None, Run("paper", "dpo", 2), "+ RFT r2"),
+        ("base", None, Run("max_min", "dpo", 2), "base"),
+    ],
+)
+def test_variant_label_names_the_run(variant, pairs_from, run, label) -> None:
+    assert variant_label("a", variant, pairs_from, run) == label
+
+
+def test_pass_at_1_frame_orders_runs_after_the_papers() -> None:
+    runs = [
+        {**score("a", "dpo", 0.9, "a"), "arm": "max_min", "round": 2},
+        {**score("a", "dpo", 0.85, "a"), "round": 2},
+        {**score("a", "dpo", 0.82, "a"), "arm": "max_min"},
+    ]
+    df = pass_at_1_frame(SCORES + runs)
+    ordered = df[df["policy"] == "a"].sort_values("order", kind="stable")["label"].tolist()
+    assert ordered == ["base", "+ RFT", "+ DPO", "+ DPO r2", "+ DPO max_min",
+                       "+ DPO max_min r2", "+ DPO (pairs from b)"]  # fmt: skip
 
 
 def test_pass_at_1_frame_orders_variants_like_the_paper() -> None:

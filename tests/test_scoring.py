@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
+import sys
 from pathlib import Path
 
 import pytest
 
 from codedpo.io import InputError
 from codedpo.pairs import load_records
-from codedpo.scoring import main, score
+from codedpo.scoring import main, score, score_sampled
+
+sys.path.insert(0, str(Path(__file__).parent))
 
 PROBLEMS = {f"HE/{i}": {"task_id": f"HE/{i}", "prompt": f"p{i}"} for i in range(6)}
 
@@ -173,3 +177,101 @@ def test_cli_writes_scores_format(tmp_path: Path) -> None:
     assert len(s["problems_sha256"]) == 64 and len(s["executions_sha256"]) == 2
     assert s["config"] == {"groups": ["base"]}
     assert s["date"] and s["missing"] == ["HE/5"]
+
+
+# -- runs of an experiment and sampled pass@k, on records the sandbox wrote ----------------------
+@pytest.fixture(scope="module")
+def executed(tmp_path_factory):
+    from scored_runs import execute_candidates  # noqa: PLC0415
+
+    return execute_candidates(tmp_path_factory.mktemp("executed"))
+
+
+def test_defaults_add_only_the_run_fields(tmp_path: Path, executed) -> None:
+    from scored_runs import score_run  # noqa: PLC0415
+
+    problems, records = executed
+    s = json.loads(score_run(tmp_path, problems, records, policy="a", variant="base",
+                             solved={0, 1, 2}).read_text())  # fmt: skip
+    assert (s["round"], s["arm"], s["recipe"]) == (1, "paper", "dpo")
+    assert "pass_at_k" not in s and "pass_at_k_samples" not in s
+    assert s["config"] == {"groups": None}
+    # The fields of scores written before runs existed, in their order, and the three new ones.
+    assert list(s) == ["benchmark", "policy", "variant", "round", "arm", "recipe", "pass_at_1",
+                       "passed", "total", "missing", "sandbox_errors", "problem_errors",
+                       "rescued", "bad_cases", "groups", "status_counts", "verdicts", "excluded",
+                       "problems_sha256", "executions_sha256", "config", "date"]  # fmt: skip
+    assert s["pass_at_1"] == 3 / 12 and s["passed"] == 3
+
+
+def test_run_flags_and_sampled_pass_at_k(tmp_path: Path, executed) -> None:
+    from scored_runs import CANDIDATES, TASKS, score_run  # noqa: PLC0415
+
+    problems, records = executed
+    sampled = {0: 5, 1: 2, 2: 1, 3: 0}  # correct of 5 per problem; the others none
+    path = score_run(tmp_path, problems, records, policy="a", variant="dpo", solved={0, 1},
+                     sampled=sampled, ks=(5, 1, 2),
+                     extra=("--round", "3", "--arm", "max_min", "--recipe", "dpo-ipo"))  # fmt: skip
+    s = json.loads(path.read_text())
+    assert (s["round"], s["arm"], s["recipe"]) == (3, "max_min", "dpo-ipo")
+    assert s["pass_at_1"] == 2 / 12  # greedy stays the headline
+    n = CANDIDATES
+    for k in (1, 2, 5):
+        want = sum(1 - math.comb(n - c, k) / math.comb(n, k) for c in
+                   [sampled.get(i, 0) for i in range(len(TASKS))]) / len(TASKS)  # fmt: skip
+        assert s["pass_at_k"][str(k)] == pytest.approx(want, abs=1e-12)
+    assert list(s["pass_at_k"]) == ["1", "2", "5"]
+    assert s["pass_at_k"]["1"] == pytest.approx((5 + 2 + 1) / 5 / 12)
+    samples = s["pass_at_k_samples"]
+    assert samples["samples_per_problem"] == {"min": 5, "max": 5}
+    assert samples["per_problem"]["toy/1"] == {"n": 5, "c": 2}
+    assert samples["status_counts"] == {"passed": 8, "failed": 52}
+    assert len(samples["executions_sha256"]) == 1 and s["config"]["pass_at_k"] == [1, 2, 5]
+
+
+def test_sampled_scoring_uses_the_groups(tmp_path: Path) -> None:
+    # HumanEval+: an answer that fails the plus group is not a pass, sampled or greedy.
+    records = [rec("HE/0", "passed", "passed"), rec("HE/0", "passed", "failed"),
+               rec("HE/0", "failed", "failed")]  # fmt: skip
+    for i, r in enumerate(records):
+        r["sample_id"] = f"HE/0/{i}"
+    problems = {"HE/0": PROBLEMS["HE/0"]}
+    assert score_sampled(problems, records, [1])["pass_at_k"] == {"1": pytest.approx(1 / 3)}
+    assert score_sampled(problems, records, [1], groups=["base"])["pass_at_k"] == {
+        "1": pytest.approx(2 / 3)
+    }
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--pass-at-k", "1"], "--pass-at-k needs --sampled-executions"),
+        (["--round", "0"], "--round: 0 is not a round"),
+        (["--arm", " "], "--arm: empty name"),
+    ],
+)
+def test_bad_run_flags(tmp_path: Path, executed, extra, message) -> None:
+    from scored_runs import score_run  # noqa: PLC0415
+
+    problems, records = executed
+    with pytest.raises(InputError, match=message):
+        score_run(tmp_path, problems, records, policy="a", variant="dpo", solved=set(),
+                  extra=tuple(extra))  # fmt: skip
+
+
+def test_k_above_the_samples_is_an_error_naming_the_flag(tmp_path: Path, executed) -> None:
+    from scored_runs import score_run  # noqa: PLC0415
+
+    problems, records = executed
+    with pytest.raises(InputError, match=r"--pass-at-k: k=10 exceeds the 5 sampled response\(s\) "
+                       r"of 'toy/0' in --sampled-executions .*sampled\.jsonl"):  # fmt: skip
+        score_run(tmp_path, problems, records, policy="a", variant="dpo", solved=set(),
+                  sampled={0: 1}, ks=(1, 10))  # fmt: skip
+    assert not (tmp_path / "scores.json").exists()
+
+
+def test_sampled_records_twice_are_an_error(tmp_path: Path) -> None:
+    path = tmp_path / "s.jsonl"
+    path.write_text(json.dumps(RECORDS[0]) + "\n" + json.dumps(RECORDS[0]) + "\n")
+    with pytest.raises(InputError, match=r"s\.jsonl:2: field 'sample_id': second record"):
+        score_sampled(PROBLEMS, load_records([path]), [1])

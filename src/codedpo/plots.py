@@ -7,6 +7,8 @@ Command line::
 
     codedpo plot pass-at-1 --scores results/eval/*/*/*/scores.json --models demo-a demo-b \\
         --benchmarks demo_eval --out results/plots/pass_at_1.png
+    codedpo plot rounds --scores results/eval/*/*/*/scores.json --models demo-a \\
+        --benchmarks demo_eval --out results/plots/rounds.png
     codedpo plot pass-histogram --stats results/pairs/*/stats.json --out pass_histogram.png
     codedpo plot verdicts --stats results/pairs/*/stats.json --out verdicts.png
 
@@ -30,6 +32,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
 from codedpo.io import InputError, atomic_write, read_json  # noqa: E402
+from codedpo.score_records import (  # noqa: E402
+    DEFAULT_RECIPE,
+    DEFAULT_RUN,
+    Run,
+    collect,
+    load_scores,
+    recipe_label,
+    run_of,
+    run_order,
+    run_suffix,
+)
 
 # The paper's order of methods; on-policy DPO first, then pairs from other models.
 VARIANT_ORDER = {"base": 0, "rft": 1, "dpo": 2}
@@ -64,15 +77,17 @@ def _save(fig, out: str | os.PathLike) -> Path:
     return out
 
 
-def variant_label(policy: str, variant: str, pairs_from: str | None) -> str:
-    """``base``, ``+ RFT``, ``+ DPO`` (on-policy) or ``+ DPO (pairs from X)``."""
+def variant_label(policy: str, variant: str, pairs_from: str | None, run: Run = DEFAULT_RUN) -> str:
+    """``base``, ``+ RFT``, ``+ DPO`` (on-policy) or ``+ DPO (pairs from X)``; a run other than
+    the paper's adds its arm, recipe and round (``+ DPO max_min r2``)."""
     kind = variant.split("-")[0].lower()
+    suffix = f" {run_suffix(run)}" if run_suffix(run) else ""
     if kind == "base":
         return "base"
     if kind == "rft":
-        return "+ RFT"
+        return "+ RFT" + suffix
     source = pairs_from or (variant.split("-", 1)[1] if "-" in variant else policy)
-    return "+ DPO" if source == policy else f"+ DPO (pairs from {source})"
+    return "+ DPO" + suffix if source == policy else f"+ DPO{suffix} (pairs from {source})"
 
 
 def pass_at_1_frame(scores: Sequence[dict]) -> pd.DataFrame:
@@ -84,11 +99,13 @@ def pass_at_1_frame(scores: Sequence[dict]) -> pd.DataFrame:
             if field not in score:
                 raise InputError(f"{where}: missing field '{field}'")
         policy, variant = str(score["policy"]), str(score["variant"])
-        label = variant_label(policy, variant, score.get("pairs_from"))
         kind = variant.split("-")[0].lower()
         if kind not in VARIANT_ORDER:
             raise InputError(f"{where}: field 'variant': {variant!r} is not base, rft or dpo")
-        order = VARIANT_ORDER[kind] + (0.5 if label.startswith("+ DPO (") else 0.0)
+        run = run_of(score, kind, where)
+        label = variant_label(policy, variant, score.get("pairs_from"), run)
+        # Off-policy after on-policy; the paper's run first, then the others in run order.
+        order = (VARIANT_ORDER[kind], label.endswith(")"), run_order(run))
         rows.append(
             {
                 "policy": policy,
@@ -98,7 +115,97 @@ def pass_at_1_frame(scores: Sequence[dict]) -> pd.DataFrame:
                 "pass_at_1": float(score["pass_at_1"]),
             }
         )
+    # A plain integer rank (pandas sorts numbers, not tuples).
+    ranks = {o: i for i, o in enumerate(sorted({r["order"] for r in rows}))}
+    for r in rows:
+        r["order"] = ranks[r["order"]]
     return pd.DataFrame(rows, columns=["policy", "benchmark", "label", "order", "pass_at_1"])
+
+
+GREEDY = "greedy pass@1"
+
+
+def run_line(run: Run) -> str:
+    """A line of the rounds plot: the arm, and the recipe where it is not the paper's."""
+    return run.arm if run.recipe == DEFAULT_RECIPE else f"{run.arm} {recipe_label(run.recipe)}"
+
+
+def rounds_frame(
+    scores: Sequence[dict], models: Sequence[str], benchmarks: Sequence[str]
+) -> pd.DataFrame:
+    """``policy, benchmark, line, round, metric, value``: on-policy DPO per round (round 0: the
+    base model, where every line starts); ``metric`` is ``greedy pass@1`` or ``pass@k (sampled)``.
+    ``line`` names the arm (and the recipe, where it is not the paper's)."""
+    collected = collect(list(scores), list(models), list(benchmarks))
+    runs = collected.runs("dpo")
+    rows = []
+
+    def add(policy: str, benchmark: str, line: str, round_: int, key: tuple) -> None:
+        values = {GREEDY: collected.cells.get(key)}
+        values |= {f"pass@{k} (sampled)": v for k, v in collected.pass_k.get(key, {}).items()}
+        rows.extend(
+            {"policy": policy, "benchmark": benchmark, "line": line, "round": round_,
+             "metric": metric, "value": value}
+            for metric, value in values.items() if value is not None
+        )  # fmt: skip
+
+    for policy in models:
+        for benchmark in benchmarks:
+            base = (policy, "base", None, DEFAULT_RUN, benchmark)
+            for run in runs:
+                line = run_line(run)
+                if run.round == min(r.round for r in runs if r[:2] == run[:2]):
+                    add(policy, benchmark, line, 0, base)  # every line starts at the base model
+                add(policy, benchmark, line, run.round, (policy, "dpo", policy, run, benchmark))
+    return pd.DataFrame(rows, columns=["policy", "benchmark", "line", "round", "metric", "value"])
+
+
+def plot_rounds(
+    scores: Sequence[dict],
+    out: str | os.PathLike,
+    models: Sequence[str],
+    benchmarks: Sequence[str],
+) -> Path:
+    """pass@1 against the round: one panel per model (rows) and benchmark (columns), one line per
+    arm (colour), greedy pass@1 solid and sampled pass@k, where scored, dashed."""
+    df = rounds_frame(scores, models, benchmarks)
+    if df.empty:
+        raise InputError(f"no scores of {list(models)} on {list(benchmarks)} to plot rounds from")
+    cmap = plt.get_cmap("tab10")
+    colors = {line: cmap(i % 10) for i, line in enumerate(dict.fromkeys(df["line"]))}
+    metrics = sorted(dict.fromkeys(df["metric"]), key=lambda m: (m != GREEDY, len(m), m))
+    # Greedy solid; each sampled k its own dash and marker (cycling past three k's).
+    sampled_styles = [("--", "x"), (":", "^"), ("-.", "s")]
+    styles = {m: ("-", "o") if m == GREEDY else sampled_styles[(i - 1) % 3]
+              for i, m in enumerate(metrics)}  # fmt: skip
+    last = int(df["round"].max())
+    size = (1.0 + 3.2 * len(benchmarks), 0.4 + 2.8 * len(models))
+    fig, axes = plt.subplots(len(models), len(benchmarks), figsize=size, squeeze=False)
+    for i, policy in enumerate(models):
+        for j, benchmark in enumerate(benchmarks):
+            ax = axes[i][j]
+            sub = df[(df["policy"] == policy) & (df["benchmark"] == benchmark)]
+            for (line, metric), points in sub.groupby(["line", "metric"], sort=False):
+                points = points.sort_values("round")
+                linestyle, marker = styles[metric]
+                ax.plot(points["round"], points["value"], linestyle=linestyle, marker=marker,
+                        color=colors[line], label=f"{line}: {metric}", markersize=4)  # fmt: skip
+            ax.set_xticks(range(last + 1), ["base", *map(str, range(1, last + 1))])
+            ax.set_ylim(0, 1.05)
+            ax.set_title(f"{policy}: {benchmark}", fontsize=9)
+            ax.grid(alpha=0.3)
+            if j == 0:
+                ax.set_ylabel("pass@1 / pass@k")
+            if i == len(models) - 1:
+                ax.set_xlabel("DPO round")
+    handles, labels = {}, []
+    for ax in axes.flat:
+        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
+            handles.setdefault(label, handle)
+    labels = list(handles)
+    axes[0][-1].legend([handles[x] for x in labels], labels, fontsize=7, loc="upper left",
+                       bbox_to_anchor=(1.0, 1.0), frameon=False)  # fmt: skip
+    return _save(fig, out)
 
 
 def plot_pass_at_1(
@@ -313,6 +420,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--models", nargs="+", default=None, help="models, in order (default: all)")
     p.add_argument("--benchmarks", nargs="+", default=None, help="benchmarks (default: all)")
     p.add_argument("--out", required=True)
+    p = sub.add_parser("rounds", help="pass@1 against the DPO round, one line per arm")
+    p.add_argument("--scores", required=True, nargs="+", help="scores.json files")
+    p.add_argument("--models", required=True, nargs="+", help="models, one row of panels each")
+    p.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, one column each")
+    p.add_argument("--out", required=True)
     for name, help_ in (
         ("pass-histogram", "problems by the number of samples that pass"),
         ("verdicts", "samples by verdict, per policy"),
@@ -331,6 +443,8 @@ def main(argv: list[str] | None = None) -> int:
                 raise InputError(f"{path}: expected a JSON object")
             scores.append({**score, "_path": path})
         out = plot_pass_at_1(scores, args.out, args.models, args.benchmarks)
+    elif args.figure == "rounds":
+        out = plot_rounds(load_scores(args.scores), args.out, args.models, args.benchmarks)
     elif args.figure == "pass-histogram":
         out = plot_pass_histogram(_policy_stats(args.stats, args.policies), args.out)
     else:

@@ -1,9 +1,11 @@
 """Markdown and LaTeX renderings of the tables built by :mod:`codedpo.tables`.
 
-A table is a DataFrame indexed by ``(model, method)``. Its columns per benchmark ``b``: ``b``
-(our greedy pass@1), ``b (paper)`` (the paper's, where stored), and for rows compared with the
-base model ``b diff``, ``b diff low``, ``b diff high`` (the difference and its 95% paired
-bootstrap interval) and ``b p`` (McNemar's exact p-value). The CSV keeps every column as a
+A table is a DataFrame indexed by ``(model, method)`` (or more levels: the round table's
+``(model, arm, recipe, round)``). Its columns per benchmark ``b``: ``b`` (our greedy pass@1),
+``b (paper)`` (the paper's, where stored), ``b pass@k (sampled)`` (where scored), and for
+rows compared with a reference row (the base model; the round table's round 1) ``b diff``,
+``b diff low``, ``b diff high`` (the difference and its 95% paired bootstrap interval) and ``b p``
+(McNemar's exact p-value). The CSV keeps every column as a
 number; here the difference and its interval share one cell, marked ``*`` when the interval
 excludes 0, and the LaTeX version sets each model block's best score in bold.
 
@@ -27,7 +29,9 @@ MARK_NOTE = (
     f"{MARK}: the 95% paired bootstrap interval of the difference to the base model excludes 0"
 )
 
-Labels = Callable[[str, str, bool], list[str]]
+# ``labels(*index_levels, first_row_of_model)``: the leading cells of a row.
+Labels = Callable[..., list[str]]
+DIFF_HEADER = "diff [95% CI]"
 
 
 def is_score_column(column: str) -> bool:
@@ -51,7 +55,9 @@ def _p(value: float) -> str:
     return "<0.001" if value < 0.001 else f"{value:.3f}"
 
 
-def display(df: pd.DataFrame) -> tuple[list[str], list[str], list[list[str]], list[list[bool]]]:
+def display(
+    df: pd.DataFrame, diff_header: str = DIFF_HEADER
+) -> tuple[list[str], list[str], list[list[str]], list[list[bool]]]:
     """``(columns, kinds, rows, marked)``: the shown columns (the interval folded into its
     difference), each one's kind (``score``, ``diff``, ``p``), the cells as text, and which
     difference cells carry the mark."""
@@ -61,7 +67,7 @@ def display(df: pd.DataFrame) -> tuple[list[str], list[str], list[list[str]], li
             columns.append(column)
             kinds.append("score")
         elif column.endswith(DIFF):
-            columns.append(f"{column[: -len(DIFF)]} diff [95% CI]")
+            columns.append(f"{column[: -len(DIFF)]} {diff_header}")
             kinds.append("diff")
         elif column.endswith(P):
             columns.append(column)
@@ -93,15 +99,18 @@ def display(df: pd.DataFrame) -> tuple[list[str], list[str], list[list[str]], li
     return columns, kinds, rows, marked
 
 
-def to_markdown(df: pd.DataFrame, labels: Labels, headers: list[str]) -> str:
-    """Pipe table; ``labels(model, method, first_row_of_model)`` gives the leading cells."""
-    columns, _, rows, _ = display(df)
+def to_markdown(
+    df: pd.DataFrame, labels: Labels, headers: list[str], diff_header: str = DIFF_HEADER
+) -> str:
+    """Pipe table; ``labels(model, method, first_row_of_model)`` gives the leading cells (one
+    argument per index level, then the flag)."""
+    columns, _, rows, _ = display(df, diff_header)
     head = headers + columns
     body = []
     previous = None
-    for (model, method), cells in zip(df.index, rows, strict=True):
-        body.append(labels(model, method, model != previous) + cells)
-        previous = model
+    for key, cells in zip(df.index, rows, strict=True):
+        body.append(labels(*key, key[0] != previous) + cells)
+        previous = key[0]
     widths = [max(len(r[i]) for r in [head, *body]) for i in range(len(head))]
     n_labels = len(headers)
 
@@ -175,10 +184,11 @@ def to_latex(df: pd.DataFrame, labels: Labels, headers: list[str], note: str | N
         "\\midrule",
     ]
     previous = None
-    for (model, method), cells, marks in zip(df.index, rows, marked, strict=True):
+    for key, cells, marks in zip(df.index, rows, marked, strict=True):
+        model = key[0]
         if previous is not None and model != previous:
             lines.append("\\midrule")
-        out = [latex_escape(c) for c in labels(model, method, model != previous)]
+        out = [latex_escape(c) for c in labels(*key, model != previous)]
         for column, text, mark in zip(shown, cells, marks, strict=True):
             if text == MISSING:
                 out.append(LATEX_MISSING)
@@ -187,7 +197,7 @@ def to_latex(df: pd.DataFrame, labels: Labels, headers: list[str], note: str | N
                 text = latex_escape(text[: -len(MARK)]) + "$^{*}$"
             else:
                 text = latex_escape(text)
-            if is_score_column(column) and best.loc[(model, method), column]:
+            if is_score_column(column) and best.loc[key, column]:
                 text = f"\\textbf{{{text}}}"
             out.append(text)
         lines.append(" & ".join(out) + " \\\\")

@@ -20,6 +20,11 @@ so the demo's models, which have no hub id, get no paper columns.
 Score files carry ``policy`` (the model trained and evaluated), ``variant`` (``base``, ``rft``,
 ``dpo``) and, for DPO, ``pairs_from`` (the model whose samples built the pairs). A variant
 ``dpo-<model>`` without ``pairs_from`` (the form of docs/formats.md) means pairs from <model>.
+They also say which run of an experiment they are (``arm``, ``recipe``, ``round``;
+:mod:`codedpo.score_records`): Table 1 shows the paper's run as ``+ RFT`` / ``+ DPO`` and one more
+row per other run present, e.g. ``+ DPO r2``, ``+ DPO max_min r3``, ``+ DPO ipo``; Table 2 is the
+paper's run. Scores with sampled ``pass_at_k`` add ``<benchmark> pass@k (sampled)`` columns.
+``--rounds-table`` also writes ``rounds.{md,csv}`` (:mod:`codedpo.rounds_table`).
 
 Command line::
 
@@ -27,16 +32,14 @@ Command line::
         --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables \\
         [--off-policy codeqwen=deepseek deepseek=codeqwen] [--bootstrap-seed 0] \\
         [--paper configs/paper_results.yaml --model-ids codeqwen=Qwen/CodeQwen1.5-7B-Chat ...
-         --benchmark-ids humaneval=humaneval ...]
+         --benchmark-ids humaneval=humaneval ...] [--rounds-table]
 
-writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}``.
+writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}`` (and ``rounds.{csv,md}``).
 """
 
 from __future__ import annotations
 
 import argparse
-import hashlib
-import json
 import math
 import os
 import sys
@@ -44,12 +47,25 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import jsonschema
 import pandas as pd
-import yaml
 
 from codedpo import significance
-from codedpo.io import InputError, atomic_write, read_json
+from codedpo.io import InputError, atomic_write
+
+# The paper's numbers and the reading of score files live in their own modules; these names stay
+# importable from here.
+from codedpo.paper_results import PAPER_BENCHMARKS, PAPER_SCHEMA, Cells, load_paper  # noqa: F401
+from codedpo.score_records import (  # noqa: F401
+    DEFAULT_RUN,
+    RESULT_FIELDS,
+    Collected,
+    Key,
+    Run,
+    collect,
+    load_scores,
+    results_digest,
+    run_suffix,
+)
 
 # Rendering lives in table_format; these names stay importable from here.
 from codedpo.table_format import (  # noqa: F401
@@ -72,152 +88,28 @@ DPO = "+ DPO"
 ON_POLICY = "DPO on-policy"
 INDEX_NAMES = ["model", "method"]
 PAPER = "(paper)"
-PAPER_BENCHMARKS = ("humaneval", "humaneval_plus", "mbpp", "mbpp_plus")
-_SCORES = {
-    "type": "object",
-    "propertyNames": {"enum": list(PAPER_BENCHMARKS)},
-    "additionalProperties": {"type": "number", "minimum": 0, "maximum": 1},
-}
-PAPER_SCHEMA = {
-    "type": "object",
-    "required": ["models"],
-    "properties": {
-        "reference": {"type": "string"},
-        "models": {
-            "type": "object",
-            "additionalProperties": {
-                "type": "object",
-                "additionalProperties": False,
-                "properties": {
-                    "name": {"type": "string"},
-                    "base": _SCORES,
-                    "rft": _SCORES,
-                    "dpo": _SCORES,
-                    "dpo_pairs_from": {"type": "object", "additionalProperties": _SCORES},
-                },
-            },
-        },
-    },
-}
 
 
 def off_policy_label(other: str) -> str:
     return f"DPO off-policy (pairs from {other})"
 
 
-def _cell_key(score: dict, models: Sequence[str], where: str) -> tuple[str, str, str | None]:
-    """``(policy, kind, pairs_from)`` with kind in base/rft/dpo; an unknown variant is an error."""
-    for field in ("policy", "variant", "benchmark", "pass_at_1"):
-        if field not in score:
-            raise InputError(f"{where}: missing field '{field}'")
-    policy, variant = str(score["policy"]), str(score["variant"]).lower()
-    if variant == "base":
-        return policy, "base", None
-    if variant == "rft":
-        return policy, "rft", None
-    if variant == "dpo" or variant.startswith(("dpo-", "dpo_")):
-        suffix = str(score["variant"])[4:]
-        if score.get("pairs_from"):
-            pairs_from = str(score["pairs_from"])
-        elif suffix in models:
-            pairs_from = suffix
-        elif suffix:
-            raise InputError(
-                f"{where}: field 'variant': {score['variant']!r} names no model in "
-                f"{list(models)}; give 'pairs_from'"
-            )
-        else:
-            pairs_from = policy
-        return policy, "dpo", pairs_from
-    raise InputError(f"{where}: field 'variant': {score['variant']!r} is not base, rft or dpo")
+def method_label(kind_label: str, run: Run) -> str:
+    """``+ DPO`` for the paper's run; ``+ DPO r2``, ``+ DPO max_min r3``, ``+ DPO ipo`` else."""
+    suffix = run_suffix(run)
+    return f"{kind_label} {suffix}" if suffix else kind_label
 
 
-def _verdicts(score: dict, where: str) -> dict[str, bool] | None:
-    """``task_id -> passed`` from a score file's ``verdicts`` (None when it has none)."""
-    verdicts = score.get("verdicts")
-    if verdicts is None:
-        return None
-    if not isinstance(verdicts, dict) or not all(
-        isinstance(v, dict) and isinstance(v.get("passed"), bool) for v in verdicts.values()
-    ):
-        raise InputError(f"{where}: field 'verdicts' must map task ids to {{'passed': bool}}")
-    return {task: v["passed"] for task, v in verdicts.items()}
+def pass_k_column(benchmark: str, k: int) -> str:
+    return f"{benchmark} pass@{k} (sampled)"
 
 
-Key = tuple[str, str, "str | None", str]
-
-
-def _collect(
-    scores: list[dict], models: Sequence[str], benchmarks: Sequence[str]
-) -> tuple[dict[Key, float], dict[Key, dict[str, bool]]]:
-    """``(cells, verdicts)`` keyed by ``(policy, kind, pairs_from, benchmark)``."""
-    cells: dict[Key, tuple[float, str]] = {}
-    verdicts: dict[Key, dict[str, bool]] = {}
-    for i, score in enumerate(scores):
-        where = score.get("_path") or f"scores[{i}]"
-        policy, kind, pairs_from = _cell_key(score, models, where)
-        benchmark = str(score["benchmark"])
-        if policy not in models or benchmark not in benchmarks:
-            continue
-        value = score["pass_at_1"]
-        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-            raise InputError(f"{where}: field 'pass_at_1': {value!r} is not a number in [0, 1]")
-        key = (policy, kind, pairs_from, benchmark)
-        if key in cells:
-            raise InputError(
-                f"{where}: two scores for {policy} {kind} (pairs from {pairs_from}) on "
-                f"{benchmark}; the other is {cells[key][1]}"
-            )
-        cells[key] = (float(value), where)
-        per_problem = _verdicts(score, where)
-        if per_problem is not None:
-            if len(per_problem) != score.get("total", len(per_problem)) or sum(
-                per_problem.values()
-            ) != score.get("passed", sum(per_problem.values())):
-                raise InputError(f"{where}: field 'verdicts' disagrees with 'passed'/'total'")
-            verdicts[key] = per_problem
-    return {k: v for k, (v, _) in cells.items()}, verdicts
-
-
-Cells = dict[tuple[str, str, "str | None", str], float]
-
-
-def load_paper(
-    path: str | os.PathLike, model_ids: dict[str, str], benchmark_ids: dict[str, str]
-) -> Cells:
-    """The paper's numbers as cells keyed like ours: ``(policy, kind, pairs_from, benchmark)``.
-
-    ``model_ids``: policy -> hub id; ``benchmark_ids``: our benchmark -> the paper's benchmark.
-    """
-    try:
-        data = yaml.safe_load(Path(path).read_text())
-    except (OSError, yaml.YAMLError) as exc:
-        raise InputError(f"{path}: cannot read the paper's results: {exc}") from None
-    error = jsonschema.exceptions.best_match(
-        jsonschema.Draft202012Validator(PAPER_SCHEMA).iter_errors(data)
+def pass_k_note(samples: set[int]) -> str:
+    n = f"{min(samples)}" if len(samples) == 1 else f"{min(samples)}-{max(samples)}"
+    return (
+        f"pass@k: the unbiased estimator of Chen et al. (2021), 1 - C(n-c,k)/C(n,k) per problem "
+        f"averaged, from n = {n} temperature samples per problem (c of them passed)."
     )
-    if error is not None:
-        field = ".".join(str(p) for p in error.absolute_path) or "(file)"
-        raise InputError(f"{path}: field '{field}': {error.message}")
-    policy_of = {hub: policy for policy, hub in model_ids.items()}
-    cells: Cells = {}
-
-    def put(policy: str, kind: str, pairs_from: str | None, scores: dict) -> None:
-        for ours, theirs in benchmark_ids.items():
-            if theirs in scores:
-                cells[(policy, kind, pairs_from, ours)] = float(scores[theirs])
-
-    for hub, entry in data["models"].items():
-        policy = policy_of.get(hub)
-        if policy is None:
-            continue
-        for kind in ("base", "rft"):
-            put(policy, kind, None, entry.get(kind) or {})
-        put(policy, "dpo", policy, entry.get("dpo") or {})
-        for source_hub, scores in (entry.get("dpo_pairs_from") or {}).items():
-            if source_hub in policy_of:
-                put(policy, "dpo", policy_of[source_hub], scores)
-    return cells
 
 
 @dataclass(frozen=True)
@@ -230,12 +122,16 @@ class Bootstrap:
 
 
 def _difference(
-    verdicts: dict[Key, dict[str, bool]], key: Key, base: Key, settings: Bootstrap, where: str
+    verdicts: dict[Key, dict[str, bool]],
+    key: Key,
+    reference: Key | None,
+    settings: Bootstrap,
+    where: str,
 ) -> significance.Difference | None:
-    if key not in verdicts or base not in verdicts or key == base:
+    if reference is None or key not in verdicts or reference not in verdicts or key == reference:
         return None
     try:
-        a, b = significance.paired_verdicts(verdicts[base], verdicts[key])
+        a, b = significance.paired_verdicts(verdicts[reference], verdicts[key])
     except ValueError as exc:
         raise InputError(f"{where}: {exc}") from None
     return significance.paired_difference(
@@ -243,32 +139,42 @@ def _difference(
     )
 
 
-def _frame(
-    rows: list[tuple[str, str, str | None, str | None]],
-    cells: Cells,
-    paper: Cells,
+# A row: its index labels, the cell it shows ``(policy, kind, pairs_from, run)`` and the cell its
+# difference is taken to (None: no difference); each completed by a benchmark.
+Row = tuple[tuple, tuple, "tuple | None"]
+
+
+def comparison_frame(
+    rows: list[Row],
+    collected: Collected,
     benchmarks: Sequence[str],
-    verdicts: dict[Key, dict[str, bool]] | None = None,
+    index_names: Sequence[str],
+    paper: Cells | None = None,
     settings: Bootstrap | None = None,
 ) -> pd.DataFrame:
-    """Rows ``(model, method, kind, pairs_from)``; a paper column follows each benchmark the
-    paper reports for any of these rows, and difference columns each benchmark where a row
-    other than the base has per-problem verdicts to compare with the base's."""
-    verdicts = verdicts or {}
+    """Per benchmark: our greedy pass@1; the paper's where it reports one of these rows; sampled
+    pass@k where a row has it; the difference to each row's reference cell, with its paired
+    bootstrap interval and McNemar's p, where both have per-problem verdicts."""
+    paper = paper or {}
     settings = settings or Bootstrap()
-    index = pd.MultiIndex.from_tuples([r[:2] for r in rows], names=INDEX_NAMES)
+    index = pd.MultiIndex.from_tuples([r[0] for r in rows], names=list(index_names))
     columns: dict[str, list[float]] = {}
     for b in benchmarks:
-        columns[b] = [cells.get((m, kind, src, b), math.nan) for m, _, kind, src in rows]
-        reported = [paper.get((m, kind, src, b), math.nan) for m, _, kind, src in rows]
+        keys = [(*cell, b) for _, cell, _ in rows]
+        columns[b] = [collected.cells.get(key, math.nan) for key in keys]
+        reported = [paper.get(key, math.nan) for key in keys]
         if not all(math.isnan(v) for v in reported):
             columns[f"{b} {PAPER}"] = reported
+        for k in collected.ks(keys):
+            columns[pass_k_column(b, k)] = [
+                collected.pass_k.get(key, {}).get(k, math.nan) for key in keys
+            ]
         diffs = [
             _difference(
-                verdicts, (m, kind, src, b), (m, "base", None, b), settings,
-                f"{m} {method} on {b}",
+                collected.verdicts, key, None if ref is None else (*ref, b), settings,
+                f"{' '.join(str(x) for x in label if x != '')} on {b}",
             )
-            for m, method, kind, src in rows
+            for key, (label, _, ref) in zip(keys, rows, strict=True)
         ]  # fmt: skip
         if any(d is not None for d in diffs):
             columns[b + DIFF] = [d.delta if d else math.nan for d in diffs]
@@ -292,14 +198,16 @@ def build_tables(
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return ``(table1, table2)``; every model gets all its rows, filled or NaN.
 
+    Table 1: each model's base, ``+ RFT`` and ``+ DPO`` rows, then one row per further run
+    (arm, recipe, round) of on-policy RFT or DPO that any score of these models holds, labelled by
+    :func:`method_label`. Table 2 is the paper's run only.
     ``paper`` (from :func:`load_paper`) adds ``<benchmark> (paper)`` columns where it has values.
     ``off_policy``: the ``(policy, pairs_from)`` DPO runs of Table 2 (None: every model on
     every other model's pairs); Table 2 holds the models that have one, in ``models`` order
     (``pairs_from`` may be a model the tables do not show).
     ``bootstrap`` sets the paired bootstrap of the differences to the base model.
     """
-    cells, verdicts = _collect(scores, models, benchmarks)
-    paper = paper or {}
+    collected = collect(scores, models, benchmarks)
     if off_policy is None:
         off_policy = [(m, o) for m in models for o in models if o != m]
     for policy, source in off_policy:
@@ -307,26 +215,30 @@ def build_tables(
             raise InputError(f"off_policy: {policy!r} is not one of the models {list(models)}")
         if policy == source:
             raise InputError(f"off_policy: {policy!r} on its own pairs is on-policy DPO")
-    rows1 = [
-        (model, method, kind, pairs_from)
-        for model in models
-        for method, kind, pairs_from in (
-            ("base", "base", None),
-            (RFT, "rft", None),
-            (DPO, "dpo", model),
-        )
-    ]
-    rows2 = []
+    extra = {
+        kind: [run for run in collected.runs(kind) if run != DEFAULT_RUN] for kind in ("rft", "dpo")
+    }
+    rows1: list[Row] = []
+    for model in models:
+        base = (model, "base", None, DEFAULT_RUN)
+        rows1.append(((model, "base"), base, None))
+        for kind, label, pairs_from in (("rft", RFT, None), ("dpo", DPO, model)):
+            for run in [DEFAULT_RUN, *extra[kind]]:
+                cell = (model, kind, pairs_from, run)
+                rows1.append(((model, method_label(label, run)), cell, base))
+    rows2: list[Row] = []
     for model in models:
         sources = [src for policy, src in off_policy if policy == model]
         if not sources:
             continue
-        rows2.append((model, "base", "base", None))
-        rows2.append((model, ON_POLICY, "dpo", model))
-        rows2 += [(model, off_policy_label(src), "dpo", src) for src in sources]
+        base = (model, "base", None, DEFAULT_RUN)
+        rows2.append(((model, "base"), base, None))
+        rows2.append(((model, ON_POLICY), (model, "dpo", model, DEFAULT_RUN), base))
+        rows2 += [((model, off_policy_label(src)), (model, "dpo", src, DEFAULT_RUN), base)
+                  for src in sources]  # fmt: skip
     return (
-        _frame(rows1, cells, paper, benchmarks, verdicts, bootstrap),
-        _frame(rows2, cells, paper, benchmarks, verdicts, bootstrap),
+        comparison_frame(rows1, collected, benchmarks, INDEX_NAMES, paper, bootstrap),
+        comparison_frame(rows2, collected, benchmarks, INDEX_NAMES, paper, bootstrap),
     )
 
 
@@ -337,6 +249,17 @@ def _table1_labels(model: str, method: str, first: bool) -> list[str]:
 
 def _table2_labels(model: str, method: str, first: bool) -> list[str]:
     return [model if first else "", "base" if method == "base" else method]
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """Every column as a number (3 decimals), the index as leading columns, empty where missing."""
+    out = df.reset_index()
+    for column in [c for c in df.columns if c.endswith(P)]:
+        # p-values keep three significant digits (a p of 2e-5 is not 0.000).
+        out[column] = ["" if math.isnan(v) else f"{v:.3g}" for v in out[column].astype(float)]
+    with atomic_write(path) as fh:
+        out.to_csv(fh, index=False, float_format=f"%.{DECIMALS}f", na_rep="")
+    return path
 
 
 def write_tables(
@@ -355,13 +278,7 @@ def write_tables(
         ("table1", table1, _table1_labels, ["Model"]),
         ("table2", table2, _table2_labels, ["Model", "DPO data"]),
     ):
-        csv_path = outdir / f"{name}.csv"
-        out = df.reset_index()
-        for column in [c for c in df.columns if c.endswith(P)]:
-            # p-values keep three significant digits (a p of 2e-5 is not 0.000).
-            out[column] = ["" if math.isnan(v) else f"{v:.3g}" for v in out[column].astype(float)]
-        with atomic_write(csv_path) as fh:
-            out.to_csv(fh, index=False, float_format=f"%.{DECIMALS}f", na_rep="")
+        csv_path = write_csv(df, outdir / f"{name}.csv")
         md_path = outdir / f"{name}.md"
         with atomic_write(md_path) as fh:
             fh.write(to_markdown(df, labels, headers))
@@ -372,31 +289,6 @@ def write_tables(
             fh.write(to_latex(df, labels, headers, note))
         written += [csv_path, md_path, tex_path]
     return written
-
-
-# What a score file says about the model (not when or how fast it was computed): the footer's
-# digest, so that an interrupted and resumed run writes the same tables as an uninterrupted one.
-RESULT_FIELDS = ("benchmark", "policy", "variant", "pairs_from", "pass_at_1", "passed", "total",
-                 "groups", "missing", "sandbox_errors", "status_counts", "verdicts",
-                 "problems_sha256")  # fmt: skip
-
-
-def results_digest(scores: Sequence[dict]) -> str:
-    """sha256 of the scores' results, in a canonical order and spelling."""
-    results = sorted(
-        json.dumps({k: s[k] for k in RESULT_FIELDS if k in s}, sort_keys=True) for s in scores
-    )
-    return hashlib.sha256("\n".join(results).encode()).hexdigest()
-
-
-def load_scores(paths: Sequence[str | os.PathLike]) -> list[dict]:
-    scores = []
-    for path in paths:
-        score = read_json(path)
-        if not isinstance(score, dict):
-            raise InputError(f"{path}: expected a JSON object, got {type(score).__name__}")
-        scores.append({**score, "_path": str(path)})
-    return scores
 
 
 def _mapping(items: list[str], flag: str) -> dict[str, str]:
@@ -447,6 +339,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--confidence", type=float, default=significance.CONFIDENCE, help="interval level"
     )
+    parser.add_argument(
+        "--rounds-table",
+        action="store_true",
+        help="also write rounds.{md,csv}: pass@1 per benchmark, round and arm",
+    )
     args = parser.parse_args(argv)
 
     paper = None
@@ -467,10 +364,10 @@ def main(argv: list[str] | None = None) -> int:
     settings = Bootstrap(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
     scores = load_scores(args.scores)
     table1, table2 = build_tables(scores, args.models, args.benchmarks, paper, off, settings)
-    note = (
-        f"Greedy pass@1; '{MISSING}' = not run. From {len(scores)} score files "
-        f"(sha256 of their results {results_digest(scores)[:16]})."
+    provenance = (
+        f"From {len(scores)} score files (sha256 of their results {results_digest(scores)[:16]})."
     )
+    note = f"Greedy pass@1; '{MISSING}' = not run. {provenance}"
     note += (
         f" diff: pass@1 minus the base model's on the same problems, with its "
         f"{settings.confidence:.0%} paired bootstrap interval over problems (percentile, "
@@ -479,7 +376,19 @@ def main(argv: list[str] | None = None) -> int:
     )
     if paper:
         note += f" Columns marked {PAPER}: the paper's reported numbers ({args.paper})."
-    for path in write_tables(table1, table2, args.outdir, note=note):
+    sampled = collect(scores, args.models, args.benchmarks).samples
+    if sampled:
+        note += " " + pass_k_note(sampled)
+    written = write_tables(table1, table2, args.outdir, note=note)
+    if args.rounds_table:
+        from codedpo import rounds_table  # imports this module
+
+        table = rounds_table.build_rounds_table(scores, args.models, args.benchmarks, settings)
+        extra = rounds_table.rounds_note(settings, provenance)
+        if sampled:
+            extra += " " + pass_k_note(sampled)
+        written += rounds_table.write_rounds_table(table, args.outdir, note=extra)
+    for path in written:
         print(f"wrote {path}", file=sys.stderr)
     return 0
 
