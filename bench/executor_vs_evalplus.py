@@ -32,7 +32,7 @@ seconds, samples/second, the speed ratio ours/EvalPlus and both sides' pass coun
 which the two disagree are listed by task id. EvalPlus counts a sample as passed when its base and
 plus statuses are both ``pass``; ours when the record's ``status`` is ``passed``.
 
-The datasets are read from ``/work/shared/benchmarks`` (``--data-dir``) and decompressed into the
+The datasets are read from ``../shared/benchmarks`` (``--data-dir``) and decompressed into the
 work directory (``--workdir``, default a new directory under /tmp), never into the repository.
 With ``--limit N`` only the first N problems are used; EvalPlus then gets a dataset file holding
 just those problems (it insists that every problem has a sample), whose ground truth it computes

@@ -5,7 +5,7 @@ Every LeetCodeDataset reference (v0.2.0 train, v0.3.1 test) and every Codeforces
 them (bwrap, the judge runtime built by `codedpo runtime`). A correct reference that the executor
 rejected would become a *rejected* response in a DPO pair, so each drop must be the dataset's own
 fault; those are listed below with the evidence (read from the problem, or measured with plain
-``python3 sol.py < input`` outside any sandbox: ``/work/notes-team`` research, reproduced in the
+``python3 sol.py < input`` outside any sandbox: the evidence is reproduced in the
 README's executor section).
 
 One pass over each file: about STAGE_NOTE on 2 cores.
