@@ -527,3 +527,28 @@ def test_bad_loss_type_names_the_recipe_and_field(model_dir, pairs_file, tmp_pat
 
 def _recipe_text(name: str) -> str:
     return (ROOT / f"configs/recipes/{name}.yaml").read_text()
+
+
+def test_the_workflow_checks_see_loss_names_and_lora_keys():
+    """What ``snakemake -n`` checks recipes and overrides with (codedpo.train_fields, through
+    codedpo.config_check): TRL's DPO loss names and PEFT's LoraConfig fields; every shipped
+    recipe passes the check codedpo.train runs before loading anything."""
+    import yaml
+
+    from codedpo.train_fields import FieldError, check_recipe, coerce, train_fields
+
+    dpo = train_fields("dpo")
+    assert {"sigmoid", "ipo", "robust", "apo_zero", "sft"} <= set(dpo["loss_type"]["item_choices"])
+    assert coerce("loss_type", "ipo", dpo["loss_type"]) == ["ipo"]
+    assert coerce("loss_type", ["sigmoid", "sft"], dpo["loss_type"]) == ["sigmoid", "sft"]
+    with pytest.raises(FieldError, match=r"'ipoo' is not one of .*\(did you mean 'ipo'\?\)"):
+        coerce("loss_type", ["ipoo"], dpo["loss_type"])
+    lora = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["q_proj"]}
+    assert coerce("peft", {**lora, "merge": True}, dpo["peft"]) == {**lora, "merge": True}
+    with pytest.raises(FieldError, match=r"unknown key 'lora_alhpa' \(did you mean 'lora_alpha'"):
+        coerce("peft", {"lora_alhpa": 16}, dpo["peft"])
+    with pytest.raises(FieldError, match="merge: 'yes' is not bool"):
+        coerce("peft", {"merge": "yes"}, train_fields("rft")["peft"])
+    for path in sorted((ROOT / "configs/recipes").glob("*.yaml")):
+        recipe = yaml.safe_load(path.read_text())
+        check_recipe(str(path), recipe, recipe["method"])

@@ -108,6 +108,9 @@ def load_causal_lm(path: str, *, dtype=None, device: str | None = None):
                 model = PeftModel.from_pretrained(model, adapter).merge_and_unload()
             except (OSError, ValueError, KeyError, RuntimeError) as exc:
                 raise InputError(f"{adapter}: cannot apply the adapter ({exc})") from None
+        # PEFT loads an adapter for inference (its base frozen); the merged model is trainable
+        # again, as from_pretrained gives a model (full fine-tuning of the next round).
+        model.requires_grad_(True)
         # The merged model names the checkpoint it stands for, not the first base.
         model.config._name_or_path = str(path)
         model.name_or_path = str(path)
