@@ -106,17 +106,16 @@ def generate_token_ids(
     vllm = import_vllm()
     from codedpo.models import is_adapter, save_merged
 
-    if is_adapter(model_path):
-        with tempfile.TemporaryDirectory(prefix="codedpo-merged-") as merged:
-            import torch
+    options = dict(stop_ids=stop_ids, max_new_tokens=max_new_tokens, temperature=temperature,
+                   top_p=top_p, settings=settings, progress=progress)  # fmt: skip
+    if not is_adapter(model_path):
+        return _generate(vllm, model_path, prompts, requests, **options)
+    import torch
 
-            save_merged(model_path, merged, dtype=torch.bfloat16)
-            return _generate(vllm, merged, prompts, requests, stop_ids=stop_ids,
-                             max_new_tokens=max_new_tokens, temperature=temperature,
-                             top_p=top_p, settings=settings, progress=progress)  # fmt: skip
-    return _generate(vllm, model_path, prompts, requests, stop_ids=stop_ids,
-                     max_new_tokens=max_new_tokens, temperature=temperature, top_p=top_p,
-                     settings=settings, progress=progress)  # fmt: skip
+    # On the CPU: merging on the GPU would hold memory vLLM then cannot have.
+    with tempfile.TemporaryDirectory(prefix="codedpo-merged-") as merged:
+        save_merged(model_path, merged, dtype=torch.bfloat16)
+        return _generate(vllm, merged, prompts, requests, **options)
 
 
 def _generate(vllm, model_path, prompts, requests, *, stop_ids, max_new_tokens, temperature,
