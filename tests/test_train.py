@@ -414,3 +414,141 @@ def test_codeqwen_tokenizer_loads_as_its_files_say(tmp_path_factory):
     assert ours.decode(ids) == text
     prompt = ours.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=False)
     assert prompt.startswith("<|im_start|>system\nYou are a helpful assistant.<|im_end|>\n")
+
+
+# --- loss variants from TRL (issue 14, part 3) -------------------------------------------------
+
+# Each recipe's TRL loss at the first step, where the policy is still the reference (every log
+# ratio 0): sigmoid and robust -log sigmoid(0) = log 2, IPO (0 - 1/(2 beta))^2 = 25 at beta 0.1,
+# APO-zero (1 - sigmoid(0)) + sigmoid(0) = 1; DPO+NLL log 2 + the chosen tokens' mean NLL.
+FIRST_STEP_LOSS = {"dpo": 0.693147, "dpo-robust": 0.693147, "dpo-ipo": 25.0, "dpo-apo_zero": 1.0}
+# All 8 pairs in each step, two steps (no warmup: the first step updates), so the loss of a step
+# does not depend on the data order.
+ONE_BATCH = ["--effective_batch_size", "8", "--per_device_train_batch_size", "8"]
+ONE_BATCH += ["--num_train_epochs", "2", "--learning_rate", "1e-2", "--warmup_steps", "0"]
+
+
+@pytest.fixture(scope="module")
+def variant_losses(model_dir, tmp_path_factory) -> dict[str, list[float]]:
+    """The per-step loss TRL logged for each loss-variant recipe, trained as the workflow would."""
+    work = tmp_path_factory.mktemp("variants")
+    pairs = write_jsonl(work / "pairs.jsonl", _pair_records())
+    losses = {}
+    for recipe in ("dpo", *FIRST_STEP_LOSS.keys() - {"dpo"}, "dpo-nll"):
+        out = work / recipe
+        args = ["--config", str(ROOT / f"configs/recipes/{recipe}.yaml"), "--model_name_or_path"]
+        args += [str(model_dir), "--train_file", str(pairs), "--output_dir", str(out), *TINY]
+        assert main([*args, *ONE_BATCH]) == 0, recipe
+        summary = json.loads((out / "train_summary.json").read_text())
+        assert summary["training_args"]["loss_type"] == _recipe(recipe)["loss_type"]
+        losses[recipe] = [h["loss"] for h in summary["log_history"] if "loss" in h]
+    return losses
+
+
+def _recipe(name: str) -> dict:
+    import yaml
+
+    return yaml.safe_load((ROOT / f"configs/recipes/{name}.yaml").read_text())
+
+
+def _pair_records() -> list[dict]:
+    return [
+        {
+            "prompt": user(f"Write `f{k}(x)` returning x + {k}."),
+            "chosen": assistant(f"```python\ndef f{k}(x):\n    return x + {k}\n```"),
+            "rejected": assistant(f"```python\ndef f{k}(x):\n    return x - {k}\n```"),
+        }
+        for k in range(8)
+    ]
+
+
+def _chosen_token_nll(model_dir: Path) -> float:
+    """Mean negative log-likelihood of the chosen responses' tokens under the untrained model,
+    computed here (not by TRL): what TRL's ``sft`` loss is at the first step."""
+    import torch
+
+    from codedpo.models import load_causal_lm
+    from codedpo.train import load_tokenizer, tokenize_records
+
+    tokenizer = load_tokenizer(str(model_dir))
+    model = load_causal_lm(str(model_dir)).eval()
+    total, count = 0.0, 0
+    for row in tokenize_records(tokenizer, _pair_records(), "dpo"):
+        ids = torch.tensor([row["prompt_ids"] + row["chosen_ids"]])
+        with torch.no_grad():
+            logps = model(ids).logits[0, :-1].float().log_softmax(-1)
+        targets = ids[0, 1:]
+        token_logps = logps.gather(-1, targets[:, None])[:, 0][len(row["prompt_ids"]) - 1 :]
+        total -= float(token_logps.sum())
+        count += len(row["chosen_ids"])
+    return total / count
+
+
+def test_loss_variants_are_trls_losses(variant_losses, model_dir):
+    """Each recipe trains with the TRL loss it names: at the first step every loss has the value
+    its formula gives with the policy equal to the reference, and the second steps differ."""
+    for recipe, expected in FIRST_STEP_LOSS.items():
+        assert variant_losses[recipe][0] == pytest.approx(expected, abs=1e-4), recipe
+    # robust = sigmoid at a zero margin, but its gradient is 1/(1 - 2 x 0.1) times larger, so the
+    # second step (after one update) differs; the others differ from the first step on.
+    assert abs(variant_losses["dpo-robust"][1] - variant_losses["dpo"][1]) > 1e-3
+    # DPO+NLL (weights 1, 1): TRL logs the sum only; the NLL part is the chosen tokens' NLL.
+    nll = variant_losses["dpo-nll"][0] - FIRST_STEP_LOSS["dpo"]
+    assert nll == pytest.approx(_chosen_token_nll(model_dir), rel=1e-4)
+    assert nll > 1.0  # a random 400-token model: about log 400 per token
+
+
+def test_bad_loss_type_names_the_recipe_and_field(model_dir, pairs_file, tmp_path, capsys):
+    recipe = tmp_path / "dpo-typo.yaml"
+    recipe.write_text((ROOT / "configs/recipes/dpo.yaml").read_text().replace(
+        "loss_type: [sigmoid]", "loss_type: [sigmoid, ipoo]"))  # fmt: skip
+    out = tmp_path / "out"
+    args = ["--config", str(recipe), "--model_name_or_path", str(model_dir)]
+    args += ["--train_file", str(pairs_file), "--output_dir", str(out)]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert f"error: {recipe}: field 'loss_type': 'ipoo' is not one of sigmoid," in err
+    assert "(did you mean 'ipo'?)" in err and "Traceback" not in err
+    assert not out.exists()
+    # On the command line, and loss_weights of the wrong length.
+    args[1] = str(ROOT / "configs/recipes/dpo.yaml")
+    assert main([*args, "--loss_type", "sigmod"]) == 2
+    assert "error: --loss_type: 'sigmod' is not one of" in capsys.readouterr().err
+    nll = ["--config", str(ROOT / "configs/recipes/dpo-nll.yaml"), *args[2:]]
+    assert main([*nll, "--loss_weights", "1.0"]) == 2
+    assert "`loss_weights` must have the same length as `loss_type`" in capsys.readouterr().err
+    weights = tmp_path / "dpo-weights.yaml"
+    weights.write_text(_recipe_text("dpo-nll").replace("[1.0, 1.0]", "[1.0]"))
+    assert main(["--config", str(weights), *args[2:]]) == 2
+    assert f"{weights}: field 'loss_weights': 1 weights for 2 loss types" in (
+        capsys.readouterr().err
+    )
+
+
+def _recipe_text(name: str) -> str:
+    return (ROOT / f"configs/recipes/{name}.yaml").read_text()
+
+
+def test_the_workflow_checks_see_loss_names_and_lora_keys():
+    """What ``snakemake -n`` checks recipes and overrides with (codedpo.train_fields, through
+    codedpo.config_check): TRL's DPO loss names and PEFT's LoraConfig fields; every shipped
+    recipe passes the check codedpo.train runs before loading anything."""
+    import yaml
+
+    from codedpo.train_fields import FieldError, check_recipe, coerce, train_fields
+
+    dpo = train_fields("dpo")
+    assert {"sigmoid", "ipo", "robust", "apo_zero", "sft"} <= set(dpo["loss_type"]["item_choices"])
+    assert coerce("loss_type", "ipo", dpo["loss_type"]) == ["ipo"]
+    assert coerce("loss_type", ["sigmoid", "sft"], dpo["loss_type"]) == ["sigmoid", "sft"]
+    with pytest.raises(FieldError, match=r"'ipoo' is not one of .*\(did you mean 'ipo'\?\)"):
+        coerce("loss_type", ["ipoo"], dpo["loss_type"])
+    lora = {"r": 8, "lora_alpha": 16, "lora_dropout": 0.1, "target_modules": ["q_proj"]}
+    assert coerce("peft", {**lora, "merge": True}, dpo["peft"]) == {**lora, "merge": True}
+    with pytest.raises(FieldError, match=r"unknown key 'lora_alhpa' \(did you mean 'lora_alpha'"):
+        coerce("peft", {"lora_alhpa": 16}, dpo["peft"])
+    with pytest.raises(FieldError, match="merge: 'yes' is not bool"):
+        coerce("peft", {"merge": "yes"}, train_fields("rft")["peft"])
+    for path in sorted((ROOT / "configs/recipes").glob("*.yaml")):
+        recipe = yaml.safe_load(path.read_text())
+        check_recipe(str(path), recipe, recipe["method"])

@@ -217,18 +217,13 @@ def sequence_logprobs(
 
 def _load_model(path: str, device: str):
     import torch
-    from transformers import AutoModelForCausalLM
 
-    from codedpo.generate import check_model_path
+    from codedpo.models import load_causal_lm
 
-    check_model_path(path)
     # bf16 halves memory on GPUs (the log-softmax above runs in fp32); CPUs compute in fp32.
+    # A LoRA adapter directory loads merged into its base (codedpo.models).
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        model = AutoModelForCausalLM.from_pretrained(path, dtype=dtype)
-    except OSError as exc:
-        raise InputError(f"{path}: cannot load the model ({exc})") from None
-    return model.to(device).eval()
+    return load_causal_lm(path, dtype=dtype, device=device).eval()
 
 
 def score_responses(

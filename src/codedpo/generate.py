@@ -31,11 +31,10 @@ from __future__ import annotations
 import argparse
 import logging
 import os
-import re
 import sys
 from collections.abc import Callable
-from pathlib import Path
 
+from codedpo import models
 from codedpo.generation import vllm_backend
 from codedpo.generation.records import (
     default_extract,
@@ -60,19 +59,8 @@ log = logging.getLogger(__name__)
 
 BACKENDS = ("hf", "vllm")
 
-# A Hub id is "name" or "owner/name"; anything else (absolute, ./, two slashes) can only be a path.
-_HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*(/[\w.-]+)?$")
-
-
-def check_model_path(model_path: str) -> None:
-    """Raise :class:`InputError` naming ``model_path`` unless it is a model dir or a Hub id."""
-    path = Path(model_path)
-    if path.exists():
-        if not path.is_dir() or not (path / "config.json").exists():
-            raise InputError(f"{model_path}: not a model directory (no config.json)")
-        return
-    if not _HUB_ID.match(model_path):
-        raise InputError(f"{model_path}: model directory not found")
+# A model directory, a LoRA adapter directory (codedpo.models) or a Hub id; re-exported here.
+check_model_path = models.check_model_path
 
 
 def generate_responses(

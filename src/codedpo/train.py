@@ -30,7 +30,21 @@ accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 8 
 
 Any field of ``ScriptArguments`` or of TRL's ``DPOConfig`` / ``SFTConfig`` can be set in the recipe
 or overridden on the command line (``--beta 0.05``, ``--learning_rate 1e-6``). The recipe's
-``method`` picks the trainer; ``--method`` on the command line overrides it.
+``method`` picks the trainer; ``--method`` on the command line overrides it. The recipe is checked
+before anything loads (unknown keys, values of the wrong kind, DPO loss names TRL does not have,
+``loss_weights`` of the wrong length): the error names the recipe file and the field.
+
+Loss variants are TRL's (``loss_type``: ``sigmoid`` = the paper, ``ipo``, ``robust``,
+``apo_zero``, ``[sigmoid, sft]`` with ``loss_weights`` = DPO + NLL, ...: configs/recipes/dpo-*).
+LoRA is PEFT's: a recipe's ``peft`` mapping holds ``peft.LoraConfig`` fields (``r``,
+``lora_alpha``, ``lora_dropout``, ``target_modules`` ...) and ``merge``: true saves the adapter
+merged into a full model, false (the default) saves the adapter directory (plus tokenizer,
+generation config and summary) that later stages load through :func:`codedpo.models.load_causal_lm`.
+A starting model that is an adapter directory (the next iterative round) is loaded merged, and a
+new adapter, if any, is trained on top of it and records it as its base.
+
+``--ref_model_name_or_path`` sets DPO's reference model; by default it is the starting model
+(TRL's default: a frozen copy, or with LoRA the model with the adapter switched off).
 """
 
 from __future__ import annotations
@@ -44,7 +58,8 @@ from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
 
-from codedpo.io import InputError, read_jsonl, sha256_file, write_json
+from codedpo import train_fields
+from codedpo.io import InputError, read_json, read_jsonl, sha256_file, write_json
 
 # TRL pings the Hub with usage telemetry from rank 0; a reproducible offline pipeline opts out.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
@@ -79,24 +94,54 @@ class ScriptArguments:
             "help": "torch CPU threads per process (more than the free cores is much slower)"
         },
     )
+    ref_model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "dpo: the reference model (a model or adapter directory or a Hub id); "
+            "default: the starting model (TRL's default)"
+        },
+    )
+    peft: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "LoRA through PEFT: peft.LoraConfig fields (r, lora_alpha, lora_dropout, "
+            "target_modules, ...) and merge (true: save the merged full model; false: save the "
+            "adapter); a mapping in the recipe, a JSON object on the command line; null: train "
+            "every weight"
+        },
+    )
+
+
+def _recipe(argv: list[str]) -> tuple[str | None, dict]:
+    """The recipe ``--config`` names (path, mapping), or ``(None, {})``."""
+    import yaml
+
+    if "--config" not in argv:
+        return None, {}
+    k = argv.index("--config")
+    if k + 1 >= len(argv):
+        raise InputError("--config needs a recipe file")
+    path = argv[k + 1]
+    try:
+        with open(path, encoding="utf-8") as fh:
+            recipe = yaml.safe_load(fh) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise InputError(f"{path}: cannot read the recipe ({exc})") from None
+    if not isinstance(recipe, dict):
+        raise InputError(f"{path}: a recipe is a mapping of field: value")
+    return path, recipe
 
 
 def _peek_method(argv: list[str]) -> str:
     """The method decides which config dataclass parses the rest, so read it first."""
-    import yaml
-
     method = None
     for k, arg in enumerate(argv):
         if arg == "--method" and k + 1 < len(argv):
             method = argv[k + 1]
         elif arg.startswith("--method="):
             method = arg.split("=", 1)[1]
-    if method is None and "--config" in argv:
-        k = argv.index("--config")
-        if k + 1 < len(argv):
-            with open(argv[k + 1]) as fh:
-                recipe = yaml.safe_load(fh) or {}
-            method = recipe.get("method") if isinstance(recipe, dict) else None
+    if method is None:
+        method = _recipe(argv)[1].get("method")
     method = method or "dpo"
     if method not in METHODS:
         raise InputError(f"--method must be one of {', '.join(METHODS)}, got {method!r}")
@@ -221,20 +266,88 @@ def load_tokenizer(model_name_or_path: str):
     return tokenizer
 
 
+def lora_config(script_args: ScriptArguments):
+    """PEFT's ``LoraConfig`` from the recipe's ``peft`` mapping (without ``merge``), or None."""
+    if script_args.peft is None:
+        return None
+    from peft import LoraConfig
+
+    settings = {k: v for k, v in script_args.peft.items() if k != "merge"}
+    try:
+        return LoraConfig(task_type="CAUSAL_LM", **settings)
+    except (TypeError, ValueError) as exc:
+        raise InputError(f"peft: {exc}") from None
+
+
+def _model_dtype(training_args):
+    """The dtype TRL would load a model id with (``model_init_kwargs.dtype``, else fp32)."""
+    import torch
+
+    dtype = (training_args.model_init_kwargs or {}).get("dtype", "float32")
+    if isinstance(dtype, str) and dtype != "auto":
+        return getattr(torch, dtype)
+    return dtype
+
+
+def reference_path(script_args: ScriptArguments) -> str:
+    """The DPO reference: ``--ref_model_name_or_path``, else the starting model."""
+    return script_args.ref_model_name_or_path or script_args.model_name_or_path
+
+
 def build_trainer(script_args: ScriptArguments, training_args, records: list[dict]):
-    """The TRL trainer for ``records`` (read by :func:`load_train_records`), not yet trained."""
+    """The TRL trainer for ``records`` (read by :func:`load_train_records`), not yet trained.
+
+    A model id goes to TRL as it is (TRL loads it, and the reference from it); a starting model
+    that is an adapter directory is loaded merged (:func:`codedpo.models.load_causal_lm`), and so
+    is a reference other than the starting model.
+    """
     import datasets
     import trl
+
+    from codedpo.models import is_adapter, load_causal_lm
 
     tokenizer = load_tokenizer(script_args.model_name_or_path)
     dataset = datasets.Dataset.from_list(tokenize_records(tokenizer, records, script_args.method))
     trainer_cls = _dpo_trainer_class() if script_args.method == "dpo" else trl.SFTTrainer
+    start = script_args.model_name_or_path
+    dtype = _model_dtype(training_args)
+    model = load_causal_lm(start, dtype=dtype) if is_adapter(start) else start
+    kwargs = {}
+    peft_config = lora_config(script_args)
+    if peft_config is not None:
+        kwargs["peft_config"] = peft_config
+    if script_args.method == "dpo":
+        ref = reference_path(script_args)
+        # TRL's default reference is the starting model: a copy loaded from the model's config
+        # path (which for a merged adapter is not a model directory), or with LoRA the model
+        # with its adapter off. Any other reference, and a merged start without LoRA, is loaded.
+        if ref != start or (is_adapter(start) and peft_config is None):
+            kwargs["ref_model"] = load_causal_lm(ref, dtype=dtype)
     return trainer_cls(
-        model=script_args.model_name_or_path,
+        model=model,
         args=training_args,
         train_dataset=dataset,
         processing_class=tokenizer,
+        **kwargs,
     )
+
+
+def _finish_adapter(trainer, script_args: ScriptArguments, out_dir: Path) -> None:
+    """After ``save_model`` wrote a PEFT adapter to ``out_dir``: record the starting model as its
+    base and save the generation config (stop tokens) beside it; with ``merge``, replace the
+    adapter by the full merged model."""
+    from codedpo.models import ADAPTER_CONFIG, load_causal_lm
+
+    model = trainer.accelerator.unwrap_model(trainer.model)
+    config = read_json(out_dir / ADAPTER_CONFIG)
+    config["base_model_name_or_path"] = script_args.model_name_or_path
+    write_json(out_dir / ADAPTER_CONFIG, config)
+    if script_args.peft.get("merge"):
+        merged = load_causal_lm(str(out_dir), dtype=model.dtype)
+        for name in (ADAPTER_CONFIG, "adapter_model.safetensors", "adapter_model.bin"):
+            (out_dir / name).unlink(missing_ok=True)
+        merged.save_pretrained(out_dir)
+    model.generation_config.save_pretrained(out_dir)
 
 
 def _set_gradient_accumulation(script_args: ScriptArguments, training_args) -> None:
@@ -265,9 +378,11 @@ def train(script_args: ScriptArguments, training_args) -> dict:
         raise InputError("--model_name_or_path is required")
     if not script_args.train_file:
         raise InputError("--train_file is required")
-    from codedpo.generate import check_model_path
+    from codedpo.models import check_model_path
 
     check_model_path(script_args.model_name_or_path)
+    if script_args.ref_model_name_or_path:
+        check_model_path(script_args.ref_model_name_or_path)
     records = load_train_records(script_args.train_file, script_args.method)
     _set_gradient_accumulation(script_args, training_args)
 
@@ -282,12 +397,17 @@ def train(script_args: ScriptArguments, training_args) -> dict:
     trainer = build_trainer(script_args, training_args, records)
     result = trainer.train()
     trainer.save_model(str(tmp_dir))  # every rank: ZeRO-3 gathers the shards here
+    if script_args.peft is not None and trainer.accelerator.is_main_process:
+        _finish_adapter(trainer, script_args, tmp_dir)
 
     summary = {
         "method": script_args.method,
         "model": script_args.model_name_or_path,
         "train_file": script_args.train_file,
         "train_file_sha256": sha256_file(script_args.train_file),
+        "ref_model": reference_path(script_args) if script_args.method == "dpo" else None,
+        "peft": script_args.peft,
+        "adapter": script_args.peft is not None and not script_args.peft.get("merge"),
         "num_examples": len(records),
         "train_loss": result.training_loss,
         "global_step": result.global_step,
@@ -322,9 +442,16 @@ def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     try:
         method = _peek_method(argv)
-        script_args, training_args = make_parser(method).parse_args_and_config(argv)
+        recipe_path, recipe = _recipe(argv)
+        if recipe_path is not None:
+            train_fields.check_recipe(recipe_path, recipe, method)
+        try:
+            script_args, training_args = make_parser(method).parse_args_and_config(argv)
+        except ValueError as exc:  # TRL's parser and config checks (a command-line value)
+            raise InputError(str(exc)) from None
         if script_args.method != method:  # --method=... spelled a way _peek_method missed
             raise InputError(f"method {script_args.method!r} does not match the parsed {method!r}")
+        train_fields.check_arguments(script_args, training_args)
         summary = train(script_args, training_args)
     except InputError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -9,6 +9,14 @@ that cannot be written is only a slower dry run.
 A field's kinds come from its type hint: ``bool``, ``int``, ``float``, ``str``, ``list``,
 ``dict``, ``null``; an enum (``SchedulerType``, ``OptimizerNames``, a ``Literal``) adds
 ``choices``, which a string must be one of (transformers converts it and raises otherwise).
+
+Two fields get more than their type hint says:
+
+- DPO's ``loss_type`` (``list[str]``) has ``item_choices``: the loss names TRL's ``DPOConfig``
+  documents (its help text lists them; TRL itself checks the names only inside the first training
+  step). A single name is taken as a one-item list, as ``DPOConfig`` does.
+- ``peft`` (our ``ScriptArguments``) has ``keys``: the fields of PEFT's ``LoraConfig`` a recipe
+  may set (:data:`LORA_SET_BY_US` excluded) and ``merge``, each checked like a field.
 """
 
 from __future__ import annotations
@@ -18,6 +26,7 @@ import enum
 import hashlib
 import json
 import os
+import re
 import types
 import typing
 from importlib.metadata import PackageNotFoundError, version
@@ -25,7 +34,14 @@ from pathlib import Path
 from typing import Any
 
 # Bumped when the cached table's layout changes.
-FORMAT = 1
+FORMAT = 2
+# LoraConfig fields codedpo.train sets itself (a causal LM, trained, on the given base).
+LORA_SET_BY_US = (
+    "task_type", "peft_type", "auto_mapping", "peft_version", "base_model_name_or_path",
+    "revision", "inference_mode",
+)  # fmt: skip
+# Our own key of the peft mapping: save the adapter merged into a full model, or the adapter.
+MERGE = {"kinds": ["bool"], "default": False}
 # Set by the workflow on the command line (rules/train.smk): an override would contradict it.
 SET_BY_WORKFLOW = {
     "method": "the rule (train_dpo or train_rft)",
@@ -33,6 +49,7 @@ SET_BY_WORKFLOW = {
     "train_file": "the pairs the workflow builds",
     "output_dir": "the rule's output",
     "threads": "training.threads",
+    "ref_model_name_or_path": "rounds_reference (iterative rounds)",
 }
 # Ranges TRL does not check itself; a value outside them trains nonsense or fails late.
 RANGES: dict[str, tuple[str, float]] = {
@@ -102,15 +119,39 @@ def dataclass_fields(cls: type) -> dict[str, dict]:
         spec: dict[str, Any] = {"kinds": sorted(kinds)}
         if choices and "any" not in kinds:
             spec["choices"] = sorted(set(choices))
+        listed = f.metadata.get("choices") if isinstance(f.metadata, typing.Mapping) else None
+        if listed and "choices" not in spec and kinds == {"str"}:
+            spec["choices"] = sorted(str(c) for c in listed)
         if isinstance(f.default, (bool, int, float, str, type(None))):
             spec["default"] = f.default
         out[f.name] = spec
     return out
 
 
+def dpo_loss_types() -> list[str]:
+    """The loss names TRL's ``DPOConfig.loss_type`` help lists (``'sigmoid'``, ``'ipo'`` ...)."""
+    from trl import DPOConfig
+
+    help_text = {f.name: f for f in dataclasses.fields(DPOConfig)}["loss_type"].metadata["help"]
+    names = re.findall(r"`'(\w+)'`", help_text.split("If multiple")[0])
+    if "sigmoid" not in names:  # TRL reworded its help: fail here, not with a wrong check
+        raise RuntimeError(f"cannot read the loss names from DPOConfig's help: {help_text!r}")
+    return names
+
+
+def lora_fields() -> dict[str, dict]:
+    """The keys of a recipe's ``peft`` mapping: ``LoraConfig`` fields and ``merge``."""
+    from peft import LoraConfig
+
+    fields = dataclass_fields(LoraConfig)
+    for name in LORA_SET_BY_US:
+        fields.pop(name, None)
+    return {**fields, "merge": dict(MERGE)}
+
+
 def _versions() -> dict[str, str]:
     found = {}
-    for package in ("trl", "transformers"):
+    for package in ("trl", "transformers", "peft"):
         try:
             found[package] = version(package)
         except PackageNotFoundError:
@@ -137,6 +178,8 @@ def trl_fields(cache_dir: Path | None = None) -> dict[str, dict[str, dict]]:
     from trl import DPOConfig, SFTConfig
 
     fields = {"dpo": dataclass_fields(DPOConfig), "rft": dataclass_fields(SFTConfig)}
+    fields["dpo"]["loss_type"]["item_choices"] = dpo_loss_types()
+    fields["lora"] = lora_fields()
     try:
         from codedpo.io import write_json
 
@@ -150,7 +193,10 @@ def train_fields(method: str, cache_dir: Path | None = None) -> dict[str, dict]:
     """Every key ``codedpo.train --method METHOD`` accepts: ScriptArguments + TRL's config."""
     from codedpo.train import ScriptArguments
 
-    return {**trl_fields(cache_dir)[method], **dataclass_fields(ScriptArguments)}
+    table = trl_fields(cache_dir)
+    ours = dataclass_fields(ScriptArguments)
+    ours["peft"]["keys"] = table["lora"]
+    return {**table[method], **ours}
 
 
 def _number(value: str) -> float | None:
@@ -164,6 +210,13 @@ def coerce(key: str, value: Any, spec: dict) -> Any:
     """``value`` as the field takes it (an int for an int field, 1e-4 written as a string by
     YAML as a float); a value of the wrong kind is a :class:`FieldError`."""
     kinds, choices = set(spec["kinds"]), spec.get("choices")
+    if "item_choices" in spec and isinstance(value, (str, list, tuple)):
+        items = [value] if isinstance(value, str) else list(value)
+        for item in items:
+            _one_of(item, spec["item_choices"])
+        return items
+    if "keys" in spec and isinstance(value, dict):
+        return _mapping(value, spec["keys"])
     if "any" in kinds:
         return value
     if value is None:
@@ -195,11 +248,7 @@ def coerce(key: str, value: Any, spec: dict) -> Any:
         if "bool" in kinds and value.lower() in ("true", "false"):
             return value.lower() == "true"
         if choices:
-            import difflib
-
-            near = difflib.get_close_matches(value, choices, n=1, cutoff=0.6)
-            hint = f" (did you mean '{near[0]}'?)" if near else ""
-            raise FieldError(f"{value!r} is not one of {', '.join(choices)}{hint}")
+            _one_of(value, choices)
     elif isinstance(value, (list, tuple)):
         if "list" in kinds:
             return list(value)
@@ -210,9 +259,109 @@ def coerce(key: str, value: Any, spec: dict) -> Any:
     raise FieldError(f"{value!r} is not {wanted}")
 
 
+def _one_of(value: Any, choices: list[str]) -> None:
+    if isinstance(value, str) and value in choices:
+        return
+    import difflib
+
+    near = difflib.get_close_matches(str(value), choices, n=1, cutoff=0.6)
+    hint = f" (did you mean '{near[0]}'?)" if near else ""
+    raise FieldError(f"{value!r} is not one of {', '.join(choices)}{hint}")
+
+
+def _mapping(value: dict, keys: dict[str, dict]) -> dict:
+    """A nested mapping (``peft``) checked key by key: ``"r: 'x' is not int"``."""
+    import difflib
+
+    out = {}
+    for key, item in value.items():
+        if key not in keys:
+            near = difflib.get_close_matches(str(key), list(keys), n=1, cutoff=0.6)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise FieldError(f"unknown key {key!r}{hint}")
+        try:
+            out[key] = coerce(key, item, keys[key])
+        except FieldError as exc:
+            raise FieldError(f"{key}: {exc}") from None
+    return out
+
+
+def check_losses(loss_type: Any, loss_weights: Any) -> None:
+    """``loss_weights``, when given, has one weight per loss (DPOConfig raises only at parse)."""
+    if loss_weights is None:
+        return
+    count = 1 if isinstance(loss_type, str) else len(loss_type or [])
+    if len(loss_weights) != count:
+        raise FieldError(
+            f"{len(loss_weights)} weights for {count} loss types {loss_type!r}: "
+            "loss_weights needs one weight per loss_type"
+        )
+
+
 def check_range(key: str, value: Any) -> None:
     if key not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
     op, limit = RANGES[key]
     if (op == ">" and not value > limit) or (op == ">=" and not value >= limit):
         raise FieldError(f"{value!r} must be {op} {limit:g}")
+
+
+def check_recipe(path: str, recipe: dict, method: str) -> None:
+    """Every key of the recipe is a field ``method`` accepts, with a value of its kind (DPO loss
+    names TRL has, a ``peft`` mapping of LoraConfig fields); the error names the file and field.
+    ``codedpo.train`` runs this before anything loads (InputError)."""
+    import difflib
+
+    from codedpo.io import InputError
+
+    fields = train_fields(method)
+    config = "DPOConfig" if method == "dpo" else "SFTConfig"
+    for key, value in recipe.items():
+        if key == "env":  # TRL's parser sets these environment variables
+            continue
+        if key not in fields:
+            near = difflib.get_close_matches(key, list(fields), n=1, cutoff=0.6)
+            hint = f" (did you mean '{near[0]}'?)" if near else ""
+            raise InputError(
+                f"{path}: field '{key}': unknown (not a field of ScriptArguments or TRL's "
+                f"{config}){hint}"
+            )
+        try:
+            check_range(key, coerce(key, value, fields[key]))
+        except FieldError as exc:
+            raise InputError(f"{path}: field '{key}': {exc}") from None
+    if method == "dpo":
+        try:
+            check_losses(recipe.get("loss_type", ["sigmoid"]), recipe.get("loss_weights"))
+        except FieldError as exc:
+            raise InputError(f"{path}: field 'loss_weights': {exc}") from None
+
+
+def check_arguments(script_args, training_args) -> None:
+    """The parsed values (the recipe's, or the command line's over them), checked as the recipe
+    is; ``peft`` given as JSON on the command line becomes a mapping."""
+    from codedpo.io import InputError
+    fields = train_fields(script_args.method)
+    where = "--peft (or the recipe's peft)"
+    try:
+        if isinstance(script_args.peft, str):
+            where = "--peft"
+            try:
+                script_args.peft = json.loads(script_args.peft)
+            except ValueError as exc:
+                raise FieldError(f"not a JSON object ({exc})") from None
+        if script_args.peft is not None:
+            if not isinstance(script_args.peft, dict):
+                raise FieldError(f"{script_args.peft!r} is not a mapping of LoraConfig fields")
+            script_args.peft = coerce("peft", script_args.peft, fields["peft"])
+        if script_args.method == "dpo":
+            where = "--loss_type"
+            training_args.loss_type = coerce(
+                "loss_type", training_args.loss_type, fields["loss_type"]
+            )
+            where = "--loss_weights"
+            check_losses(training_args.loss_type, training_args.loss_weights)
+    except FieldError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    if script_args.ref_model_name_or_path and script_args.method != "dpo":
+        raise InputError("--ref_model_name_or_path: only dpo has a reference model")

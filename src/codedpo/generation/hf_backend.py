@@ -39,7 +39,6 @@ from collections import deque
 from collections.abc import Sequence
 
 from codedpo.generation.requests import Request
-from codedpo.io import InputError
 
 # Refill once the running batch is down to this share of batch_size: merging new rows copies the
 # cache, so refilling after every finished row (1.0) copies it once per sample; on the demo
@@ -51,21 +50,19 @@ COMPACT_FRACTION = 0.125
 
 
 def load_model(model_path: str, device: str | None = None):
-    """The model for generation: bf16 on CUDA, fp32 on CPU (tests, tiny models), eval mode."""
+    """The model for generation: bf16 on CUDA, fp32 on CPU (tests, tiny models), eval mode.
+
+    A full checkpoint or a LoRA adapter directory (merged into its base):
+    :func:`codedpo.models.load_causal_lm`.
+    """
     import torch
-    from transformers import AutoModelForCausalLM
+
+    from codedpo.models import load_causal_lm
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
     dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    try:
-        model = AutoModelForCausalLM.from_pretrained(model_path, dtype=dtype)
-    except OSError as exc:
-        raise InputError(
-            f"{model_path}: cannot load the model (not a local directory, and the Hub gave: {exc})"
-        ) from None
-    model.to(device).eval()
-    return model
+    return load_causal_lm(model_path, dtype=dtype, device=device).eval()
 
 
 def _sampler(temperature: float, top_p: float):

@@ -25,11 +25,19 @@ not guarantee reproducible outputs by default. Its documented settings (docs.vll
   the batch size or order (beta in vLLM; needs a recent NVIDIA GPU, compute capability 9.0 or
   higher in its current docs, and is slower);
 - either way vLLM only reproduces results on the same hardware and the same vLLM version.
+
+A LoRA adapter directory (a recipe's ``peft: {merge: false}``, :mod:`codedpo.models`) is merged
+into its base first and written as a full model to a temporary directory (``$TMPDIR``, removed
+when the job ends), which vLLM loads like any checkpoint. vLLM's own LoRA serving
+(``enable_lora`` + ``LoRARequest``) is not used: it applies one adapter to a full base, while the
+adapters of iterative rounds form chains (round k's base is round k-1's adapter) that have to be
+merged anyway, and a merged model runs vLLM's ordinary kernels. Not run in CI (no GPU there).
 """
 
 from __future__ import annotations
 
 import os
+import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
@@ -96,6 +104,22 @@ def generate_token_ids(
     at the end of its ``token_ids`` (``check_stop`` in ``vllm/v1/core/sched/utils.py``)."""
     set_environment(settings)
     vllm = import_vllm()
+    from codedpo.models import is_adapter, save_merged
+
+    options = dict(stop_ids=stop_ids, max_new_tokens=max_new_tokens, temperature=temperature,
+                   top_p=top_p, settings=settings, progress=progress)  # fmt: skip
+    if not is_adapter(model_path):
+        return _generate(vllm, model_path, prompts, requests, **options)
+    import torch
+
+    # On the CPU: merging on the GPU would hold memory vLLM then cannot have.
+    with tempfile.TemporaryDirectory(prefix="codedpo-merged-") as merged:
+        save_merged(model_path, merged, dtype=torch.bfloat16)
+        return _generate(vllm, merged, prompts, requests, **options)
+
+
+def _generate(vllm, model_path, prompts, requests, *, stop_ids, max_new_tokens, temperature,
+              top_p, settings, progress) -> list[list[int]]:  # fmt: skip
     from vllm.inputs import TokensPrompt
 
     llm = vllm.LLM(
