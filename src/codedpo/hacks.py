@@ -233,7 +233,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--labels",
         nargs="+",
-        help="one per --stats, e.g. 'demo-a round 2' (default: the stats file's directory)",
+        help="one per --stats, e.g. 'demo-a round 2' ('POLICY round K'; none: each stats "
+        "file's directory name, round 1)",
     )
     parser.add_argument("--out-md", help="Markdown table")
     parser.add_argument("--out-csv", help="CSV table")
