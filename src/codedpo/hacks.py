@@ -217,7 +217,8 @@ def plot_rates(table: pd.DataFrame, out: str | os.PathLike) -> Path:
     ax.set_xticks(rounds, [str(r) for r in rounds])
     ax.set_xlabel("round")
     ax.set_ylabel("responses flagged (%)")
-    ax.set_ylim(bottom=0)
+    top = float((100 * table["rate"]).max()) if len(table) else 0.0
+    ax.set_ylim(0, max(1.0, 1.15 * top) if top == top else 1.0)  # at least 0-1 %
     ax.grid(alpha=0.3)
     if len(table):
         ax.legend(fontsize=7, frameon=False)
