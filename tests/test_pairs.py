@@ -81,7 +81,13 @@ def test_chosen_passed_rejected_failed_and_format() -> None:
             "chosen_id",
             "rejected_id",
             "rejected_status",
+            "strategy",
+            "chosen_score",
+            "rejected_score",
+            "margin",
         }
+        # These hand-made records carry no test counts: no fraction score, no margin.
+        assert p["strategy"] == "random" and p["margin"] is None
     assert stats["pairs"] == 2 and stats["problems_with_pairs"] == 2
 
 
@@ -309,3 +315,205 @@ def test_cli_with_shards(tmp_path: Path) -> None:
     assert stats["pairs"] == 2 and stats["config"] == {"seed": 1, "max_pairs_per_problem": 1}
     assert len(stats["inputs"]["samples"]) == 2 and len(stats["inputs"]["problems"]["sha256"]) == 64
     assert stats["date"]
+
+
+# --- strategies, scores and margins, on records whose expected pair follows from the definition --
+
+GRADED = {
+    "s/graded": {"task_id": "s/graded", "prompt": "Write graded()."},
+    "s/nopass": {"task_id": "s/nopass", "prompt": "Write nopass()."},
+    "s/tie": {"task_id": "s/tie", "prompt": "Write tie()."},
+    "s/hack": {"task_id": "s/hack", "prompt": "Write hack()."},
+}
+# (task_id, name, status, tests passed of 5, observed)
+GRADED_PLAN = [
+    ("s/graded", "a", "passed", 5, []),
+    ("s/graded", "b", "failed", 3, []),
+    ("s/graded", "c", "runtime_error", 1, []),
+    ("s/graded", "d", "syntax_error", 0, []),
+    ("s/graded", "e", "timeout", 0, []),
+    ("s/graded", "f", "sandbox_error", 0, []),
+    ("s/nopass", "a", "failed", 4, []),
+    ("s/nopass", "b", "runtime_error", 2, []),
+    ("s/tie", "a", "failed", 2, []),
+    ("s/tie", "b", "failed", 2, []),
+    ("s/hack", "net", "passed", 5, ["network"]),
+    ("s/hack", "ok", "passed", 5, []),
+    ("s/hack", "peek", "failed", 0, ["read_hidden"]),
+]
+
+
+def graded(plan=GRADED_PLAN) -> tuple[list[dict], list[dict]]:
+    samples, executions = [], []
+    for task_id, name, status, passed, observed in plan:
+        sid = f"{task_id}/{name}"
+        samples.append({"task_id": task_id, "sample_id": sid, "raw": f"# {sid}", "solution": sid})
+        executions.append(
+            {"task_id": task_id, "sample_id": sid, "status": status, "passed": passed,
+             "total": 5, "tests_run": 5, "first_failure": None, "observed": observed}
+        )  # fmt: skip
+    return samples, executions
+
+
+def pairs_by_task(pairs: list[dict]) -> dict[str, set[tuple[str, str]]]:
+    out: dict[str, set[tuple[str, str]]] = {}
+    for p in pairs:
+        out.setdefault(p["task_id"], set()).add((p["chosen_id"], p["rejected_id"]))
+    return out
+
+
+def draws(strategy: str, score: str = "fraction", seeds=range(40), **kw) -> dict[str, set]:
+    """Every pair the strategy gives over many seeds, per problem."""
+    samples, executions = graded()
+    seen: dict[str, set] = {}
+    for seed in seeds:
+        pairs, _, _ = build_pairs(GRADED, samples, executions, seed=seed, strategy=strategy,
+                                  score=score, **kw)  # fmt: skip
+        for task, found in pairs_by_task(pairs).items():
+            seen.setdefault(task, set()).update(found)
+    return seen
+
+
+def test_max_min_best_against_worst() -> None:
+    # Fraction: the two 0/5 responses tie for worst; the sandbox error is nobody's.
+    assert draws("max_min") == {
+        "s/graded": {("s/graded/a", "s/graded/d"), ("s/graded/a", "s/graded/e")},
+        # No response passed: the best partial answer against the worst.
+        "s/nopass": {("s/nopass/a", "s/nopass/b")},
+        # The flagged pass is never chosen; the flagged failure may be rejected.
+        "s/hack": {("s/hack/ok", "s/hack/peek")},
+    }
+    # Rule reward: a syntax error (-1) is worse than a timeout (-0.6).
+    assert draws("max_min", "rule")["s/graded"] == {("s/graded/a", "s/graded/d")}
+
+
+def test_max_random_rejects_any_lower_score() -> None:
+    seen = draws("max_random")
+    assert seen["s/graded"] == {("s/graded/a", f"s/graded/{x}") for x in "bcde"}
+    assert seen["s/nopass"] == {("s/nopass/a", "s/nopass/b")}
+    assert "s/tie" not in seen  # equal scores: no preference
+
+
+def test_random_is_the_paper_and_records_margins() -> None:
+    samples, executions = graded()
+    pairs, rft, stats = build_pairs(GRADED, samples, executions, seed=2, max_pairs_per_problem=9)
+    assert pairs_by_task(pairs) == {
+        "s/graded": {("s/graded/a", f"s/graded/{x}") for x in "bcde"},
+        "s/hack": {("s/hack/ok", "s/hack/peek")},
+    }
+    margins = {(p["chosen_id"], p["rejected_id"]): p["margin"] for p in pairs}
+    assert margins[("s/graded/a", "s/graded/b")] == 0.4  # 5/5 - 3/5
+    assert margins[("s/graded/a", "s/graded/c")] == 0.8
+    assert all(p["chosen_score"] == 1.0 for p in pairs)
+    # The flagged pass is no RFT example either.
+    assert [r["sample_id"] for r in rft] == ["s/graded/a", "s/hack/ok"]
+    assert stats["hacks"]["flagged"] == 2 and stats["hacks"]["flagged_passed"] == 1
+    assert stats["hacks"]["flagged_ids"] == {
+        "read_hidden": ["s/hack/peek"],
+        "network": ["s/hack/net"],
+    }
+
+
+def test_rule_margins_and_stats() -> None:
+    samples, executions = graded()
+    pairs, _, stats = build_pairs(GRADED, samples, executions, seed=1, strategy="max_min",
+                                  score="rule")  # fmt: skip
+    margins = {p["task_id"]: p["margin"] for p in pairs}
+    # 1 - (-1); -0.3 - (-0.6); 1 - (-0.3)
+    assert margins == {"s/graded": 2.0, "s/nopass": 0.3, "s/hack": 1.3}
+    summary = stats["margins"]
+    assert summary["n"] == 3 and summary["min"] == 0.3 and summary["max"] == 2.0
+    assert summary["mean"] == round((2.0 + 0.3 + 1.3) / 3, 6)
+    assert summary["quantiles"]["0.5"] == 1.3
+    # Bins of 0.2 over [0, 2]: 0.3 in [0.2, 0.4), 1.3 in [1.2, 1.4), 2.0 in the last.
+    assert summary["histogram"]["counts"] == [0, 1, 0, 0, 0, 0, 1, 0, 0, 1]
+    assert stats["rejected_statuses"]["syntax_error"] == 1
+    assert stats["rejected_statuses"]["runtime_error"] == 1
+    assert stats["rejected_statuses"]["failed"] == 1
+    assert sum(stats["rejected_statuses"].values()) == stats["pairs"] == 3
+    assert stats["chosen_statuses"] == {"passed": 2, "failed": 1}
+    assert (stats["strategy"], stats["score"]) == ("max_min", "rule")
+
+
+def test_by_error_rejects_only_the_given_verdicts() -> None:
+    samples, executions = make()
+    for seed in range(10):
+        pairs, _, stats = build_pairs(PROBLEMS, samples, executions, seed=seed,
+                                      strategy="by_error", rejected_verdicts=["memory_exceeded"],
+                                      max_pairs_per_problem=3)  # fmt: skip
+        assert {p["rejected_status"] for p in pairs} == {"memory_exceeded"}
+        assert {p["task_id"] for p in pairs} == {"t/wide"} and len(pairs) == 3
+        assert stats["rejected_verdicts"] == ["memory_exceeded"]
+    seen = draws("by_error", rejected_verdicts=["syntax_error", "timeout"])
+    assert seen == {"s/graded": {("s/graded/a", "s/graded/d"), ("s/graded/a", "s/graded/e")}}
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"strategy": "by_error"}, "needs at least one"),
+        ({"strategy": "by_error", "rejected_verdicts": ["passed"]}, "not failures"),
+        ({"strategy": "by_error", "rejected_verdicts": ["sandbox_error"]}, "not failures"),
+        ({"rejected_verdicts": ["failed"]}, "only for the by_error"),
+        ({"strategy": "best"}, "strategy must be"),
+        ({"score": "reward"}, "score must be"),
+    ],
+)
+def test_bad_strategy_options(options: dict, message: str) -> None:
+    samples, executions = graded()
+    with pytest.raises(ValueError, match=message):
+        build_pairs(GRADED, samples, executions, seed=1, **options)
+
+
+def test_k_pairs_are_distinct_combinations() -> None:
+    samples, executions = graded()
+    pairs, _, _ = build_pairs(GRADED, samples, executions, seed=4, strategy="max_random",
+                              max_pairs_per_problem=3)  # fmt: skip
+    found = [(p["chosen_id"], p["rejected_id"]) for p in pairs if p["task_id"] == "s/graded"]
+    assert len(found) == len(set(found)) == 3
+    # max_min has only two combinations here (one best, two tied worst).
+    pairs, _, _ = build_pairs(GRADED, samples, executions, seed=4, strategy="max_min",
+                              max_pairs_per_problem=3)  # fmt: skip
+    assert len([p for p in pairs if p["task_id"] == "s/graded"]) == 2
+
+
+def test_score_strategy_orders_and_seeds() -> None:
+    samples, executions = graded()
+    first = build_pairs(GRADED, samples, executions, seed=5, strategy="max_random")
+    rng = random.Random(1)
+    s2, e2 = samples[:], executions[:]
+    rng.shuffle(s2)
+    rng.shuffle(e2)
+    assert build_pairs(GRADED, s2, e2, seed=5, strategy="max_random") == first
+
+
+def test_score_strategies_need_test_counts(tmp_path: Path) -> None:
+    samples, executions = make()
+    s, e = load(tmp_path, samples, executions)
+    with pytest.raises(InputError, match=r"executions\.jsonl:1: field 'passed'"):
+        build_pairs(PROBLEMS, s, e, seed=1, strategy="max_min")
+    # The rule reward needs only the verdict.
+    pairs, _, _ = build_pairs(PROBLEMS, s, e, seed=1, strategy="max_min", score="rule")
+    assert {p["task_id"] for p in pairs} == {"t/mixed", "t/wide", "t/none"}
+
+
+def test_cli_strategy_flags(tmp_path: Path, capsys) -> None:
+    samples, executions = graded()
+    problems = write(tmp_path / "problems.jsonl", list(GRADED.values()))
+    base = ["--problems", problems, "--samples", write(tmp_path / "s.jsonl", samples),
+            "--executions", write(tmp_path / "e.jsonl", executions), "--seed", "1",
+            "--out-pairs", str(tmp_path / "p.jsonl"), "--out-rft", str(tmp_path / "r.jsonl"),
+            "--out-stats", str(tmp_path / "stats.json")]  # fmt: skip
+    assert main([*base, "--strategy", "by_error", "--rejected-verdict", "failed"]) == 0
+    stats = json.loads((tmp_path / "stats.json").read_text())
+    assert stats["strategy"] == "by_error" and stats["rejected_verdicts"] == ["failed"]
+    assert stats["pairs"] == 2  # a against b (s/graded), ok against peek (s/hack)
+    assert main([*base, "--strategy", "max_min", "--score", "rule"]) == 0
+    pairs = [json.loads(line) for line in (tmp_path / "p.jsonl").read_text().splitlines()]
+    assert {p["margin"] for p in pairs} == {2.0, 0.3, 1.3}
+    for bad in (["--strategy", "by_error"], ["--rejected-verdict", "failed"],
+                ["--max-pairs-per-problem", "0"]):  # fmt: skip
+        with pytest.raises(SystemExit) as exc:
+            main([*base, *bad])
+        assert exc.value.code == 2
+    assert "--rejected-verdict" in capsys.readouterr().err

@@ -38,6 +38,7 @@ COMMANDS = {
     "build-demo-model": "codedpo.demo",
     "sample": "codedpo.generate",
     "build-pairs": "codedpo.pairs",
+    "hack-report": "codedpo.hacks",
     "score": "codedpo.scoring",
     "verdicts": "codedpo.verdicts",
     "tables": "codedpo.tables",
