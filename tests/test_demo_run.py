@@ -74,3 +74,24 @@ def test_tables_have_three_models_the_swap_and_no_paper_numbers(demo: Path):
     assert scores["total"] >= 170  # the eval split sized for a 10-point difference
     md = (demo / "results/tables/table1.md").read_text()
     assert "demo_eval diff [95% CI]" in md and "paired bootstrap" in md
+
+
+def test_each_policy_mixes_passing_and_failing_samples(demo: Path):
+    """The demo's policies, as the workflow built and sampled them: pairs need both outcomes on
+    a problem, so well over half the training problems have them, and greedy pass@1 on the eval
+    split is neither 0 nor 1 (room to move both ways)."""
+    for policy in POLICIES:
+        stats = json.loads((demo / f"results/pairs/{policy}/stats.json").read_text())
+        passed = stats["status_counts"].get("passed", 0)
+        rate = passed / stats["samples"]
+        mixed = stats["problems_sampled"] - stats["problems_all_passed"] - stats[
+            "problems_none_passed"
+        ]
+        print(f"{policy}: sample pass rate {rate:.3f}, mixed problems {mixed}/"
+              f"{stats['problems_sampled']}, pairs {stats['pairs']}")  # fmt: skip
+        assert 0.2 <= rate <= 0.8, policy
+        assert mixed >= stats["problems_sampled"] // 2 and stats["pairs"] == mixed, policy
+        scores = json.loads(
+            (demo / f"results/eval/{policy}/base/demo_eval/scores.json").read_text()
+        )
+        assert 0 < scores["passed"] < scores["total"], policy

@@ -613,7 +613,8 @@ def test_only_starved_timeouts_are_re_run():
 
 def test_the_clock_gives_back_the_time_a_loaded_machine_took(tmp_path):
     """A correct answer needing ~0.5 s of CPU per 1 s test passes with the machine overloaded
-    (six busy processes on its core stretch it past its 1 s limit in wall time); a loop still stops."""
+    (six busy processes on its core stretch it past its 1 s limit in wall time); a loop still
+    stops."""
     slow = ("import time\ndef f(x):\n    end = time.process_time() + 0.5\n"
             "    while time.process_time() < end:\n        pass\n    return x\n")  # fmt: skip
     problems = write_jsonl(tmp_path / "problems.jsonl", [

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -104,7 +105,14 @@ def test_nothing_changed_runs_nothing(demo):
 
 
 def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
-    workdir = copy_workflow(tmp_path / "killed")
+    """A copy of the finished demo loses one policy's samples, executions and pairs; the run that
+    redoes them (and everything they feed) is SIGKILLed mid-pipeline, then resumed: the same
+    pairs and tables as the uninterrupted demo."""
+    workdir = tmp_path / "killed"
+    shutil.copytree(demo, workdir, symlinks=True)
+    for stage in ("samples", "executions", "pairs"):
+        shutil.rmtree(workdir / "results" / stage / "demo-codeqwen")
+    started = time.time()
     proc = subprocess.Popen(
         [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workdir, env=snakemake_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
@@ -112,18 +120,19 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
     # Kill it (and every job it started) once sampling outputs exist: mid-pipeline.
     deadline = time.monotonic() + 300
     while time.monotonic() < deadline and proc.poll() is None:
-        if list(workdir.glob("results/samples/*/shard*.jsonl")):
+        if list(workdir.glob("results/samples/demo-codeqwen/shard*.jsonl")):
             break
         time.sleep(0.5)
     time.sleep(3)
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (workdir / "results/tables/table1.csv").exists(), "killed too late"
+    assert not (workdir / "results/pairs/demo-codeqwen/pairs.jsonl").exists(), "killed too late"
     snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
     snakemake(workdir, "--rerun-incomplete")
     tables = [f"results/tables/table{i}.{ext}" for i in (1, 2) for ext in ("csv", "md", "tex")]
     for rel in (*tables, "results/pairs/demo-codeqwen/pairs.jsonl",
-                "results/pairs/demo-codellama/rft.jsonl"):  # fmt: skip
+                "results/pairs/demo-codeqwen/rft.jsonl"):  # fmt: skip
+        assert (workdir / rel).stat().st_mtime > started, f"{rel} was not made again"
         assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
 
 
