@@ -77,11 +77,13 @@ SHARDS = list(range(config["sampling"]["shards"]))
 # every other run of a chain lives under /{arm}/{recipe}/r{round} (the {chain} wildcard).
 CHAINS = CHECKED.chains
 ROUNDS = config["rounds"]
-CHAIN = "/({})/({})/r([1-9][0-9]*)".format(
-    "|".join(sorted({re.escape(c.arm) for c in CHAINS})),
-    "|".join(sorted({re.escape(c.recipe) for c in CHAINS})),
-)
-SAMPLED = config["eval"]["samples_per_problem"] > 0  # pass@k: a sampled evaluation beside greedy
+SEP = "/"
+ARMS_RE = "|".join(sorted({re.escape(c.arm) for c in CHAINS}))
+RECIPES_RE = "|".join(sorted({re.escape(c.recipe) for c in CHAINS}))
+CHAIN = f"{SEP}({ARMS_RE})/({RECIPES_RE})/r([1-9][0-9]*)"
+SAMPLED = (
+    config["eval"]["samples_per_problem"] > 0
+)  # pass@k: a sampled evaluation beside greedy
 
 
 wildcard_constraints:
@@ -213,7 +215,9 @@ def eval_variants(policy):
 # -- rounds and arms -----------------------------------------------------------------------------
 def segment(chain, k):
     """Path segment of run ``k`` of ``chain``: none for the paper's run."""
-    return "" if chain is CHAINS[0] and k == 1 else f"/{chain.arm}/{chain.recipe}/r{k}"
+    if chain is CHAINS[0] and k == 1:
+        return ""
+    return f"{SEP}{chain.arm}/{chain.recipe}/r{k}"
 
 
 def samples_segment(chain, k):
@@ -228,20 +232,42 @@ def pairs_segment(chain, k):
 
 def run_of(wildcards):
     """``(chain, round)`` of a job's ``{chain}`` wildcard (or of an eval ``{variant}``)."""
-    text = wildcards.chain if "chain" in wildcards.keys() else variant_chain(wildcards.variant)
+    text = (
+        wildcards.chain
+        if "chain" in wildcards.keys()
+        else variant_chain(wildcards.variant)
+    )
     if not text:
         return CHAINS[0], 1
     arm, recipe, k = re.fullmatch(CHAIN, text).groups()
     for chain in CHAINS:
-        if (chain.arm, chain.recipe) == (arm, recipe) and segment(chain, int(k)) == text:
+        if (chain.arm, chain.recipe) == (arm, recipe) and segment(
+            chain, int(k)
+        ) == text:
             return chain, int(k)
     raise ValueError(f"{text}: not a run of this config's arms, recipes and rounds")
 
 
 def variant_chain(variant):
     """The ``{chain}`` part of an eval variant (``paper/dpo/r2/dpo-x`` -> ``/paper/dpo/r2``)."""
-    head, _, _ = variant.rpartition("/")
-    return f"/{head}" if head else ""
+    head, _, _ = variant.rpartition(SEP)
+    return f"{SEP}{head}" if head else ""
+
+
+def variant_method(wildcards):
+    """``base``, ``rft`` or ``dpo`` of an eval variant."""
+    return variant_name(wildcards).split("-")[0]
+
+
+def variant_pairs_from(wildcards):
+    """Whose pairs a DPO variant was trained on (the policy itself for the others)."""
+    name = variant_name(wildcards)
+    return name.split("-", 1)[1] if "-" in name else wildcards.policy
+
+
+def variant_name(wildcards):
+    """An eval variant without its chain: ``base``, ``rft``, ``dpo-{pairs_from}``."""
+    return wildcards.variant.rpartition(SEP)[2]
 
 
 def checkpoint(policy, chain, k):
@@ -275,7 +301,9 @@ def sampling_model_input(wildcards):
     """The model a sampling job draws from; round 1 samples are shared by every chain, so a
     chain's own samples start at round 2."""
     if wildcards.chain and run_of(wildcards)[1] == 1:
-        raise ValueError(f"round 1 of every arm samples at results/samples/{wildcards.policy}/")
+        raise ValueError(
+            f"round 1 of every arm samples at results/samples/{wildcards.policy}/"
+        )
     return start_model_input(wildcards)
 
 
@@ -291,7 +319,9 @@ def run_pairs(wildcards):
     if not wildcards.chain:
         return f"results/pairs/{wildcards.pairs_from}/pairs.jsonl"
     if wildcards.pairs_from != wildcards.policy:
-        raise ValueError("off-policy DPO (Table 2) is a run of the paper's round 1 only")
+        raise ValueError(
+            "off-policy DPO (Table 2) is a run of the paper's round 1 only"
+        )
     chain, k = run_of(wildcards)
     return f"results/pairs/{wildcards.policy}{pairs_segment(chain, k)}/pairs.jsonl"
 
@@ -311,7 +341,11 @@ def dpo_flags(wildcards):
     chain, k = run_of(wildcards)
     recipe = CHECKED.dpo_recipes[chain.recipe_path]
     flags = cli_flags(
-        {k_: v for k_, v in chain.overrides.items() if k_ not in recipe or recipe[k_] != v}
+        {
+            k_: v
+            for k_, v in chain.overrides.items()
+            if k_ not in recipe or recipe[k_] != v
+        }
     )
     if k > 1 and config["rounds_reference"] == "original":
         ref = shlex.quote(base_model_ref(wildcards.policy))
@@ -502,7 +536,9 @@ def score_flags(wildcards):
         flags += run_flags(*run_of(wildcards))
     if SAMPLED:
         flags.append(f"--sampled-executions {sampled_executions_input(wildcards)}")
-        flags.append("--pass-at-k " + " ".join(str(k) for k in config["eval"]["pass_at_k"]))
+        flags.append(
+            "--pass-at-k " + " ".join(str(k) for k in config["eval"]["pass_at_k"])
+        )
     return " ".join(f for f in flags if f)
 
 
@@ -510,9 +546,9 @@ def sampled_executions_input(wildcards):
     """The pass@k samples' executions of a scored variant, when there are any."""
     if not SAMPLED:
         return []
+    wc = wildcards
     return (
-        f"results/eval/{wildcards.policy}/{wildcards.variant}/{wildcards.benchmark}"
-        "/sampled/executions.jsonl"
+        f"results/eval/{wc.policy}/{wc.variant}/{wc.benchmark}/sampled/executions.jsonl"
     )
 
 

@@ -113,12 +113,8 @@ rule score_eval:
         config.get("containers", {}).get("cpu")
     params:
         groups=lambda wc: groups_flag(wc.benchmark),
-        variant=lambda wc: wc.variant.rpartition("/")[2].split("-")[0],
-        pairs_from=lambda wc: (
-            wc.variant.rpartition("/")[2].split("-", 1)[1]
-            if "-" in wc.variant
-            else wc.policy
-        ),
+        variant=variant_method,
+        pairs_from=variant_pairs_from,
         flags=score_flags,
     shell:
         "codedpo score --problems {input.problems} --executions {input.executions} "

@@ -59,7 +59,10 @@ rule plot_rounds:
 # and round, and the hack rate per round.
 rule hack_report:
     input:
-        [f"results/pairs/{policy}{where}/stats.json" for policy, where, _ in pair_runs()],
+        [
+            f"results/pairs/{policy}{where}/stats.json"
+            for policy, where, _ in pair_runs()
+        ],
     output:
         md="results/tables/hacks.md",
         csv=report(

@@ -13,6 +13,19 @@ rule make_tables:
         ],
         paper=config["tables"].get("paper_results") or [],
     output:
+        **(
+            {
+                "rounds": report(
+                    "results/tables/rounds.csv",
+                    caption="../report/rounds.rst",
+                    category="Tables",
+                    labels={"table": "rounds", "format": "CSV"},
+                ),
+                "rounds_md": "results/tables/rounds.md",
+            }
+            if rounds_shown()
+            else {}
+        ),
         table1="results/tables/table1.md",
         table2="results/tables/table2.md",
         csv1=report(
@@ -38,19 +51,6 @@ rule make_tables:
             caption="../report/table2.rst",
             category="Tables",
             labels={"table": "Table 2", "format": "LaTeX"},
-        ),
-        **(
-            {
-                "rounds": report(
-                    "results/tables/rounds.csv",
-                    caption="../report/rounds.rst",
-                    category="Tables",
-                    labels={"table": "rounds", "format": "CSV"},
-                ),
-                "rounds_md": "results/tables/rounds.md",
-            }
-            if rounds_shown()
-            else {}
         ),
     log:
         "logs/make_tables/tables.log",

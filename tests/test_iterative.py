@@ -62,6 +62,10 @@ def read_jsonl(path: Path) -> list[dict]:
     return [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
 
 
+def shards(workdir: Path, where: str) -> list[dict]:
+    return [r for i in (0, 1) for r in read_jsonl(workdir / where / f"shard{i}.jsonl")]
+
+
 @pytest.fixture(scope="module")
 def two_rounds(tmp_path_factory) -> Path:
     workdir = copy_workflow(tmp_path_factory.mktemp("iterative") / "wf")
@@ -78,20 +82,21 @@ def test_round_two_samples_and_trains_from_round_one(two_rounds):
     assert summary["train_file"] == f"results/pairs/{POLICY}/paper/dpo/r2/pairs.jsonl"
     first = json.loads((two_rounds / ROUND1 / "train_summary.json").read_text())
     assert first["model"] == f"results/models/{POLICY}"
-    log = (two_rounds / f"logs/sample_responses/{POLICY}/paper/dpo/r2/shard0.log").read_text()
     problems = read_jsonl(two_rounds / "results/problems/train.jsonl")
     for k, where in ((1, ""), (2, "/paper/dpo/r2")):
-        samples = [s for i in (0, 1)
-                   for s in read_jsonl(two_rounds / f"results/samples/{POLICY}{where}/shard{i}.jsonl")]  # fmt: skip
+        samples = shards(two_rounds, f"results/samples/{POLICY}{where}")
         assert len(samples) == 8 * len(problems), k
-        executions = [r for i in (0, 1)
-                      for r in read_jsonl(two_rounds / f"results/executions/{POLICY}{where}/shard{i}.jsonl")]  # fmt: skip
+        executions = shards(two_rounds, f"results/executions/{POLICY}{where}")
         assert {r["sample_id"] for r in executions} == {s["sample_id"] for s in samples}
         stats = json.loads((two_rounds / f"results/pairs/{POLICY}{where}/stats.json").read_text())
         assert stats["pairs"] > 0, k
         print(f"round {k}: {sum(r['status'] == 'passed' for r in executions)}/"
               f"{len(executions)} samples passed, {stats['pairs']} pairs")  # fmt: skip
-    assert log  # the job's own log, under the run's path
+    assert (two_rounds / f"logs/sample_responses/{POLICY}/paper/dpo/r2/shard0.log").exists()
+    # round 2's policy is another model: same prompts and seeds, other responses
+    raw = [{s["sample_id"]: s["raw"] for s in shards(two_rounds, f"results/samples/{POLICY}{w}")}
+           for w in ("", "/paper/dpo/r2")]  # fmt: skip
+    assert raw[0].keys() == raw[1].keys() and raw[0] != raw[1]
     # the other arm shares round 1's samples: its pairs come from the same files
     arm = json.loads((two_rounds / ARM1 / "train_summary.json").read_text())
     assert arm["train_file"] == f"results/pairs/{POLICY}/seed2/dpo/r1/pairs.jsonl"
@@ -172,7 +177,9 @@ def test_pass_at_k_adds_a_sampled_evaluation_per_variant(tmp_path):
     assert jobs["generate_eval"] == jobs["sample_eval"] == jobs["score_eval"] == variants
     assert jobs["execute_eval"] == 2 * variants
     shell = snakemake(workdir, "-n", "-p", "--configfile", name).stdout
-    sample = [line for line in shell.splitlines() if "codedpo sample" in line and "sampled/" in line]
+    sample = [
+        line for line in shell.splitlines() if "codedpo sample" in line and "sampled/" in line
+    ]
     assert len(sample) == variants
     assert all("--n 5 --temperature 0.8" in line and "--greedy" not in line for line in sample)
     score = [line for line in shell.splitlines() if "codedpo score" in line]
