@@ -2,12 +2,11 @@
 CodeQwen1.5 (the demo's settings), then dry runs in a copy of it for what a change reruns, and the
 config errors of rounds and arms at the dry run.
 
-The run has the paper's arm for two rounds and one more arm (`seed2`: another pair draw) for its
-first round, so that a change to one arm can be seen to leave the other alone. Its targets stop
-where today's commands stop: scoring a round > 1 or an arm needs `codedpo score --round/--arm`
-and the tables need the round table (helper S's branch); RFT, the base model's evaluation and
-the analysis are left out to keep the run short. Everything the full DAG plans is checked by
-the dry runs below.
+The run has the paper's arm (random pairs) for two rounds, each evaluated and scored, and one
+more arm (`max_min` pairs) for its first round's pairs and DPO, so that a change to one arm can
+be seen to leave the other alone. To keep it short it leaves out what the paper's run already
+tests (RFT, the base model's evaluation, the implicit-reward analysis, the tables: they need
+every run of every arm); the full DAG of rounds and arms is checked by the dry runs below.
 """
 
 from __future__ import annotations
@@ -28,21 +27,20 @@ pytestmark = pytest.mark.slow
 POLICY = "demo-codeqwen"
 ROUND1 = f"results/checkpoints/{POLICY}/dpo-{POLICY}"
 ROUND2 = f"results/checkpoints/{POLICY}/paper/dpo/r2/dpo-{POLICY}"
-ARM1 = f"results/checkpoints/{POLICY}/seed2/dpo/r1/dpo-{POLICY}"
+ARM1 = f"results/checkpoints/{POLICY}/max_min/dpo/r1/dpo-{POLICY}"
 CONFIG = {
     "models": {"demo-deepseek-coder": None, "demo-codellama": None},
     "rounds": 2,
-    "arms": {"seed2": {"pairs": {"seed": 2, "strategy": "random"}}},  # not the top-level's
+    "arms": {"max_min": {"pairs": {"strategy": "max_min"}}},
     "tables": {"models": [POLICY], "off_policy": False},
 }
 
 
 def targets(rounds: int = 2) -> list[str]:
-    """The paper arm's rounds up to their executed evaluation (round 1 scored), the other
-    arm's first DPO run."""
+    """The paper arm's rounds, each scored, and the other arm's first DPO run."""
     out = [f"results/eval/{POLICY}/dpo-{POLICY}/demo_eval/scores.json", ARM1]
     out += [
-        f"results/eval/{POLICY}/paper/dpo/r{k}/dpo-{POLICY}/demo_eval/executions.jsonl"
+        f"results/eval/{POLICY}/paper/dpo/r{k}/dpo-{POLICY}/demo_eval/scores.json"
         for k in range(2, rounds + 1)
     ]
     return out
@@ -99,13 +97,20 @@ def test_round_two_samples_and_trains_from_round_one(two_rounds):
     assert raw[0].keys() == raw[1].keys() and raw[0] != raw[1]
     # the other arm shares round 1's samples: its pairs come from the same files
     arm = json.loads((two_rounds / ARM1 / "train_summary.json").read_text())
-    assert arm["train_file"] == f"results/pairs/{POLICY}/seed2/dpo/r1/pairs.jsonl"
+    assert arm["train_file"] == f"results/pairs/{POLICY}/max_min/dpo/r1/pairs.jsonl"
     assert arm["model"] == f"results/models/{POLICY}"
-    assert not (two_rounds / f"results/samples/{POLICY}/seed2").exists()
-    executions = read_jsonl(
-        two_rounds / f"results/eval/{POLICY}/paper/dpo/r2/dpo-{POLICY}/demo_eval/executions.jsonl"
-    )
-    assert len(executions) == len(read_jsonl(two_rounds / "results/problems/demo_eval.jsonl"))
+    assert not (two_rounds / f"results/samples/{POLICY}/max_min").exists()
+    stats = {w: json.loads((two_rounds / f"results/pairs/{POLICY}{w}/stats.json").read_text())
+             for w in ("", "/paper/dpo/r2", "/max_min/dpo/r1")}  # fmt: skip
+    assert [stats[w]["strategy"] for w in stats] == ["random", "random", "max_min"]
+    # every round is scored, and says which run it is
+    for k, where in ((1, f"dpo-{POLICY}"), (2, f"paper/dpo/r2/dpo-{POLICY}")):
+        scores = json.loads(
+            (two_rounds / f"results/eval/{POLICY}/{where}/demo_eval/scores.json").read_text()
+        )
+        assert (scores["round"], scores["arm"], scores["recipe"]) == (k, "paper", "dpo")
+        assert scores["total"] == len(read_jsonl(two_rounds / "results/problems/demo_eval.jsonl"))
+        print(f"round {k}: eval pass@1 {scores['pass_at_1']:.3f}")
 
 
 @pytest.fixture
@@ -117,12 +122,19 @@ def finished(two_rounds, tmp_path) -> Path:
 
 def test_nothing_changed_runs_nothing(finished):
     assert plan(finished, CONFIG) == {}
+    # the paper's pair settings written out are the same pairs
+    same = {
+        **CONFIG,
+        "pairs": {"strategy": "random", "score": "fraction", "rejected_verdicts": None},
+    }
+    assert plan(finished, same) == {}
 
 
 def test_a_third_round_runs_only_round_three(finished):
     jobs = plan(finished, {**CONFIG, "rounds": 3}, rounds=3)
     assert jobs == {"sample_responses": 2, "execute_samples": 2, "build_pairs": 1,
-                    "train_dpo": 1, "generate_eval": 1, "execute_eval": 1}  # fmt: skip
+                    "train_dpo": 1, "generate_eval": 1, "execute_eval": 1,
+                    "score_eval": 1}  # fmt: skip
     shell = snakemake(finished, "-n", "-p", *targets(3), "--configfile", "plan.yaml").stdout
     (sample,) = [line for line in shell.splitlines()
                  if "codedpo sample" in line and "paper/dpo/r3/shard0.jsonl " in line]  # fmt: skip
@@ -130,22 +142,23 @@ def test_a_third_round_runs_only_round_three(finished):
 
 
 def test_one_arms_pair_strategy_reruns_only_its_pairs_and_what_follows(finished):
-    config = {**CONFIG, "arms": {"seed2": {"pairs": {"seed": 2, "strategy": "max_min"}}}}
+    config = {**CONFIG, "arms": {"max_min": {"pairs": {"strategy": "max_random"}}}}
     assert plan(finished, config) == {"build_pairs": 1, "train_dpo": 1}
     shell = snakemake(finished, "-n", "-p", *targets(), "--configfile", "plan.yaml").stdout
     (pairs,) = [line for line in shell.splitlines() if "codedpo build-pairs" in line]
-    assert "--out-pairs results/pairs/demo-codeqwen/seed2/dpo/r1/pairs.jsonl" in pairs
-    assert pairs.split("--out-stats", 1)[1].split(">")[0].endswith("--strategy max_min ")
+    assert "--out-pairs results/pairs/demo-codeqwen/max_min/dpo/r1/pairs.jsonl" in pairs
+    assert pairs.split("--out-stats", 1)[1].split(">")[0].endswith("--strategy max_random ")
     # the paper arm's strategy reruns its own pairs and both its rounds, not the other arm
-    config = {**CONFIG, "pairs": {"strategy": "max_min"}}
+    # (which sets its own strategy)
+    config = {**CONFIG, "pairs": {"strategy": "max_random"}}
     assert plan(finished, config) == {
         "build_pairs": 2, "train_dpo": 2, "sample_responses": 2, "execute_samples": 2,
-        "generate_eval": 2, "execute_eval": 2, "score_eval": 1}  # fmt: skip
+        "generate_eval": 2, "execute_eval": 2, "score_eval": 2}  # fmt: skip
 
 
 def test_the_reference_model_setting_reruns_only_later_rounds(finished):
     jobs = plan(finished, {**CONFIG, "rounds_reference": "original"})
-    assert jobs == {"train_dpo": 1, "generate_eval": 1, "execute_eval": 1}
+    assert jobs == {"train_dpo": 1, "generate_eval": 1, "execute_eval": 1, "score_eval": 1}
     shell = snakemake(finished, "-n", "-p", *targets(), "--configfile", "plan.yaml").stdout
     (train,) = [line for line in shell.splitlines() if "-m codedpo.train" in line]
     assert f"--ref_model_name_or_path results/models/{POLICY}" in train
@@ -173,7 +186,7 @@ def test_pass_at_k_adds_a_sampled_evaluation_per_variant(tmp_path):
     name = write_config(workdir, "k.yaml", {**CONFIG, "eval": {"samples_per_problem": 5,
                                                              "pass_at_k": [1, 5]}})  # fmt: skip
     jobs = planned_jobs(workdir, "--configfile", name)
-    variants = 2 + 2 + 2  # base, RFT; paper rounds 1-2; seed2 rounds 1-2
+    variants = 2 + 2 + 2  # base, RFT; paper rounds 1-2; max_min rounds 1-2
     assert jobs["generate_eval"] == jobs["sample_eval"] == jobs["score_eval"] == variants
     assert jobs["execute_eval"] == 2 * variants
     shell = snakemake(workdir, "-n", "-p", "--configfile", name).stdout
