@@ -270,7 +270,7 @@ def variant_name(wildcards):
     return wildcards.variant.rpartition(SEP)[2]
 
 
-def checkpoint(policy, chain, k):
+def checkpoint_dir(policy, chain, k):
     return f"results/checkpoints/{policy}{segment(chain, k)}/dpo-{policy}"
 
 
@@ -280,14 +280,14 @@ def start_model_input(wildcards):
     chain, k = run_of(wildcards)
     if k == 1:
         return base_model_input(wildcards.policy)
-    return checkpoint(wildcards.policy, chain, k - 1)
+    return checkpoint_dir(wildcards.policy, chain, k - 1)
 
 
 def start_model_ref(wildcards):
     chain, k = run_of(wildcards)
     if k == 1:
         return base_model_ref(wildcards.policy)
-    return checkpoint(wildcards.policy, chain, k - 1)
+    return checkpoint_dir(wildcards.policy, chain, k - 1)
 
 
 def round_problems(wildcards):
