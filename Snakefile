@@ -35,3 +35,14 @@ rule all:
             "results/analysis/{policy}/reward_summary.json",
             policy=list(config["models"]),
         ),
+        # rounds or arms: the round table and plot; tables.hack_report: the hack report
+        (
+            ["results/tables/rounds.md", "results/plots/rounds.png"]
+            if rounds_shown()
+            else []
+        ),
+        (
+            ["results/tables/hacks.md", "results/plots/hacks.png"]
+            if config["tables"]["hack_report"]
+            else []
+        ),

@@ -1,4 +1,7 @@
 # Greedy pass@1: one greedy response per benchmark problem, executed in the sandbox, scored.
+# With eval.samples_per_problem n > 0 also pass@k: n responses per problem sampled at
+# eval.temperature ({variant}/{benchmark}/sampled/), executed the same way ({draw}), scored together.
+# A {variant} is base, rft, dpo-{pairs_from} (the paper's run) or {arm}/{recipe}/r{k}/dpo-{policy}.
 
 
 rule generate_eval:
@@ -32,21 +35,51 @@ rule generate_eval:
         "> {log} 2>&1"
 
 
+rule sample_eval:
+    input:
+        problems="results/problems/{benchmark}.jsonl",
+        model=variant_model_input,
+    output:
+        "results/eval/{policy}/{variant}/{benchmark}/sampled/samples.jsonl",
+    log:
+        "logs/sample_eval/{policy}/{variant}/{benchmark}.log",
+    benchmark:
+        "benchmarks/sample_eval/{policy}/{variant}/{benchmark}.tsv"
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("gpu")
+    threads: torch_threads()
+    resources:
+        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("eval"),
+        mem_mb=lambda wc, attempt: (
+            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
+        ),
+        runtime=lambda wc, attempt: 240 * attempt,
+    params:
+        model=variant_model,
+        sampling=eval_sampling_flags(),
+        backend=generation_flags("eval"),
+    shell:
+        "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
+        "--out {output} {params.sampling} {params.backend} --threads {threads} > {log} 2>&1"
+
+
 rule execute_eval:
     input:
         problems="results/problems/{benchmark}.jsonl",
         expected="results/problems/{benchmark}.expected.json",
-        samples="results/eval/{policy}/{variant}/{benchmark}/samples.jsonl",
+        samples="results/eval/{policy}/{variant}/{benchmark}{draw}/samples.jsonl",
         runtime=runtime_input(),
     output:
         ensure(
-            "results/eval/{policy}/{variant}/{benchmark}/executions.jsonl",
+            "results/eval/{policy}/{variant}/{benchmark}{draw}/executions.jsonl",
             non_empty=True,
         ),
     log:
-        "logs/execute_eval/{policy}/{variant}/{benchmark}.log",
+        "logs/execute_eval/{policy}/{variant}/{benchmark}{draw}.log",
     benchmark:
-        "benchmarks/execute_eval/{policy}/{variant}/{benchmark}.tsv"
+        "benchmarks/execute_eval/{policy}/{variant}/{benchmark}{draw}.tsv"
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -68,6 +101,7 @@ rule score_eval:
     input:
         problems="results/problems/{benchmark}.jsonl",
         executions="results/eval/{policy}/{variant}/{benchmark}/executions.jsonl",
+        sampled=sampled_executions_input,
     output:
         "results/eval/{policy}/{variant}/{benchmark}/scores.json",
     log:
@@ -79,13 +113,11 @@ rule score_eval:
         config.get("containers", {}).get("cpu")
     params:
         groups=lambda wc: groups_flag(wc.benchmark),
-        variant=lambda wc: wc.variant.split("-")[0],
-        pairs_from=lambda wc: (
-            wc.variant.split("-", 1)[1] if "-" in wc.variant else wc.policy
-        ),
-        excluded=lambda wc: exclude_flags(wc.benchmark, "--excluded"),
+        variant=variant_method,
+        pairs_from=variant_pairs_from,
+        flags=score_flags,
     shell:
         "codedpo score --problems {input.problems} --executions {input.executions} "
         "--benchmark {wildcards.benchmark} --policy {wildcards.policy} "
         "--variant {params.variant} --pairs-from {params.pairs_from} {params.groups} "
-        "{params.excluded} --out {output} > {log} 2>&1"
+        "{params.flags} --out {output} > {log} 2>&1"

@@ -5,14 +5,14 @@ rule execute_samples:
     input:
         problems="results/problems/train.jsonl",
         expected="results/problems/train.expected.json",
-        samples="results/samples/{policy}/shard{shard}.jsonl",
+        samples="results/samples/{policy}{chain}/shard{shard}.jsonl",
         runtime=runtime_input(),
     output:
-        ensure("results/executions/{policy}/shard{shard}.jsonl", non_empty=True),
+        ensure("results/executions/{policy}{chain}/shard{shard}.jsonl", non_empty=True),
     log:
-        "logs/execute_samples/{policy}/shard{shard}.log",
+        "logs/execute_samples/{policy}{chain}/shard{shard}.log",
     benchmark:
-        "benchmarks/execute_samples/{policy}/shard{shard}.tsv"
+        "benchmarks/execute_samples/{policy}{chain}/shard{shard}.tsv"
     conda:
         "../envs/codedpo.yaml"
     container:

@@ -1,27 +1,26 @@
-# Preference pairs (chosen passes every test, rejected fails; one random pair per problem) and
-# the RFT set (every passing response), with statistics.
+# Preference pairs (chosen passes every test, rejected fails; one random pair per problem: the
+# paper's strategy, or pairs.strategy) and the RFT set (every passing response), with statistics;
+# one set per run of each chain ({chain}), the paper's at results/pairs/{policy}/.
 
 
 rule build_pairs:
     input:
-        problems="results/problems/train.jsonl",
-        samples=expand("results/samples/{{policy}}/shard{shard}.jsonl", shard=SHARDS),
-        executions=expand(
-            "results/executions/{{policy}}/shard{shard}.jsonl", shard=SHARDS
-        ),
+        problems=round_problems,
+        samples=lambda wc: run_samples(wc, "samples"),
+        executions=lambda wc: run_samples(wc, "executions"),
     output:
-        pairs="results/pairs/{policy}/pairs.jsonl",
-        rft="results/pairs/{policy}/rft.jsonl",
-        stats="results/pairs/{policy}/stats.json",
+        pairs="results/pairs/{policy}{chain}/pairs.jsonl",
+        rft="results/pairs/{policy}{chain}/rft.jsonl",
+        stats="results/pairs/{policy}{chain}/stats.json",
     log:
-        "logs/build_pairs/{policy}.log",
+        "logs/build_pairs/{policy}{chain}.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
     container:
         config.get("containers", {}).get("cpu")
     params:
-        pairs=pairs_flags(),
+        pairs=lambda wc: pairs_flags(run_of(wc)[0].pairs),
     shell:
         "codedpo build-pairs --problems {input.problems} --samples {input.samples} "
         "--executions {input.executions} --out-pairs {output.pairs} --out-rft {output.rft} "

@@ -72,6 +72,32 @@ rule filter_train_problems:
         "--no-progress > {log} 2>&1"
 
 
+# rounds_problems: disjoint - round k trains on the k-th of a seeded partition of the pool.
+rule slice_train_problems:
+    input:
+        "results/problems/train.jsonl",
+    output:
+        "results/problems/rounds/r{round}.jsonl",
+    log:
+        "logs/slice_train_problems/r{round}.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
+    params:
+        seed=config["rounds_seed"],
+        # slices of a fixed size do not move when rounds changes: only new rounds run
+        slices=(
+            f"--size {config['rounds_slice_size']}"
+            if config["rounds_slice_size"]
+            else f"--rounds {ROUNDS}"
+        ),
+    shell:
+        "python -m codedpo.rounds --problems {input} {params.slices} "
+        "--round {wildcards.round} --seed {params.seed} --out {output} > {log} 2>&1"
+
+
 rule prepare_benchmark:
     input:
         source=lambda wc: config["benchmarks"][wc.benchmark]["path"],

@@ -30,6 +30,67 @@ rule plot_pass_at_1:
         "--benchmarks {params.benchmarks} --out {output} > {log} 2>&1"
 
 
+rule plot_rounds:
+    input:
+        rules.make_tables.input.scores,
+    output:
+        report(
+            "results/plots/rounds.png",
+            caption="../report/rounds.rst",
+            category="Figures",
+            labels={"figure": "pass@1 per round"},
+        ),
+    log:
+        "logs/plot_rounds/rounds.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
+    params:
+        models=config["tables"]["models"],
+        benchmarks=config["tables"]["benchmarks"],
+    shell:
+        "codedpo plot rounds --scores {input} --models {params.models} "
+        "--benchmarks {params.benchmarks} --out {output} > {log} 2>&1"
+
+
+# What the sandbox saw of every run's samples (codedpo.hacks): counts per hack class, per policy
+# and round, and the hack rate per round.
+rule hack_report:
+    input:
+        [
+            f"results/pairs/{policy}{where}/stats.json"
+            for policy, where, _ in pair_runs()
+        ],
+    output:
+        md="results/tables/hacks.md",
+        csv=report(
+            "results/tables/hacks.csv",
+            caption="../report/hacks.rst",
+            category="Tables",
+            labels={"table": "reward hacking", "format": "CSV"},
+        ),
+        plot=report(
+            "results/plots/hacks.png",
+            caption="../report/hacks.rst",
+            category="Figures",
+            labels={"figure": "hack rate per round"},
+        ),
+    log:
+        "logs/hack_report/hacks.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config.get("containers", {}).get("cpu")
+    params:
+        labels=" ".join(shlex.quote(label) for _, _, label in pair_runs()),
+    shell:
+        "codedpo hack-report --stats {input} --labels {params.labels} "
+        "--out-md {output.md} --out-csv {output.csv} --out-plot {output.plot} > {log} 2>&1"
+
+
 rule plot_pass_histogram:
     input:
         expand("results/pairs/{policy}/stats.json", policy=MODELS),

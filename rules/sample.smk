@@ -1,17 +1,19 @@
 # On-policy sampling: n responses per training problem from the policy itself, through its own
 # chat template, sharded over problems (per-sample seeds: sharding does not change the samples).
+# Round 1 samples the original model (results/samples/{policy}/, shared by every arm); round k of
+# a chain samples its round k-1 checkpoint ({chain}: /{arm}/{recipe}/r{k}).
 
 
 rule sample_responses:
     input:
-        problems="results/problems/train.jsonl",
-        model=lambda wc: base_model_input(wc.policy),
+        problems=round_problems,
+        model=sampling_model_input,
     output:
-        "results/samples/{policy}/shard{shard}.jsonl",
+        "results/samples/{policy}{chain}/shard{shard}.jsonl",
     log:
-        "logs/sample_responses/{policy}/shard{shard}.log",
+        "logs/sample_responses/{policy}{chain}/shard{shard}.log",
     benchmark:
-        "benchmarks/sample_responses/{policy}/shard{shard}.tsv"
+        "benchmarks/sample_responses/{policy}{chain}/shard{shard}.tsv"
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -24,7 +26,7 @@ rule sample_responses:
         ),
         runtime=lambda wc, attempt: 120 * attempt,
     params:
-        model=lambda wc: base_model_ref(wc.policy),
+        model=start_model_ref,
         sampling=sampling_flags(),
         backend=generation_flags("sampling"),
     shell:

@@ -1,5 +1,6 @@
-# The paper's Table 1 (base / +RFT / +DPO) and Table 2 (on- vs off-policy DPO): CSV, Markdown and
-# LaTeX (each model block's best value in bold).
+# The paper's Table 1 (base / +RFT / +DPO, one more +DPO row per other run of a chain) and Table 2
+# (on- vs off-policy DPO): CSV, Markdown and LaTeX (each model block's best value in bold); with
+# rounds or arms also the round table (pass@1 per benchmark, round and arm).
 
 
 rule make_tables:
@@ -12,6 +13,19 @@ rule make_tables:
         ],
         paper=config["tables"].get("paper_results") or [],
     output:
+        **(
+            {
+                "rounds": report(
+                    "results/tables/rounds.csv",
+                    caption="../report/rounds.rst",
+                    category="Tables",
+                    labels={"table": "rounds", "format": "CSV"},
+                ),
+                "rounds_md": "results/tables/rounds.md",
+            }
+            if rounds_shown()
+            else {}
+        ),
         table1="results/tables/table1.md",
         table2="results/tables/table2.md",
         csv1=report(
@@ -49,8 +63,8 @@ rule make_tables:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],
         paper=paper_flags,
-        off_policy=off_policy_flags,
+        flags=table_flags,
     shell:
         "codedpo tables --scores {input.scores} --models {params.models} "
-        "--benchmarks {params.benchmarks} {params.paper} {params.off_policy} "
+        "--benchmarks {params.benchmarks} {params.paper} {params.flags} "
         "--outdir results/tables > {log} 2>&1"

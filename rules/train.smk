@@ -1,19 +1,22 @@
 # DPO and the RFT baseline through TRL, launched with accelerate (configs/accelerate/*.yaml).
 # Checkpoints are not protected(): a changed hyperparameter must be able to replace them.
+# Round k of a chain ({chain}: /{arm}/{recipe}/r{k}) trains from round k-1's checkpoint on its
+# own pairs; the paper's run is results/checkpoints/{policy}/dpo-{pairs_from}.
 
 
 rule train_dpo:
     input:
-        pairs="results/pairs/{pairs_from}/pairs.jsonl",
-        model=lambda wc: base_model_input(wc.policy),
-        recipe=config["dpo"]["recipe"],
+        pairs=run_pairs,
+        model=start_model_input,
+        ref=reference_input,
+        recipe=lambda wc: run_of(wc)[0].recipe_path,
         accelerate=config["training"]["accelerate_config"],
     output:
-        directory("results/checkpoints/{policy}/dpo-{pairs_from}"),
+        directory("results/checkpoints/{policy}{chain}/dpo-{pairs_from}"),
     log:
-        "logs/train_dpo/{policy}/dpo-{pairs_from}.log",
+        "logs/train_dpo/{policy}{chain}/dpo-{pairs_from}.log",
     benchmark:
-        "benchmarks/train_dpo/{policy}/dpo-{pairs_from}.tsv"
+        "benchmarks/train_dpo/{policy}{chain}/dpo-{pairs_from}.tsv"
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -26,8 +29,8 @@ rule train_dpo:
         runtime=lambda wc, attempt: 240 * attempt,
         torch_threads=torch_threads(),
     params:
-        model=lambda wc: base_model_ref(wc.policy),
-        overrides=train_flags("dpo"),
+        model=start_model_ref,
+        overrides=dpo_flags,
         processes=config["training"]["num_processes"],
     shell:
         "codedpo launch -- accelerate launch --config_file {input.accelerate} "

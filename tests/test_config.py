@@ -92,6 +92,7 @@ def test_every_object_in_the_schema_is_closed():
     assert open_objects == [
         "schema.properties.models.additionalProperties.properties.demo",
         "schema.properties.dpo.properties.overrides",
+        "schema.properties.arms.additionalProperties.properties.dpo.properties.overrides",
         "schema.properties.rft.properties.overrides",
     ]
 
@@ -142,6 +143,33 @@ def test_unknown_keys_name_the_file_the_path_and_the_nearest_key(override, expec
          "per_device_train_batch_size 2"),
         ({"models": {"x": {"demo": {}, "hub": "a/b"}}},
          "models.x: give exactly one of 'demo' or 'hub'"),
+        ({"rounds": 0}, "rounds: 0 must be >= 1"),
+        ({"rounds_reference": "base"}, "rounds_reference: 'base' is not one of start, original"),
+        ({"pairs": {"strategy": "maxmin"}}, "pairs.strategy: 'maxmin' is not one of random"),
+        ({"pairs": {"rejected_verdicts": ["passed"]}},
+         "pairs.rejected_verdicts[0]: 'passed' is not one of failed"),
+        ({"arms": {"a": {"pairz": {}}}}, "arms.a.pairz: unknown key (did you mean 'pairs'?)"),
+        ({"arms": {"a": {"pairs": {"strategy": "maxmin"}}}},
+         "arms.a.pairs.strategy: 'maxmin' is not one of random, max_min, max_random, by_error "
+         "(did you mean 'max_min'?)"),
+        ({"arms": {"a": {"dpo": {"overrides": {"betaa": 1}}}}},
+         "arms.a.dpo.overrides.betaa: unknown key (did you mean 'beta'?)"),
+        ({"arms": {"a": {"dpo": {"overrides": {"beta": -1}}}}},
+         "arms.a.dpo.overrides.beta: -1.0 must be > 0"),
+        ({"arms": {"paper": {}}}, "arms.paper: 'paper' is the default arm"),
+        ({"arms": {"a b": {}}}, "arms.a b: an arm's name is letters, digits"),
+        ({"pairs": {"strategy": "by_error"}},
+         "pairs.strategy: by_error draws the rejected response from rejected_verdicts"),
+        ({"arms": {"e": {"pairs": {"strategy": "by_error"}}}},
+         "arms.e.pairs.strategy: by_error draws"),
+        ({"eval": {"samples_per_problem": 4, "pass_at_k": [1, 5]}},
+         "eval.pass_at_k[1]: pass@5 needs at least 5 samples per problem"),
+        ({"dpo": {"recipes": ["configs/recipes/dpo.yaml"]}},
+         "dpo.recipes[0]: configs/recipes/dpo.yaml: the recipe name 'dpo' is taken by dpo.recipe"),
+        ({"dpo": {"recipes": ["configs/recipes/nope.yaml"]}},
+         "dpo.recipes[0]: configs/recipes/nope.yaml: file not found"),
+        ({"arms": {"a": {"dpo": {"recipe": "configs/recipes/rft.yaml"}}}},
+         "arms.a.dpo.recipe: configs/recipes/rft.yaml is a 'rft' recipe"),
     ],
 )  # fmt: skip
 def test_values_out_of_range_or_of_the_wrong_kind(override, expected):
@@ -244,3 +272,37 @@ def test_the_trl_field_table_is_cached():
     assert "beta" not in fields["rft"] and "packing" in fields["rft"]
     ours = train_fields.train_fields("dpo")
     assert ours["effective_batch_size"]["kinds"] == ["int", "null"]
+
+
+def test_rounds_and_arms_make_chains():
+    """The default arm's recipes, then the arms sorted by name, each with its settings merged
+    over the top-level ones; the shipped configs have one chain, the iterative config two."""
+    from codedpo.rounds import recipe_name
+
+    assert recipe_name("configs/recipes/dpo.yaml") == "dpo"
+    assert recipe_name("configs/recipes/dpo-ipo.yaml") == "ipo"
+    assert recipe_name("mine.yaml") == "mine"
+    schema_checked = {}
+    for name, overrides in (("demo", ()), ("paper", (PAPER,))):
+        config = copy.deepcopy(DEMO)
+        for o in overrides:
+            config = merge(config, o)
+        config = without_nulls(config)
+        schema_checked[name] = config_check.check(config, SCHEMA, [Layer("c", config)], root=REPO)
+        assert [(c.arm, c.recipe) for c in schema_checked[name].chains] == [("paper", "dpo")]
+    iterative = yaml.safe_load((REPO / "configs/iterative.yaml").read_text())
+    config = without_nulls(merge(DEMO, iterative))
+    chains = config_check.check(config, SCHEMA, [Layer("c", config)], root=REPO).chains
+    assert [(c.arm, c.pairs["strategy"]) for c in chains] == [("paper", "random"),
+                                                              ("max_min", "max_min")]  # fmt: skip
+    override = {"dpo": {"recipes": ["configs/recipes/rft.yaml"]}}
+    assert "dpo.recipes[0]: configs/recipes/rft.yaml is a 'rft' recipe" in error_of(override)
+    arms = {"arms": {"z": {"pairs": {"seed": 5}, "dpo": {"overrides": {"beta": 0.5}}},
+                     "a": {"dpo": {"recipe": "configs/recipes/dpo.yaml"}}}}  # fmt: skip
+    config = check(arms)
+    chains = config_check.chains(config)
+    assert [c.arm for c in chains] == ["paper", "a", "z"]
+    z = chains[2]
+    assert z.pairs == {**config["pairs"], "seed": 5}
+    assert z.overrides == {**config["dpo"]["overrides"], "beta": 0.5}
+    assert chains[1].overrides == config["dpo"]["overrides"]

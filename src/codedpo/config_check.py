@@ -13,7 +13,11 @@ in order:
    ``resources/benchmarks/``, a training source exported from the Hub);
 4. training: recipe keys and ``dpo.overrides`` / ``rft.overrides`` against the fields
    ``codedpo.train`` accepts (``codedpo.train_fields``), with their value kinds and ranges, and
-   ``effective_batch_size`` against the batch size and process count.
+   ``effective_batch_size`` against the batch size and process count; the same for every DPO
+   recipe of ``dpo.recipes`` and of the arms, and each arm's overrides;
+5. rounds and arms: arm and recipe names that paths and tables can tell apart, pair settings
+   that fit together (``by_error`` needs ``rejected_verdicts``), ``eval.pass_at_k`` within
+   ``eval.samples_per_problem``.
 
 It also makes the config canonical, so that spelling does not change what the rules compare:
 paths are normalized (``./configs/x.yaml`` is ``configs/x.yaml``) and override values take their
@@ -28,6 +32,7 @@ from __future__ import annotations
 import copy
 import difflib
 import os
+import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +41,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from codedpo.rounds import DEFAULT_ARM, Chain, chains
 from codedpo.train_fields import (
     SET_BY_WORKFLOW,
     FieldError,
@@ -52,6 +58,8 @@ PATH_KEYS = [
     ("train_problems", "sources", "*", "path"),
     ("train_problems", "sources", "*", "prompt_template"),
     ("dpo", "recipe"),
+    ("dpo", "recipes", "*"),
+    ("arms", "*", "dpo", "recipe"),
     ("rft", "recipe"),
     ("training", "accelerate_config"),
     ("demo_problems",),
@@ -78,9 +86,12 @@ class Layer:
 
 @dataclass
 class Checked:
-    """What the checks computed that the rules use: each method's recipe, typed."""
+    """What the checks computed that the rules use: each method's recipe, typed, every DPO
+    recipe by its path, and the chains of rounds (codedpo.rounds)."""
 
     recipes: dict[str, dict] = field(default_factory=dict)
+    dpo_recipes: dict[str, dict] = field(default_factory=dict)
+    chains: list[Chain] = field(default_factory=list)
 
 
 # -- messages ------------------------------------------------------------------------------------
@@ -234,9 +245,12 @@ def _paths(config: dict):
             yield prefix, data
             return
         head, rest = pattern[0], pattern[1:]
-        if not isinstance(data, dict):
+        if isinstance(data, list) and head == "*":
+            keys = list(range(len(data)))
+        elif not isinstance(data, dict):
             return
-        keys = list(data) if head == "*" else [head] if head in data else []
+        else:
+            keys = list(data) if head == "*" else [head] if head in data else []
         for key in keys:
             yield from walk(data[key], rest, [*prefix, key])
 
@@ -301,6 +315,38 @@ def _load_recipe(path: str, layers: Sequence[Layer], key: list, root: Path) -> d
     return recipe
 
 
+def _check_recipe(path: str, method: str, fields: dict, layers, key: list, root: Path) -> dict:
+    recipe = _load_recipe(path, layers, key, root)
+    for name, value in recipe.items():
+        where = f"{path}: {name}"
+        if name == "method":
+            if value != method:
+                raise error(layers, key, f"{path} is a {value!r} recipe")
+            continue
+        if name not in fields:
+            raise ConfigError(f"{where}: unknown key" + _hint(name, fields))
+        try:
+            recipe[name] = coerce(name, value, fields[name])
+            check_range(name, recipe[name])
+        except FieldError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return recipe
+
+
+def _check_overrides(overrides: dict, fields: dict, layers, key: list) -> None:
+    for name, value in overrides.items():
+        path = [*key, name]
+        if name in SET_BY_WORKFLOW:
+            raise error(layers, path, f"set by the workflow: use {SET_BY_WORKFLOW[name]}")
+        if name not in fields:
+            raise error(layers, path, "unknown key" + _hint(name, fields))
+        try:
+            overrides[name] = coerce(name, value, fields[name])
+            check_range(name, overrides[name])
+        except FieldError as exc:
+            raise error(layers, path, str(exc)) from None
+
+
 def check_training(
     config: dict,
     layers: Sequence[Layer],
@@ -308,42 +354,35 @@ def check_training(
     root: Path | None = None,
 ) -> Checked:
     checked = Checked()
+    root = root or Path.cwd()
     for method in ("dpo", "rft"):
         fields = fields_for(method)
-        recipe_path = config[method]["recipe"]
-        recipe = _load_recipe(recipe_path, layers, [method, "recipe"], root or Path.cwd())
-        for key, value in recipe.items():
-            where = f"{recipe_path}: {key}"
-            if key == "method":
-                if value != method:
-                    raise error(layers, [method, "recipe"], f"{recipe_path} is a {value!r} recipe")
-                continue
-            if key not in fields:
-                raise ConfigError(f"{where}: unknown key" + _hint(key, fields))
-            try:
-                recipe[key] = coerce(key, value, fields[key])
-                check_range(key, recipe[key])
-            except FieldError as exc:
-                raise ConfigError(f"{where}: {exc}") from None
+        recipe = _check_recipe(config[method]["recipe"], method, fields, layers,
+                               [method, "recipe"], root)  # fmt: skip
         checked.recipes[method] = recipe
-
         overrides = config[method].get("overrides") or {}
-        for key, value in overrides.items():
-            path = [method, "overrides", key]
-            if key in SET_BY_WORKFLOW:
-                raise error(layers, path, f"set by the workflow: use {SET_BY_WORKFLOW[key]}")
-            if key not in fields:
-                raise error(layers, path, "unknown key" + _hint(key, fields))
-            try:
-                overrides[key] = coerce(key, value, fields[key])
-                check_range(key, overrides[key])
-            except FieldError as exc:
-                raise error(layers, path, str(exc)) from None
-        _check_batch(config, method, {**recipe, **overrides}, fields, layers)
+        _check_overrides(overrides, fields, layers, [method, "overrides"])
+        _check_batch(config, [method, "overrides"], {**recipe, **overrides}, fields, layers,
+                     config[method]["recipe"])  # fmt: skip
+    fields = fields_for("dpo")
+    checked.dpo_recipes[config["dpo"]["recipe"]] = checked.recipes["dpo"]
+    for arm, settings in (config.get("arms") or {}).items():
+        overrides = (settings.get("dpo") or {}).get("overrides") or {}
+        _check_overrides(overrides, fields, layers, ["arms", arm, "dpo", "overrides"])
+    for chain in chains(config):
+        if chain.recipe_path not in checked.dpo_recipes:
+            checked.dpo_recipes[chain.recipe_path] = _check_recipe(
+                chain.recipe_path, "dpo", fields, layers, list(chain.where), root
+            )
+        recipe = checked.dpo_recipes[chain.recipe_path]
+        key = ["arms", chain.arm, "dpo", "overrides"]
+        if chain.arm == DEFAULT_ARM or "effective_batch_size" not in _get(config, key)[1]:
+            key = ["dpo", "overrides"]
+        _check_batch(config, key, {**recipe, **chain.overrides}, fields, layers, chain.recipe_path)
     return checked
 
 
-def _check_batch(config, method, merged, fields, layers) -> None:
+def _check_batch(config, key, merged, fields, layers, recipe_path) -> None:
     """codedpo.train derives gradient accumulation from effective_batch_size; it must divide."""
     effective = merged.get("effective_batch_size", fields["effective_batch_size"].get("default"))
     if effective is None:
@@ -353,15 +392,76 @@ def _check_batch(config, method, merged, fields, layers) -> None:
     )
     processes = config["training"]["num_processes"]
     if effective % (per_device * processes) or effective < per_device * processes:
+        path = [*key, "effective_batch_size"]
         raise error(
             layers,
-            [method, "overrides", "effective_batch_size"],
+            path,
             f"{effective} is not a multiple of per_device_train_batch_size {per_device} x "
             f"training.num_processes {processes}",
-            label=source_of([method, "overrides", "effective_batch_size"], layers)
-            if _get(config, [method, "overrides", "effective_batch_size"])[0]
-            else config[method]["recipe"],
+            label=source_of(path, layers) if _get(config, path)[0] else recipe_path,
         )
+
+
+# -- 5. rounds and arms --------------------------------------------------------------------------
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_rounds(config: dict, layers: Sequence[Layer]) -> list[Chain]:
+    """Arm and recipe names, each chain's pair settings, and pass@k; returns the chains."""
+    for arm in config.get("arms") or {}:
+        if arm == DEFAULT_ARM:
+            raise error(
+                layers,
+                ["arms", arm],
+                f"'{DEFAULT_ARM}' is the default arm (the "
+                "top-level pairs and dpo): give this arm another name",
+            )
+        if not NAME.match(arm):
+            raise error(
+                layers,
+                ["arms", arm],
+                "an arm's name is letters, digits, '_', '.', '-' (it names directories)",
+            )
+    found = chains(config)
+    seen: dict[str, tuple] = {}
+    for chain in found:
+        if not NAME.match(chain.recipe):
+            raise error(
+                layers,
+                list(chain.where),
+                f"{chain.recipe_path}: the recipe's name "
+                f"{chain.recipe!r} (its file's stem) must be letters, digits, '_', '.', "
+                "'-'",
+            )
+        if chain.arm == DEFAULT_ARM:
+            if chain.recipe in seen:
+                raise error(
+                    layers,
+                    list(chain.where),
+                    f"{chain.recipe_path}: the recipe name "
+                    f"{chain.recipe!r} is taken by {location(seen[chain.recipe])}",
+                )
+            seen[chain.recipe] = chain.where
+        pairs_key = ["pairs"] if chain.arm == DEFAULT_ARM else ["arms", chain.arm, "pairs"]
+        if chain.pairs["strategy"] == "by_error" and not chain.pairs.get("rejected_verdicts"):
+            raise error(
+                layers,
+                [*pairs_key, "strategy"],
+                "by_error draws the rejected response "
+                "from rejected_verdicts: set pairs.rejected_verdicts (e.g. [failed])",
+            )
+    e = config["eval"]
+    if e["samples_per_problem"]:
+        for i, k in enumerate(e["pass_at_k"]):
+            if k > e["samples_per_problem"]:
+                raise error(
+                    layers,
+                    ["eval", "pass_at_k", i],
+                    f"pass@{k} needs at least {k} "
+                    f"samples per problem; eval.samples_per_problem is "
+                    f"{e['samples_per_problem']}",
+                )
+    return found
 
 
 # -- all of it -----------------------------------------------------------------------------------
@@ -379,7 +479,10 @@ def check(
     normalize_paths(config)
     check_names(config, layers)
     check_files(config, layers, root or Path.cwd())
-    return check_training(config, layers, fields_for, root)
+    check_rounds(config, layers)
+    checked = check_training(config, layers, fields_for, root)
+    checked.chains = chains(config)  # after the checks: the overrides are typed
+    return checked
 
 
 def load_schema(path: str | os.PathLike) -> dict:
