@@ -368,7 +368,10 @@ def run_dataset(dataset: str, args: argparse.Namespace, workdir: Path) -> dict:
 
     stop_load(load)
     ep_status = evalplus_verdicts(ep_results, samples)
-    ep_pass = {sid: st == ("pass", "pass") for sid, st in ep_status.items()}
+    # --base-only (humaneval_orig): EvalPlus writes no plus status; its verdict is the base one.
+    base_only = dataset == "humaneval_orig"
+    ep_pass = {sid: st[0] == "pass" and (base_only or st[1] == "pass")
+               for sid, st in ep_status.items()}  # fmt: skip
     us_pass = {sid: rec["status"] == "passed" for sid, rec in us_records.items()}
     by_kind: dict[str, dict] = {}
     for s in samples:
