@@ -325,6 +325,9 @@ def test_apptainer_command_line(tmp_path):
         worker_command(SandboxConfig(backend="apptainer"), 0)
     definition = (Path(__file__).parents[1] / "envs/sandbox.def").read_text()
     assert "Bootstrap:" in definition and "python" in definition
+    # The image holds the judge runtime's pinned packages, as the bwrap backend's runtime does.
+    assert "envs/judge-runtime.txt /opt/judge-runtime.txt" in definition
+    assert "pip install --no-cache-dir --only-binary=:all: -r /opt/judge-runtime.txt" in definition
 
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
