@@ -9,6 +9,7 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
+include: "rules/rounds.smk"
 include: "rules/models.smk"
 include: "rules/problems.smk"
 include: "rules/sample.smk"
