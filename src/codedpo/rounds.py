@@ -20,13 +20,12 @@ slice k, in the pool's order.
 from __future__ import annotations
 
 import argparse
-import json
 import random
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from codedpo.io import InputError, atomic_write, read_jsonl, require
+from codedpo.io import InputError, read_jsonl, require, write_jsonl
 
 DEFAULT_ARM = "paper"
 
@@ -127,9 +126,7 @@ def main(argv: list[str] | None = None) -> int:
     except InputError as exc:
         print(f"codedpo rounds: error: {exc}", file=sys.stderr)
         return 2
-    with atomic_write(args.out) as fh:
-        for i in keep:
-            fh.write(json.dumps(lines[i], ensure_ascii=False) + "\n")
+    write_jsonl(args.out, (lines[i] for i in keep))
     print(f"round {args.round}: {len(keep)} of {len(lines)} problems -> {args.out}")
     return 0
 
