@@ -417,6 +417,42 @@ def test_expected_outputs_survive_a_reference_that_dies_on_one_case(tmp_path):
     assert (record["status"], record["passed"], record["total"]) == ("passed", 4, 4)
 
 
+def test_assertion_limits_come_from_the_references_time(tmp_path):
+    """An assertion or judged test's limit is EvalPlus's rule on the reference's time, as a call
+    test's is: a loop stops within seconds instead of at the fixed 30 s, and a correct solution
+    twice as slow as the reference still passes."""
+    ref = "import time\ndef f(x):\n    time.sleep(0.1)\n    return x\n"
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/script", "prompt": "", "entry_point": "f", "canonical_solution": ref,
+         "tests": {"kind": "assert", "asserts": ["assert f(1) == 1", "assert f(2) == 2"]}},
+        {"task_id": "t/judged", "prompt": "", "entry_point": "f", "canonical_solution": ref,
+         "tests": {"kind": "assert", "asserts": ["for i in range(3): assert f(i) == i"]}},
+    ])  # fmt: skip
+    slower = "import time\ndef f(x):\n    time.sleep(0.2)\n    return x\n"
+    loop = "def f(x):\n    while True:\n        pass\n"
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": t, "sample_id": f"{t}/{name}", "solution": code}
+        for t in ("t/script", "t/judged") for name, code in (("slower", slower), ("loop", loop))
+    ])  # fmt: skip
+    config = ExecConfig(sandbox=SandboxConfig(backend=BACKENDS[-1]), workers=2,
+                        limits=Limits(test_seconds=30.0, min_test_seconds=0.5))  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    execute_files(load_problems(problems), [samples], out, config,
+                  expected_path=tmp_path / "e.json", progress=False)  # fmt: skip
+    cached = json.loads((tmp_path / "e.json").read_text())["tasks"]
+    times = {t: e["times"] for t, e in cached.items()}
+    assert len(times["t/script"]) == 2 and len(times["t/judged"]) == 1
+    assert all(0.1 <= t < 2.0 for t in times["t/script"]), times
+    assert 0.3 <= times["t/judged"][0] < 4.0, times  # the solution's share: 3 calls of 0.1 s
+    records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
+    for task in ("t/script", "t/judged"):
+        assert records[f"{task}/slower"]["status"] == "passed", records[f"{task}/slower"]
+        failure = records[f"{task}/loop"]["first_failure"]
+        assert records[f"{task}/loop"]["status"] == "timeout"
+        limit = float(failure["message"].split("exceeded ")[1].split(" s")[0])
+        assert limit == pytest.approx(max(0.5, 4 * times[task][0]), abs=0.06), failure
+
+
 def test_a_problem_with_no_usable_case_is_an_error(tmp_path):
     problems = write_jsonl(tmp_path / "problems.jsonl", [
         {"task_id": "t/broken", "prompt": "", "entry_point": "f",

@@ -19,7 +19,7 @@ from codedpo.execute.verdicts import parse_results
 from codedpo.io import InputError, atomic_write, read_jsonl, sha256_json, write_json
 
 # Bumped when the cache's content changes meaning (v2: digests of Python values, worker clock).
-CACHE_VERSION = 2
+CACHE_VERSION = 3
 
 
 def load_samples(paths: list[Path]) -> list[dict]:
@@ -93,8 +93,12 @@ def _read_partial(path: Path, header: dict) -> dict[str, dict]:
 
 def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path,
                   config: ExecConfig, *, expected_path: Path | None = None,
-                  progress: bool = True) -> dict:  # fmt: skip
-    """Execute every sample; write records to ``out`` (JSONL, sample order), resumable."""
+                  reference_times: bool = True, progress: bool = True) -> dict:  # fmt: skip
+    """Execute every sample; write records to ``out`` (JSONL, sample order), resumable.
+
+    ``reference_times=False`` keeps the fixed limit on assertion tests instead of timing their
+    references first (the training-set filter, which runs those references anyway).
+    """
     samples = load_samples(sample_paths)
     for s in samples:
         if s["task_id"] not in problems:
@@ -104,7 +108,8 @@ def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path
     partial = out.with_name(out.name + ".partial")
     done = _read_partial(partial, header)
     with Executor(config) as executor:
-        expected = load_expected(problems, executor, expected_path, progress=progress)
+        expected = load_expected(problems, executor, expected_path, times=reference_times,
+                                 progress=progress)  # fmt: skip
         plans = {t: plan_problem(p, config.limits, expected.get(t)) for t, p in problems.items()}
         jobs = [(s["sample_id"], plans[s["task_id"]], s["solution"])
                 for s in samples if s["sample_id"] not in done]  # fmt: skip
@@ -139,8 +144,12 @@ def execute_files(problems: dict[str, dict], sample_paths: list[Path], out: Path
 
 
 # -- expected outputs ---------------------------------------------------------------------------
-def needs_expected(problem: dict) -> bool:
+def needs_expected(problem: dict, times: bool = True) -> bool:
+    """Call tests without outputs need the reference's outputs; assertion tests with a reference
+    need its times (each test's limit is derived from it, as a call test's is)."""
     tests = problem["tests"]
+    if tests["kind"] == "assert":
+        return times and bool(problem.get("canonical_solution"))
     return tests["kind"] == "call" and any("output" not in c for c in tests["cases"])
 
 
@@ -204,6 +213,16 @@ def _reference_outputs(executor: Executor, task_id: str, problem: dict, limits: 
     return {"outputs": outputs, "times": out_times, "bad_cases": bad, "digests": digests}
 
 
+def _reference_times(executor: Executor, problem: dict, limits: Limits) -> dict:
+    """Time the reference on each assertion (or judged) test; None where it does not pass.
+
+    A test the reference fails keeps the fixed limit; the reference check (``strict``) names it.
+    """
+    plan = plan_problem(problem, limits)
+    times = executor.time_tests(plan, problem["canonical_solution"], limits)
+    return {"times": times, "bad_cases": []}
+
+
 def _why(rec: dict) -> str:
     if not rec:
         return "no result (killed or timed out)"
@@ -214,7 +233,8 @@ def _why(rec: dict) -> str:
 
 def compute_expected(problems: dict[str, dict], executor: Executor, *,
                      progress: bool = True) -> dict[str, dict]:  # fmt: skip
-    """Run each canonical solution inside the sandbox to get outputs and reference times."""
+    """Run each canonical solution inside the sandbox to get outputs and reference times
+    (call tests), or reference times alone (assertion tests)."""
     limits = _generous(executor.config.limits)
     need = [(t, p) for t, p in problems.items() if needs_expected(p)]
     out: dict[str, dict] = {}
@@ -222,13 +242,16 @@ def compute_expected(problems: dict[str, dict], executor: Executor, *,
 
     def work(item):
         task_id, problem = item
-        entry = _reference_outputs(executor, task_id, problem, limits)
+        if problem["tests"]["kind"] == "assert":
+            entry = _reference_times(executor, problem, limits)
+        else:
+            entry = _reference_outputs(executor, task_id, problem, limits)
         with lock:
             out[task_id] = entry
 
     with ThreadPoolExecutor(max_workers=executor.pool.size) as ex:
         futs = [ex.submit(work, item) for item in need]
-        for fut in tqdm(as_completed(futs), total=len(futs), desc="expected outputs",
+        for fut in tqdm(as_completed(futs), total=len(futs), desc="reference runs",
                         disable=not progress):  # fmt: skip
             fut.result()
     return {t: out[t] for t, _ in need}
@@ -241,13 +264,13 @@ def _cache_key(need: dict[str, dict], limits: Limits) -> str:
 
 
 def load_expected(problems: dict[str, dict], executor: Executor, path: Path | None, *,
-                  progress: bool = True) -> dict[str, dict]:  # fmt: skip
+                  times: bool = True, progress: bool = True) -> dict[str, dict]:  # fmt: skip
     """Expected outputs for problems that lack them: read from ``path`` or computed and saved.
 
     The cache is keyed by a hash of the problems' tests and reference solutions, so a changed
     dataset never reuses stale outputs.
     """
-    need = {t: p for t, p in problems.items() if needs_expected(p)}
+    need = {t: p for t, p in problems.items() if needs_expected(p, times)}
     if not need:
         return {}
     key = _cache_key(need, executor.config.limits)

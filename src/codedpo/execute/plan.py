@@ -260,10 +260,7 @@ def _call_plan(problem: dict, limits: Limits, expected: dict | None, key: str) -
         )
     if bad:  # another set of cases than the problem's: another upload
         key += "-" + sha256_json(sorted(b["index"] for b in bad))[:8]
-    test_seconds = [
-        limits.test_seconds if t is None else max(limits.min_test_seconds, limits.time_factor * t)
-        for t in times
-    ]
+    test_seconds = _limits_from(times, limits)
     wire = {
         "op": "problem",
         "key": key,
@@ -304,9 +301,19 @@ def _provides(tests: dict) -> dict[str, str]:
     return {name: kinds[kind] for name, kind in top_level_binds(tree).items()}
 
 
-def _assert_plan(problem: dict, limits: Limits, key: str) -> Plan:
+def _limits_from(times: list[float | None], limits: Limits) -> list[float]:
+    """EvalPlus's rule: ``max(floor, factor x the reference's time)``; the fixed limit where the
+    reference's time is not known."""
+    floor, factor = limits.min_test_seconds, limits.time_factor
+    return [limits.test_seconds if t is None else max(floor, factor * t) for t in times]
+
+
+def _assert_plan(problem: dict, limits: Limits, key: str, expected: dict | None) -> Plan:
     tests = problem["tests"]
     asserts = tests["asserts"]
+    times = list((expected or {}).get("times") or [])
+    if len(times) != len(asserts):  # not timed (no reference), or timed for other tests
+        times = [None] * len(asserts)
     entry = problem.get("entry_point") or ""
     under_test = {"candidate"} | ({entry} if entry.isidentifier() else set())
     checks = [split_assertion(a, under_test) for a in asserts]
@@ -324,7 +331,8 @@ def _assert_plan(problem: dict, limits: Limits, key: str) -> Plan:
     common = {
         "task_id": problem["task_id"],
         "groups": groups,
-        "test_seconds": [limits.test_seconds] * len(asserts),
+        "test_seconds": _limits_from(times, limits),
+        "reference_seconds": sum(t for t in times if t is not None),
         "provides": _provides(tests),
     }
     if all(c is not None for c in checks):
@@ -362,7 +370,7 @@ def plan_problem(problem: dict, limits: Limits, expected: dict | None = None) ->
     if kind == "call":
         return _call_plan(problem, limits, expected, key)
     if kind == "assert":
-        return _assert_plan(problem, limits, key)
+        return _assert_plan(problem, limits, key, expected)
     cases = tests["cases"]
     wire = {"op": "problem", "key": key, "mode": "stdio", "stdins": [c["input"] for c in cases]}
     plan = Plan(

@@ -211,7 +211,8 @@ def _run_judged(slot: Slot, plan: Plan, code: str, limits: Limits, span: tuple[i
         dead = True
         judge.send({"op": "reply", "stop": True})
     ended = sol.request({"op": "end"}, timeout=30)
-    runs = [*ended.get("runs", []), judged]
+    # The solution's own time per test, summed over its calls (a reference's becomes limits).
+    runs = [*ended.get("runs", []), {**judged, "clock": [used.get(i, 0.0) for i in range(*span)]}]
     for i, event in list(events.items()):
         if event is None:
             solution_run = ended["runs"][0] if ended.get("runs") else {}
@@ -373,6 +374,20 @@ class Executor:
                     bar.update()
         bar.close()
         return results
+
+    def time_tests(self, plan: Plan, code: str, limits: Limits) -> list[float | None]:
+        """The seconds ``code`` takes on each test of a script or judged plan; None where it
+        does not pass (a reference's times become the tests' limits)."""
+        with self.pool.acquire() as slot:
+            if plan.mode == "judged":
+                outcomes, runs = _run_judged(slot, plan, code, limits, (0, plan.total), False)
+                clock = runs[-1].get("clock") or []
+            else:
+                runs = run_on(slot.solution, plan, code, limits)
+                outcomes = _span_outcomes(plan, runs, limits, (0, plan.total))
+                clock = runs[0].get("clock") or []
+        return [clock[i] if i < len(clock) and o.status == "passed" else None
+                for i, o in enumerate(outcomes)]  # fmt: skip
 
     def run_raw(self, plan: Plan, code: str, limits: Limits, start: int = 0) -> dict:
         """One run of a call plan's tests from ``start`` on (expected outputs)."""

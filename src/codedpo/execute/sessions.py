@@ -84,6 +84,10 @@ class Sessions:
         kid, self.session = self.session, None
         if kid is None:
             return {"runs": []}
+        if not kid.eof and not kid.poll_exit():
+            # Still serving, every call answered: nothing is left to observe. (A child whose
+            # channel closed is left to exit, so that a death by a signal is seen as such.)
+            kid.kill()
         return {"runs": [self._finish(kid, self.session_limits)]}
 
     # -- the judge's side: the problem's test code, relaying its calls ----------------------
