@@ -1,7 +1,8 @@
 """Throughput of ``codedpo``'s sandboxed executor against EvalPlus 0.3.1's ``evalplus.evaluate``.
 
-    python bench/executor_vs_evalplus.py --dataset humaneval --workers 2 [--limit N] [--mutants]
-        [--repeats R] [--evalplus-test-details] [--always-equal] [--load N] [--out results.json]
+    python bench/executor_vs_evalplus.py --dataset humaneval [mbpp ...] --workers 2 [--limit N]
+        [--mutants] [--repeats R] [--evalplus-test-details] [--always-equal] [--load N]
+        [--out results.json]
 
 For each dataset (``humaneval`` = HumanEval+ v0.1.10, ``mbpp`` = MBPP+ v0.2.0, ``humaneval_orig``
 = the original HumanEval's ``check`` assertions, ``all`` = the three) the script builds one
@@ -467,7 +468,8 @@ def main(argv: list[str] | None = None) -> int:
     sys.set_int_max_str_digits(0)
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--dataset", choices=("humaneval", "mbpp", "humaneval_orig", "both", "all"),
-                   default="humaneval")  # fmt: skip
+                   nargs="+", default=["humaneval"],
+                   help="one or more sets, timed one after the other in this run")  # fmt: skip
     p.add_argument("--load", type=int, default=0,
                    help="busy processes kept running during every timing (a loaded machine)")
     p.add_argument("--workers", type=int, default=2, help="parallel workers for both sides")
@@ -503,8 +505,8 @@ def main(argv: list[str] | None = None) -> int:
     workdir = args.workdir or Path(tempfile.mkdtemp(prefix="codedpo-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
     print(f"work directory: {workdir}", flush=True)
-    datasets = {"both": ["humaneval", "mbpp"], "all": ["humaneval", "mbpp", "humaneval_orig"]}.get(
-        args.dataset, [args.dataset])
+    groups = {"both": ["humaneval", "mbpp"], "all": ["humaneval", "mbpp", "humaneval_orig"]}
+    datasets = list(dict.fromkeys(d for name in args.dataset for d in groups.get(name, [name])))
     results = [run_dataset(d, args, workdir) for d in datasets]
     print_table(results)
     if args.out is not None:
