@@ -32,8 +32,7 @@ import time
 from pathlib import Path
 
 from codedpo.benchmarks import load_humaneval, load_mbpp
-from codedpo.execute.executor import ExecConfig, execute_files, load_expected
-from codedpo.execute.running import Executor
+from codedpo.execute.executor import ExecConfig, execute_files, write_expected
 from codedpo.execute.sandbox import SandboxConfig
 from codedpo.sources import load_leetcode
 
@@ -68,8 +67,7 @@ def run_set(name: str, args: argparse.Namespace, work: Path) -> dict:
     config = ExecConfig(sandbox=SandboxConfig(backend="bwrap", runtime=args.runtime),
                         workers=args.workers, fast_check=True)  # fmt: skip
     expected = work / f"{name}.expected.json"
-    with Executor(config) as executor:
-        load_expected(problems, executor, expected, progress=False)
+    write_expected(problems, config, expected, progress=False)  # warm: not timed below
     samples = work / f"{name}.samples.jsonl"
     with open(samples, "w", encoding="utf-8") as fh:
         for task_id, problem in problems.items():
