@@ -442,8 +442,10 @@ def test_assertion_limits_come_from_the_references_time(tmp_path):
     cached = json.loads((tmp_path / "e.json").read_text())["tasks"]
     times = {t: e["times"] for t, e in cached.items()}
     assert len(times["t/script"]) == 2 and len(times["t/judged"]) == 1
-    assert all(0.1 <= t < 2.0 for t in times["t/script"]), times
-    assert 0.3 <= times["t/judged"][0] < 4.0, times  # the solution's share: 3 calls of 0.1 s
+    # The worker timestamps a report when it reads it, so a mark read a few ms late shortens the
+    # next interval: the bounds allow that noise and still tell a timed sleep from none (~0 s).
+    assert all(0.05 <= t < 2.0 for t in times["t/script"]), times
+    assert 0.2 <= times["t/judged"][0] < 4.0, times  # the solution's share: 3 calls of 0.1 s
     records = {r["sample_id"]: r for r in map(json.loads, out.read_text().splitlines())}
     for task in ("t/script", "t/judged"):
         assert records[f"{task}/slower"]["status"] == "passed", records[f"{task}/slower"]
