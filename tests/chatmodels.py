@@ -69,7 +69,7 @@ def build_chat_model(name: str, out: Path, steps: int = 100, seed: int = 0) -> P
     import torch.nn.functional as F
     from transformers import AutoConfig, AutoModelForCausalLM
 
-    from codedpo.generation.requests import render_prompt
+    from codedpo.sampling.requests import render_prompt
 
     source = SHARED_MODELS / PAPER_MODELS[name]
     real = json.loads((source / "config.json").read_text())

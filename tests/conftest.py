@@ -27,7 +27,7 @@ def demo(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def judge_runtime(tmp_path_factory) -> Path:
     """The judge runtime (envs/judge-runtime.txt) built by `codedpo runtime`, once per session."""
-    from codedpo.runtime import build
+    from codedpo.execution.runtime import build
 
     out = tmp_path_factory.mktemp("runtime") / "judge"
     build(Path(__file__).resolve().parents[1] / "envs/judge-runtime.txt", out, progress=False)

@@ -1,5 +1,5 @@
 """Score files of an iterative experiment, made the way the workflow makes them: candidate answers
-executed in the sandbox (codedpo.execute), then ``codedpo score`` on the execution records.
+executed in the sandbox (codedpo.execution), then ``codedpo score`` on the execution records.
 
 A toy benchmark of ``N_PROBLEMS`` one-line functions; each problem has ``CANDIDATES`` correct and
 as many wrong answers, all executed once (about a second). A run is then which problems its
@@ -13,10 +13,10 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from codedpo.execute.executor import ExecConfig, Limits, execute_files
-from codedpo.execute.sandbox import SandboxConfig
-from codedpo.problems import load_problems
-from codedpo.scoring import main as score_main
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
+from codedpo.execution.backends import SandboxConfig
+from codedpo.problems.load import load_problems
+from codedpo.evaluation.score import main as score_main
 
 N_PROBLEMS = 12
 CANDIDATES = 5  # correct answers per problem, and as many wrong ones

@@ -19,9 +19,9 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.execute.executor import ExecConfig, Limits, execute_files
-from codedpo.execute.sandbox import SandboxConfig
-from codedpo.problems import load_problems
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
+from codedpo.execution.backends import SandboxConfig
+from codedpo.problems.load import load_problems
 
 CORPUS = Path(__file__).parent / "adversarial"
 ATTACKS = sorted(p.stem for p in CORPUS.glob("*.py"))

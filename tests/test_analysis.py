@@ -15,7 +15,7 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinymodel import build_tiny_model, tiny_model_dir  # noqa: E402
 
-from codedpo.analysis import (  # noqa: E402
+from codedpo.reporting.implicit_reward import (  # noqa: E402
     RULE_REWARD,
     load_responses,
     load_training_pairs,
@@ -27,7 +27,7 @@ from codedpo.analysis import (  # noqa: E402
     summarize,
     tokenize_pair,
 )
-from codedpo.execute.executor import STATUSES  # noqa: E402
+from codedpo.execution.executor import STATUSES  # noqa: E402
 from codedpo.io import InputError  # noqa: E402
 
 
@@ -105,10 +105,10 @@ def test_load_responses_errors(files, tmp_path) -> None:
 
 
 def test_tokenize_pair_matches_training(tmp_path_factory) -> None:
-    """The implicit reward scores the sequences DPO trained on (codedpo.train.tokenize_records)."""
+    """The implicit reward scores the sequences DPO trained on (codedpo.training.train.tokenize_records)."""
     from transformers import AutoTokenizer
 
-    from codedpo.train import tokenize_records
+    from codedpo.training.train import tokenize_records
 
     tokenizer = AutoTokenizer.from_pretrained(tiny_model_dir(tmp_path_factory))
     prompt = [{"role": "user", "content": "Write f."}]

@@ -1,4 +1,4 @@
-"""The config is closed and checked at parse time: codedpo.config_check on the real schema and
+"""The config is closed and checked at parse time: codedpo.workflow.config on the real schema and
 configs, and the one-line error `snakemake -n` prints for a bad config file."""
 
 from __future__ import annotations
@@ -12,8 +12,8 @@ import pytest
 import yaml
 from workflow_helpers import REPO, copy_workflow, snakemake_env
 
-from codedpo import config_check
-from codedpo.config_check import ConfigError, Layer
+from codedpo.workflow import config as config_check
+from codedpo.workflow.config import ConfigError, Layer
 
 SCHEMA = config_check.load_schema(REPO / "schemas/config.schema.yaml")
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
@@ -260,7 +260,7 @@ def test_a_bad_config_is_one_line_at_the_dry_run(tmp_path):
 def test_the_trl_field_table_is_cached():
     """The field table the dry run checks overrides against, read from the per-version cache
     that the checks above wrote (importing TRL takes seconds)."""
-    from codedpo import train_fields
+    from codedpo.training import fields as train_fields
 
     fields = train_fields.trl_fields()
     (cache,) = [p for p in train_fields._cache_dir().glob("trl-fields-*.json")
@@ -277,7 +277,7 @@ def test_the_trl_field_table_is_cached():
 def test_rounds_and_arms_make_chains():
     """The default arm's recipes, then the arms sorted by name, each with its settings merged
     over the top-level ones; the shipped configs have one chain, the iterative config two."""
-    from codedpo.rounds import recipe_name
+    from codedpo.workflow.chains import recipe_name
 
     assert recipe_name("configs/recipes/dpo.yaml") == "dpo"
     assert recipe_name("configs/recipes/dpo-ipo.yaml") == "ipo"

@@ -14,8 +14,10 @@ from typing import Any
 import pytest
 import torch
 
-from codedpo import demo, demo_families
-from codedpo.execute.codec import decode
+from codedpo.models import demo
+
+from codedpo.models import demo_families
+from codedpo.execution.sandbox.codec import decode
 from codedpo.io import InputError, read_jsonl, sha256_file
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -176,7 +178,7 @@ def test_small_build_loads_like_a_hub_model(family_model):
     eos (the end of a turn) and generation_config.json's eos_token_id."""
     from transformers import AutoModelForCausalLM, LlamaTokenizer
 
-    from codedpo import chat
+    from codedpo.models import chat
 
     family, path = family_model
     spec = demo_families.FAMILIES[family]
@@ -242,7 +244,7 @@ def test_small_build_loads_like_a_hub_model(family_model):
 def test_build_on_the_real_tokenizer_files(family, tmp_path):
     """The tokenizer source can be the real files: the policy keeps their vocabulary and
     template and lays out its stop tokens as with a local tokenizer."""
-    from codedpo import chat
+    from codedpo.models import chat
 
     cls = "LlamaTokenizer" if family == "codeqwen" else None
     out = tmp_path / "model"
@@ -316,7 +318,7 @@ def test_main_builds_from_the_command_line(tmp_path):
 def test_pretraining_on_the_subset_codedpo_prepare_draws(tmp_path):
     """pretrain_split / pretrain_max_problems / pretrain_seed pick exactly the problems that a
     training source with the same split, max_problems and seed gives (configs/rehearsal.yaml)."""
-    from codedpo.prepare import prepare
+    from codedpo.problems.prepare import prepare
 
     out = tmp_path / "m"
     demo.build_demo_model(PROBLEMS, out, pretrain_split="train", pretrain_max_problems=5,

@@ -1,5 +1,5 @@
 """What the demo run (tests/conftest.py's shared `demo` fixture) shows: three policies shaped
-like the paper's models, sampled through codedpo.generate, their tables with intervals."""
+like the paper's models, sampled through codedpo.sampling.sample, their tables with intervals."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from codedpo import chat
+from codedpo.models import chat
 
 pytestmark = pytest.mark.slow
 POLICIES = {"demo-codeqwen": "codeqwen", "demo-deepseek-coder": "deepseek-coder",
@@ -26,7 +26,7 @@ def _samples(demo: Path, policy: str) -> list[dict]:
 
 
 def test_sampling_stops_at_each_policys_end_of_turn(demo: Path):
-    """Today's codedpo.generate with the demo policies: no response holds template markup or a
+    """Today's codedpo.sampling.sample with the demo policies: no response holds template markup or a
     special token, and almost every one ended on the end-of-turn token before the budget."""
     config = yaml.safe_load((demo / "config.yaml").read_text())
     budget = config["sampling"]["max_new_tokens"]

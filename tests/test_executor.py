@@ -12,13 +12,13 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.execute import codec
-from codedpo.execute.asserts import convert_assert, judge, split_check_function
-from codedpo.execute.compare import outputs_match
-from codedpo.execute.executor import ExecConfig, Limits, execute_files
-from codedpo.execute.sandbox import SandboxConfig
+from codedpo.execution.sandbox import codec
+from codedpo.execution.asserts import convert_assert, judge, split_check_function
+from codedpo.execution.compare import outputs_match
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
+from codedpo.execution.backends import SandboxConfig
 from codedpo.io import InputError
-from codedpo.problems import load_problems
+from codedpo.problems.load import load_problems
 
 BACKENDS = ["process"] + (["bwrap"] if shutil.which("bwrap") else [])
 
@@ -224,7 +224,7 @@ def test_resume_keeps_finished_records(tmp_path, problems_file):
     # Fake an interrupted run: the partial file holds a (doctored) finished record.
     first = json.loads(out.read_text().splitlines()[0])
     first["duration_s"] = 123.0
-    from codedpo.execute.executor import _header, load_samples  # noqa: PLC0415
+    from codedpo.execution.executor import _header, load_samples  # noqa: PLC0415
 
     header = _header(problems, load_samples([samples]), config)
     partial = out.with_name(out.name + ".partial")
@@ -304,7 +304,7 @@ def test_cli_reports_bad_input_cleanly(tmp_path, problems_file):
 
 
 def test_apptainer_command_line(tmp_path):
-    from codedpo.execute.sandbox import SandboxUnavailable, worker_command  # noqa: PLC0415
+    from codedpo.execution.backends import SandboxUnavailable, worker_command  # noqa: PLC0415
 
     config = SandboxConfig(backend="apptainer", apptainer_image=str(tmp_path / "sandbox.sif"))
     cmd = worker_command(config, 0)
@@ -314,7 +314,7 @@ def test_apptainer_command_line(tmp_path):
     assert cmd[cmd.index("--network") + 1] == "none"
     bind = cmd[cmd.index("--bind") + 1]
     assert bind.endswith(":/harness:ro")
-    from codedpo.execute.sandbox import PYTHON_FLAGS  # noqa: PLC0415
+    from codedpo.execution.backends import PYTHON_FLAGS  # noqa: PLC0415
 
     assert cmd[cmd.index(str(tmp_path / "sandbox.sif")) + 1 :][: 2 + len(PYTHON_FLAGS)] == [
         "/usr/local/bin/python3", *PYTHON_FLAGS, "/harness/harness.py",
@@ -332,7 +332,7 @@ def test_apptainer_command_line(tmp_path):
 
 @pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap not installed")
 def test_bwrap_command_line_isolates():
-    from codedpo.execute.sandbox import worker_command  # noqa: PLC0415
+    from codedpo.execution.backends import worker_command  # noqa: PLC0415
 
     cmd = worker_command(SandboxConfig(backend="bwrap"), 3)
     for flag in ("--unshare-pid", "--unshare-net", "--unshare-ipc", "--die-with-parent",
@@ -344,9 +344,9 @@ def test_bwrap_command_line_isolates():
 
 
 def test_evicted_problem_is_sent_again(tmp_path):
-    from codedpo.execute.executor import call_outcomes, plan_problem, run_on  # noqa: PLC0415
-    from codedpo.execute.harness import MAX_PROBLEMS  # noqa: PLC0415
-    from codedpo.execute.pool import Sandbox  # noqa: PLC0415
+    from codedpo.execution.executor import call_outcomes, plan_problem, run_on  # noqa: PLC0415
+    from codedpo.execution.sandbox.harness import MAX_PROBLEMS  # noqa: PLC0415
+    from codedpo.execution.pool import Sandbox  # noqa: PLC0415
 
     limits = Limits(test_seconds=1.0)
     plans = [
@@ -639,7 +639,7 @@ def test_exit_and_deep_recursion_work_as_on_the_judges(tmp_path):
 
 
 def test_only_starved_timeouts_are_re_run():
-    from codedpo.execute.running import starved  # noqa: PLC0415
+    from codedpo.execution.running import starved  # noqa: PLC0415
 
     # An infinite loop used its second: a timeout, whatever the machine does.
     assert not starved({"cpu_s": 0.98, "duration_s": 1.02}, idle_cores=0.0)
@@ -691,8 +691,8 @@ def test_the_clock_gives_back_the_time_a_loaded_machine_took(tmp_path):
 
 
 def test_stdout_tokens_compare_as_codeforces_checkers_do():
-    from codedpo.execute.verdicts import tokens_match  # noqa: PLC0415
-    from codedpo.sources import float_tolerance  # noqa: PLC0415
+    from codedpo.execution.verdicts import tokens_match  # noqa: PLC0415
+    from codedpo.problems.train_sources import float_tolerance  # noqa: PLC0415
 
     assert tokens_match("Yes\nno\n", "YES\nNO", None)  # letter case of YES/NO is free
     assert not tokens_match("yess", "YES", None) and not tokens_match("abc", "ABC", None)

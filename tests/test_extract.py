@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from codedpo.extract import extract_code, main, names_tests_use
+from codedpo.sampling.extract import extract_code, main, names_tests_use
 
 
 def run(code: str, entry: str):
@@ -283,7 +283,7 @@ def test_definitions_the_tests_use_are_kept_besides_the_entry_point():
 
 
 def test_what_extraction_rescues_beyond_sanitize_is_named():
-    from codedpo.extract import extract
+    from codedpo.sampling.extract import extract
 
     two = ("First a helper:\n```python\ndef double(x):\n    return 2 * x\n```\n"
            "Then the answer:\n```python\ndef f(x):\n    return double(x) + 1\n```\n")  # fmt: skip

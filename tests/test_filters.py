@@ -8,10 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from codedpo import filters, sources
+from codedpo.execution import filter as filters
+
+from codedpo.problems import train_sources as sources
 from codedpo.io import InputError, read_json, write_jsonl
-from codedpo.prepare import prepare
-from codedpo.problems import load_problems
+from codedpo.problems.prepare import prepare
+from codedpo.problems.load import load_problems
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 BENCH = FIXTURES / "humaneval-like.jsonl"
@@ -321,8 +323,8 @@ def test_filter_problems_rejects_a_bad_threshold():
 
 def test_problems_with_many_right_answers_stay_out_of_training():
     """'Print any divisor': the statement says so, or two accepted solutions disagree."""
-    from codedpo.execute.executor import ExecConfig, Limits  # noqa: PLC0415
-    from codedpo.execute.sandbox import SandboxConfig  # noqa: PLC0415
+    from codedpo.execution.executor import ExecConfig, Limits  # noqa: PLC0415
+    from codedpo.execution.backends import SandboxConfig  # noqa: PLC0415
 
     def stdio(task_id, statement, code, meta=None):
         return {"task_id": task_id, "prompt": statement, "entry_point": None,

@@ -13,14 +13,14 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinymodel import tiny_model_dir  # noqa: E402
 
-from codedpo.generate import (  # noqa: E402
+from codedpo.sampling.sample import (  # noqa: E402
     generate_responses,
     load_problems,
     main,
     sample_seed,
 )
-from codedpo.generation.hf_backend import generate_token_ids  # noqa: E402
-from codedpo.generation.requests import build_requests, prompt_ids  # noqa: E402
+from codedpo.sampling.hf_backend import generate_token_ids  # noqa: E402
+from codedpo.sampling.requests import build_requests, prompt_ids  # noqa: E402
 from codedpo.io import InputError  # noqa: E402
 
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 12}
@@ -134,7 +134,7 @@ def test_checkpoint_generation_defaults_are_ignored(model_dir, tmp_path):
 def test_sampler_draws_from_the_temperature_top_p_distribution():
     import torch
 
-    from codedpo.generation.hf_backend import _gumbel, _sampler
+    from codedpo.sampling.hf_backend import _gumbel, _sampler
 
     logits = torch.tensor([2.0, 1.0, 0.5, 0.0, -3.0])
     rows, temperature, top_p = 4000, 0.8, 0.9
@@ -165,7 +165,7 @@ def test_missing_model_path_is_named(tmp_path):
 
 
 def test_cli_writes_samples_for_one_split_and_shard(model_dir, tmp_path, capsys):
-    pytest.importorskip("codedpo.extract")
+    pytest.importorskip("codedpo.sampling.extract")
     problems = make_problems(6)
     path = tmp_path / "problems.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in problems))
@@ -246,7 +246,7 @@ def run_engine(model, prompts, requests, batch_size, refill_fraction=0.75):
 
 
 def test_refills_are_used_for_llama_caches(sharp_model):
-    from codedpo.generation.hf_backend import _growing, _new_cache
+    from codedpo.sampling.hf_backend import _growing, _new_cache
 
     # Llama's cache layers are plain DynamicLayers: the engine replaces them with growing ones,
     # and the tests below then exercise refills, trims and in-place growth.

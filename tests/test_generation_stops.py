@@ -26,8 +26,8 @@ from chatmodels import (  # noqa: E402
     load_real_tokenizer,
 )
 
-from codedpo.generate import generate_responses  # noqa: E402
-from codedpo.generation.stops import stop_tokens, template_end_of_turn  # noqa: E402
+from codedpo.sampling.sample import generate_responses  # noqa: E402
+from codedpo.sampling.stops import stop_tokens, template_end_of_turn  # noqa: E402
 
 needs_shared = pytest.mark.skipif(not SHARED_MODELS.exists(), reason="../shared/models not present")
 
@@ -114,9 +114,9 @@ def test_codeqwen_runs_into_the_next_turn_without_its_template_stop(chat_models)
     for this checkpoint would have it, the model writes <|im_end|> and goes on."""
     import torch
 
-    from codedpo.generation.hf_backend import generate_token_ids, load_model
-    from codedpo.generation.records import finish
-    from codedpo.generation.requests import build_requests, load_tokenizer, prompt_ids
+    from codedpo.sampling.hf_backend import generate_token_ids, load_model
+    from codedpo.sampling.records import finish
+    from codedpo.sampling.requests import build_requests, load_tokenizer, prompt_ids
 
     path = str(chat_models["codeqwen"])
     tokenizer = load_tokenizer(path)

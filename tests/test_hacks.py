@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from codedpo.execute.executor import ExecConfig, Limits, execute_files
-from codedpo.execute.sandbox import SandboxConfig
-from codedpo.hacks import CLASSES, classify, main, parse_label, report_table, text_signals
-from codedpo.pairs import build_pairs
-from codedpo.problems import load_problems
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
+from codedpo.execution.backends import SandboxConfig
+from codedpo.pairs.hacks import CLASSES, classify, main, parse_label, report_table, text_signals
+from codedpo.pairs.build import build_pairs
+from codedpo.problems.load import load_problems
 
 CORPUS = Path(__file__).parent / "adversarial"
 RUNTIME = Path(__file__).resolve().parents[1] / "resources" / "runtime" / "judge"
@@ -196,7 +196,7 @@ def test_flagged_never_chosen_and_counted(corpus):
 
 
 def _stats(flags: dict[str, list[str]], samples: int) -> dict:
-    from codedpo.hacks import summarize
+    from codedpo.pairs.hacks import summarize
 
     return {"hacks": summarize(flags, {}, samples)}
 

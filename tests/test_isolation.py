@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.execute.sandbox import UID_BASE
+from codedpo.execution.backends import UID_BASE
 
 pytestmark = pytest.mark.skipif(
     shutil.which("bwrap") is None or os.getuid() != 0,

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
-from codedpo.rounds import slice_indices
+from codedpo.problems.slices import slice_indices
 
 pytestmark = pytest.mark.slow
 
@@ -161,7 +161,7 @@ def test_the_reference_model_setting_reruns_only_later_rounds(finished):
     jobs = plan(finished, {**CONFIG, "rounds_reference": "original"})
     assert jobs == {"train_dpo": 1, "generate_eval": 1, "execute_eval": 1, "score_eval": 1}
     shell = snakemake(finished, "-n", "-p", *targets(), "--configfile", "plan.yaml").stdout
-    (train,) = [line for line in shell.splitlines() if "-m codedpo.train" in line]
+    (train,) = [line for line in shell.splitlines() if "-m codedpo.training.train" in line]
     assert f"--ref_model_name_or_path results/models/{POLICY}" in train
 
 

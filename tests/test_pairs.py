@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from codedpo.io import InputError
-from codedpo.pairs import build_pairs, load_problems, load_records, main
+from codedpo.pairs.build import build_pairs, load_problems, load_records, main
 
 PROBLEMS = {
     "t/mixed": {"task_id": "t/mixed", "prompt": "Write mixed()."},

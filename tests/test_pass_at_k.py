@@ -9,7 +9,7 @@ from fractions import Fraction
 import pytest
 
 from codedpo.io import InputError
-from codedpo.pass_at_k import count_passes, estimate, pass_at_k
+from codedpo.evaluation.pass_at_k import count_passes, estimate, pass_at_k
 
 
 def exact(n: int, c: int, k: int) -> Fraction:

@@ -17,8 +17,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinymodel import tiny_model_dir  # noqa: E402
 
 from codedpo.io import InputError  # noqa: E402
-from codedpo.models import adapter_chain, check_model_path, load_causal_lm  # noqa: E402
-from codedpo.train import main  # noqa: E402
+from codedpo.models.load import adapter_chain, check_model_path, load_causal_lm  # noqa: E402
+from codedpo.training.train import main  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 # The tiny model in a few steps: a large rate, 8 pairs per step, no warmup (the first step moves
@@ -71,7 +71,7 @@ def train(recipe: str, model: Path, data: Path, out: Path, extra: list[str] = ()
 def logits(model, text: str = "def f(x):\n    return x + 1\n"):
     import torch
 
-    from codedpo.chat import load_tokenizer
+    from codedpo.models.chat import load_tokenizer
 
     ids = torch.tensor([load_tokenizer(model.name_or_path)(text)["input_ids"]])
     with torch.no_grad():
@@ -110,7 +110,7 @@ def test_adapter_and_merged_checkpoints_are_the_same_model(work):
     torch.testing.assert_close(from_adapter, from_merged, atol=1e-5, rtol=1e-4)
     assert (from_adapter - untrained).abs().max() > 1e-2  # the adapter learned something
     # The analysis loads its models the same way.
-    from codedpo.analysis import _load_model
+    from codedpo.reporting.implicit_reward import _load_model
 
     torch.testing.assert_close(logits(_load_model(str(adapter), "cpu")), from_merged,
                                atol=1e-5, rtol=1e-4)  # fmt: skip
@@ -122,8 +122,8 @@ def test_generation_from_an_adapter_equals_the_merged_model(work, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from codedpo.generate import generate_responses
-    from codedpo.models import save_merged
+    from codedpo.sampling.sample import generate_responses
+    from codedpo.models.load import save_merged
 
     problems = [{"task_id": f"demo/p{k}", "prompt": f"Write `f{k}(x)` returning x + {k}.",
                  "entry_point": f"f{k}", "split": "train", "tests": {"kind": "call", "cases": []}}

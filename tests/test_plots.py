@@ -8,9 +8,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from codedpo.analysis import reward_pairs
+from codedpo.reporting.implicit_reward import reward_pairs
 from codedpo.io import InputError
-from codedpo.plots import (
+from codedpo.reporting.plots import (
     Run,
     main,
     parse_histogram,

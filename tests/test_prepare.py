@@ -8,10 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.download import SOURCES, check_hash
+from codedpo.problems.download import SOURCES, check_hash
 from codedpo.io import InputError
-from codedpo.prepare import main as prepare_main
-from codedpo.prepare import prepare
+from codedpo.problems.prepare import main as prepare_main
+from codedpo.problems.prepare import prepare
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/benchmarks not present")
@@ -106,7 +106,7 @@ def test_template_errors_name_the_field(tmp_path):
 
 
 def test_humaneval_prelude_is_the_prompt_without_the_function_to_complete():
-    from codedpo.benchmarks import prompt_prelude
+    from codedpo.problems.benchmark_formats import prompt_prelude
 
     prompt = (
         "import math\n\n\ndef encode(s: str):\n    return s[::-1]\n\n\n"
@@ -121,7 +121,7 @@ def test_humaneval_prelude_is_the_prompt_without_the_function_to_complete():
 
 
 def test_excluded_tasks_are_left_out_with_a_reason(tmp_path):
-    from codedpo.prepare import parse_exclusions
+    from codedpo.problems.prepare import parse_exclusions
 
     src = tmp_path / "p.jsonl"
     recs = [{"task_id": f"t/{i}", "prompt": "p", "entry_point": "f",

@@ -13,7 +13,7 @@
    ``__eq__`` always answers True; a syntax error is appended; on ten tasks per dataset the entry
    point loops forever. Exceptions are computed from the problem data, never listed by id: the
    ``None`` or off-by-one mutant is excused on a task exactly where EvalPlus's comparison
-   (:func:`~codedpo.execute.compare.outputs_match` with the task's ``check`` and ``atol``)
+   (:func:`~codedpo.execution.compare.outputs_match` with the task's ``check`` and ``atol``)
    accepts the mutated reference output on every kept case: a ``check == "any"`` task (Mbpp/164,
    which MBPP+ v0.2.0 does not contain), ``not_none`` tasks whose expected outputs are all
    ``None``/``False``, tasks whose outputs are all ``None``, or where ``x + 1 == x`` throughout
@@ -43,13 +43,13 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.benchmarks import load_evalplus, load_humaneval, load_mbpp
-from codedpo.execute import codec
-from codedpo.execute.compare import outputs_match
-from codedpo.execute.executor import ExecConfig, execute_files
-from codedpo.execute.sandbox import SandboxConfig
+from codedpo.problems.benchmark_formats import load_evalplus, load_humaneval, load_mbpp
+from codedpo.execution.sandbox import codec
+from codedpo.execution.compare import outputs_match
+from codedpo.execution.executor import ExecConfig, execute_files
+from codedpo.execution.backends import SandboxConfig
 from codedpo.io import write_jsonl
-from codedpo.problems import load_problems
+from codedpo.problems.load import load_problems
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 pytestmark = [

@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from codedpo.io import InputError
-from codedpo.pairs import load_records
-from codedpo.scoring import main, score, score_sampled
+from codedpo.pairs.build import load_records
+from codedpo.evaluation.score import main, score, score_sampled
 
 sys.path.insert(0, str(Path(__file__).parent))
 

@@ -113,7 +113,7 @@ def test_launch_stops_when_the_process_it_serves_is_killed(tmp_path):
     parent = textwrap.dedent(
         f"""
         import os, subprocess, sys
-        from codedpo import launch
+        from codedpo.workflow import launch
         os.environ[launch.WATCH_ENV] = launch.identity(os.getpid())
         subprocess.run(["bash", "-c", "{sys.executable} -m codedpo.cli launch --grace 1 -- "
                         "{sys.executable} {script} root {pids}; echo done"])
@@ -141,7 +141,7 @@ def _wait_for_training(proc: subprocess.Popen, timeout: float = 300) -> list[int
         assert proc.poll() is None, "snakemake ended before training started"
         for child in _descendants(proc.pid):
             try:
-                if child.cmdline()[1:3] == ["-m", "codedpo.train"]:  # the rank, not a launcher
+                if child.cmdline()[1:3] == ["-m", "codedpo.training.train"]:  # the rank, not a launcher
                     time.sleep(1)  # it is loading (imports, model): seconds before its 2 s of steps
                     return [p.pid for p in _descendants(proc.pid)]
             except psutil.Error:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 from scipy.stats import binomtest
 
-from codedpo.significance import (
+from codedpo.reporting.significance import (
     mcnemar_exact,
     mcnemar_power,
     paired_difference,
@@ -102,7 +102,7 @@ def test_power_grows_with_n_and_sizes_the_demo() -> None:
 def test_command_line_compares_two_score_files(tmp_path, capsys) -> None:
     import json
 
-    from codedpo.significance import main
+    from codedpo.reporting.significance import main
 
     def write(name: str, passed: set[str]) -> str:
         verdicts = {f"t{i}": {"passed": f"t{i}" in passed} for i in range(40)}

@@ -16,7 +16,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 from workflow_helpers import copy_workflow, snakemake  # noqa: E402
 
 from codedpo.io import InputError  # noqa: E402
-from codedpo.tables import (  # noqa: E402
+from codedpo.reporting.tables import (  # noqa: E402
     DEFAULT_RUN,
     best_in_block,
     build_tables,

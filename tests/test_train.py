@@ -17,7 +17,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinymodel import tiny_model_dir  # noqa: E402
 
 from codedpo.io import InputError  # noqa: E402
-from codedpo.train import (  # noqa: E402
+from codedpo.training.train import (  # noqa: E402
     _peek_method,
     _set_gradient_accumulation,
     load_train_records,
@@ -83,7 +83,7 @@ def rft_file(tmp_path) -> Path:
 
 def launch(accelerate_config: str, args: list[str], extra: list[str] = ()):
     cmd = [str(ACCELERATE), "launch", "--config_file", str(ROOT / accelerate_config), *extra]
-    cmd += ["-m", "codedpo.train", *args]
+    cmd += ["-m", "codedpo.training.train", *args]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
@@ -268,7 +268,9 @@ def _policy_dir(tmp_path_factory, family_name: str, source: str | None) -> Path:
     its policies (real tokenizer files when ``source`` is given, else a locally trained one)."""
     from transformers import AutoModelForCausalLM
 
-    from codedpo import demo, demo_families
+    from codedpo.models import demo
+
+    from codedpo.models import demo_families
 
     family = demo_families.get_family(family_name)
     out = tmp_path_factory.mktemp(f"policy-{family_name}") / "model"
@@ -303,25 +305,25 @@ def policy(request, tmp_path_factory):
 
 def _sampled(tokenizer) -> dict[str, tuple[list[int], str]]:
     """What a policy trained on its template generates for each answer (ids up to and
-    including the end-of-turn token), and the text codedpo.generate stores for it."""
-    from codedpo import chat
+    including the end-of-turn token), and the text codedpo.sampling.sample stores for it."""
+    from codedpo.models import chat
 
     out = {}
     for side, answer in ANSWERS.items():
         ids = chat.template_turn_ids(tokenizer, QUESTION, answer)
-        # codedpo.generate decodes the new tokens alone, without special tokens.
+        # codedpo.sampling.sample decodes the new tokens alone, without special tokens.
         out[side] = (ids, tokenizer.batch_decode([ids], skip_special_tokens=True)[0])
     return out
 
 
 def _generation_prompt(tokenizer) -> list[int]:
-    """The prompt ids exactly as codedpo.generate computes them."""
+    """The prompt ids exactly as codedpo.sampling.sample computes them."""
     text = tokenizer.apply_chat_template(QUESTION, add_generation_prompt=True, tokenize=False)
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
 def _trainer(model_dir: Path, method: str, records: list[dict], tmp_path: Path):
-    from codedpo.train import build_trainer, make_parser
+    from codedpo.training.train import build_trainer, make_parser
 
     argv = ["--config", str(ROOT / f"configs/recipes/{method}.yaml"), "--model_name_or_path",
             str(model_dir), "--output_dir", str(tmp_path / method), *TINY,
@@ -334,7 +336,7 @@ def test_trl_sees_the_sampled_sequences_token_for_token(policy, tmp_path):
     """A DPO pair and an RFT example, tokenized by the trainers our training builds: the prompt
     is exactly the generation prompt, each completion exactly the sampled ids (one end-of-turn
     token at the end, nothing after it), one BOS at most."""
-    from codedpo import chat
+    from codedpo.models import chat
 
     family, model_dir = policy
     tokenizer = chat.load_tokenizer(model_dir)  # as every stage loads a policy
@@ -368,12 +370,12 @@ def test_trl_alone_adds_tokens_after_the_stop_token(tmp_path_factory, tmp_path):
     """Why training tokenizes itself: TRL 1.16's own conversational tokenization renders the
     response through the template, which puts a newline after DeepSeek-Coder's <|EOT|> and
     ChatML's <|im_end|> (tokens the policy never generated). If TRL stops doing this, the
-    override in codedpo.train can go."""
+    override in codedpo.training.train can go."""
     import datasets
     import trl
 
-    from codedpo import chat
-    from codedpo.train import make_parser
+    from codedpo.models import chat
+    from codedpo.training.train import make_parser
 
     for family in ("deepseek-coder", "codeqwen"):
         model_dir = _policy_dir(tmp_path_factory, family, family)
@@ -396,11 +398,11 @@ def test_trl_alone_adds_tokens_after_the_stop_token(tmp_path_factory, tmp_path):
 
 def test_codeqwen_tokenizer_loads_as_its_files_say(tmp_path_factory):
     """transformers 5 loads any qwen2 model's tokenizer as Qwen2Tokenizer, which garbles
-    CodeQwen1.5's SentencePiece vocabulary; codedpo.chat.load_tokenizer (what sampling,
+    CodeQwen1.5's SentencePiece vocabulary; codedpo.models.chat.load_tokenizer (what sampling,
     training and the analysis use) loads the class the files declare and round-trips."""
     from transformers import AutoTokenizer, LlamaTokenizer
 
-    from codedpo import chat
+    from codedpo.models import chat
 
     model_dir = _policy_dir(tmp_path_factory, "codeqwen", "codeqwen")
     text = "```python\ndef f(x):\n    return x + 1\n```"
@@ -467,8 +469,8 @@ def _chosen_token_nll(model_dir: Path) -> float:
     computed here (not by TRL): what TRL's ``sft`` loss is at the first step."""
     import torch
 
-    from codedpo.models import load_causal_lm
-    from codedpo.train import load_tokenizer, tokenize_records
+    from codedpo.models.load import load_causal_lm
+    from codedpo.training.train import load_tokenizer, tokenize_records
 
     tokenizer = load_tokenizer(str(model_dir))
     model = load_causal_lm(str(model_dir)).eval()
@@ -530,12 +532,12 @@ def _recipe_text(name: str) -> str:
 
 
 def test_the_workflow_checks_see_loss_names_and_lora_keys():
-    """What ``snakemake -n`` checks recipes and overrides with (codedpo.train_fields, through
-    codedpo.config_check): TRL's DPO loss names and PEFT's LoraConfig fields; every shipped
-    recipe passes the check codedpo.train runs before loading anything."""
+    """What ``snakemake -n`` checks recipes and overrides with (codedpo.training.fields, through
+    codedpo.workflow.config): TRL's DPO loss names and PEFT's LoraConfig fields; every shipped
+    recipe passes the check codedpo.training.train runs before loading anything."""
     import yaml
 
-    from codedpo.train_fields import FieldError, check_recipe, coerce, train_fields
+    from codedpo.training.fields import FieldError, check_recipe, coerce, train_fields
 
     dpo = train_fields("dpo")
     assert {"sigmoid", "ipo", "robust", "apo_zero", "sft"} <= set(dpo["loss_type"]["item_choices"])

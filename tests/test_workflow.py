@@ -161,9 +161,9 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     (tables,) = [line for line in shell.splitlines() if "codedpo tables" in line]
     assert "--paper configs/paper_results.yaml" in tables
     assert "codeqwen=Qwen/CodeQwen1.5-7B-Chat" in tables and "mbpp_plus=mbpp_plus" in tables
-    export = [line for line in shell.splitlines() if "-m codedpo.sources" in line]
+    export = [line for line in shell.splitlines() if "-m codedpo.problems.train_sources" in line]
     assert any("--hub newfacade/LeetCodeDataset --split train --out" in x for x in export)
-    train = [line for line in shell.splitlines() if "-m codedpo.train" in line]
+    train = [line for line in shell.splitlines() if "-m codedpo.training.train" in line]
     assert len(train) == 5 + 3
     assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)
 

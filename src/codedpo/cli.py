@@ -16,8 +16,8 @@
 
 `codedpo COMMAND --help` lists a command's options with their defaults. Bad input (bytes that are
 not UTF-8, malformed JSON, unknown ids, missing fields) is a one-line error naming the file and
-the line, with exit status 2. Training runs through ``accelerate launch -m codedpo.train`` (see
-``codedpo.train``).
+the line, with exit status 2. Training runs through ``accelerate launch -m codedpo.training.train`` (see
+``codedpo.training.train``).
 """
 
 from __future__ import annotations
@@ -29,23 +29,23 @@ import sys
 from collections.abc import Callable, Iterator
 
 COMMANDS = {
-    "prepare": "codedpo.prepare",
-    "filter": "codedpo.filters",
-    "download": "codedpo.download",
-    "execute": "codedpo.execute.__main__",
-    "runtime": "codedpo.runtime",
-    "extract": "codedpo.extract",
-    "build-demo-model": "codedpo.demo",
-    "sample": "codedpo.generate",
-    "build-pairs": "codedpo.pairs",
-    "hack-report": "codedpo.hacks",
-    "score": "codedpo.scoring",
-    "verdicts": "codedpo.verdicts",
-    "tables": "codedpo.tables",
-    "train": "codedpo.train",
-    "analyze-rewards": "codedpo.analysis",
-    "plot": "codedpo.plots",
-    "launch": "codedpo.launch",
+    "prepare": "codedpo.problems.prepare",
+    "filter": "codedpo.execution.filter",
+    "download": "codedpo.problems.download",
+    "execute": "codedpo.execution.command",
+    "runtime": "codedpo.execution.runtime",
+    "extract": "codedpo.sampling.extract",
+    "build-demo-model": "codedpo.models.demo",
+    "sample": "codedpo.sampling.sample",
+    "build-pairs": "codedpo.pairs.build",
+    "hack-report": "codedpo.pairs.hacks",
+    "score": "codedpo.evaluation.score",
+    "verdicts": "codedpo.evaluation.per_problem",
+    "tables": "codedpo.reporting.tables",
+    "train": "codedpo.training.train",
+    "analyze-rewards": "codedpo.reporting.implicit_reward",
+    "plot": "codedpo.reporting.plots",
+    "launch": "codedpo.workflow.launch",
 }
 
 # Exit status of a bad-input error (argparse uses 2 for bad arguments too).

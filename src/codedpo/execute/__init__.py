@@ -1,1 +1,0 @@
-"""Sandboxed execution of untrusted code with verdicts decided on the trusted side."""

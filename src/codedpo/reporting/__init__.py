@@ -1,0 +1,12 @@
+"""The paper's tables, the figures and the analyses, from score and pair files.
+
+- :mod:`~codedpo.reporting.tables`: ``codedpo tables`` (Table 1 and Table 2);
+- :mod:`~codedpo.reporting.comparisons`: paired differences with bootstrap intervals;
+- :mod:`~codedpo.reporting.rounds_table`: the round table of iterative DPO;
+- :mod:`~codedpo.reporting.table_format`: Markdown and LaTeX renderings;
+- :mod:`~codedpo.reporting.significance`: McNemar's test and the bootstrap;
+- :mod:`~codedpo.reporting.paper_results`: the paper's own numbers beside ours;
+- :mod:`~codedpo.reporting.plots`: ``codedpo plot``;
+- :mod:`~codedpo.reporting.hack_report`: ``codedpo hack-report``;
+- :mod:`~codedpo.reporting.implicit_reward`: ``codedpo analyze-rewards`` (the paper's Figure 1).
+"""

@@ -1,0 +1,397 @@
+"""The paper's Table 1 (base vs + RFT vs + DPO) and Table 2 (on- vs off-policy DPO).
+
+Both tables are DataFrames indexed by ``(model, method)`` with one column per benchmark (greedy
+pass@1, 3 decimals); a missing score is NaN, written empty in CSV, "-" in Markdown and "--" in
+LaTeX. The LaTeX table (a booktabs ``tabular`` to ``\\input``) sets the best value of each column
+within each model's block in bold, as the paper does. Table 2 holds, as the paper's does, the base
+model, on-policy DPO and DPO on the pairs of the models ``off_policy`` names.
+
+Every row other than a base row also carries its **difference to the base model** on each
+benchmark, with a seeded 95% paired bootstrap interval over the problems and McNemar's exact
+p-value (:mod:`codedpo.reporting.significance`), from the per-problem verdicts in the score files; the
+Markdown and LaTeX tables mark a difference whose interval excludes 0 (:mod:`codedpo.reporting.table_format`).
+
+The paper's reported numbers (``configs/paper_results.yaml``, keyed by Hugging Face model id and
+benchmark) sit beside ours: a ``<benchmark> (paper)`` column follows a benchmark's column wherever
+the paper reports a value for one of the table's rows. Policies are matched to the paper's models
+by hub id (``--model-ids``) and benchmarks by the paper's benchmark name (``--benchmark-ids``),
+so the demo's models, which have no hub id, get no paper columns.
+
+Score files carry ``policy`` (the model trained and evaluated), ``variant`` (``base``, ``rft``,
+``dpo``) and, for DPO, ``pairs_from`` (the model whose samples built the pairs). A variant
+``dpo-<model>`` without ``pairs_from`` (the form of docs/formats.md) means pairs from <model>.
+They also say which run of an experiment they are (``arm``, ``recipe``, ``round``;
+:mod:`codedpo.evaluation.score_files`): Table 1 shows the paper's run as ``+ RFT`` / ``+ DPO`` and one more
+row per other run present, e.g. ``+ DPO r2``, ``+ DPO max_min r3``, ``+ DPO ipo``; Table 2 is the
+paper's run. Scores with sampled ``pass_at_k`` add ``<benchmark> pass@k (sampled)`` columns.
+``--rounds-table`` also writes ``rounds.{md,csv}`` (:mod:`codedpo.reporting.rounds_table`).
+
+Command line::
+
+    python -m codedpo.reporting.tables --scores results/scores/*.json --models deepseek codeqwen \\
+        --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables \\
+        [--off-policy codeqwen=deepseek deepseek=codeqwen] [--bootstrap-seed 0] \\
+        [--paper configs/paper_results.yaml --model-ids codeqwen=Qwen/CodeQwen1.5-7B-Chat ...
+         --benchmark-ids humaneval=humaneval ...] [--rounds-table]
+
+writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}`` (and ``rounds.{csv,md}``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import os
+import sys
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import pandas as pd
+
+from codedpo.reporting import significance
+from codedpo.io import InputError, atomic_write
+
+# The paper's numbers and the reading of score files live in their own modules; these names stay
+# importable from here.
+from codedpo.reporting.paper_results import PAPER_BENCHMARKS, PAPER_SCHEMA, Cells, load_paper  # noqa: F401
+from codedpo.evaluation.score_files import (  # noqa: F401
+    DEFAULT_RUN,
+    RESULT_FIELDS,
+    Collected,
+    Key,
+    Run,
+    collect,
+    load_scores,
+    results_digest,
+    run_suffix,
+)
+
+# Rendering lives in table_format; these names stay importable from here.
+from codedpo.reporting.table_format import (  # noqa: F401
+    DIFF,
+    HIGH,
+    LOW,
+    MARK_NOTE,
+    MISSING,
+    P,
+    best_in_block,
+    latex_escape,
+    to_latex,
+    to_markdown,
+)
+
+# pass@1 as a fraction: 3 decimals resolve one problem of HumanEval's 164 (0.006).
+DECIMALS = 3
+RFT = "+ RFT"
+DPO = "+ DPO"
+ON_POLICY = "DPO on-policy"
+INDEX_NAMES = ["model", "method"]
+PAPER = "(paper)"
+
+
+def off_policy_label(other: str) -> str:
+    return f"DPO off-policy (pairs from {other})"
+
+
+def method_label(kind_label: str, run: Run) -> str:
+    """``+ DPO`` for the paper's run; ``+ DPO r2``, ``+ DPO max_min r3``, ``+ DPO ipo`` else."""
+    suffix = run_suffix(run)
+    return f"{kind_label} {suffix}" if suffix else kind_label
+
+
+def pass_k_column(benchmark: str, k: int) -> str:
+    return f"{benchmark} pass@{k} (sampled)"
+
+
+def pass_k_note(samples: set[int]) -> str:
+    n = f"{min(samples)}" if len(samples) == 1 else f"{min(samples)}-{max(samples)}"
+    return (
+        f"pass@k: the unbiased estimator of Chen et al. (2021), 1 - C(n-c,k)/C(n,k) per problem "
+        f"averaged, from n = {n} temperature samples per problem (c of them passed)."
+    )
+
+
+@dataclass(frozen=True)
+class Bootstrap:
+    """Settings of the paired bootstrap (codedpo.reporting.significance), recorded in the tables' note."""
+
+    resamples: int = significance.RESAMPLES
+    confidence: float = significance.CONFIDENCE
+    seed: int = significance.SEED
+
+
+def _difference(
+    verdicts: dict[Key, dict[str, bool]],
+    key: Key,
+    reference: Key | None,
+    settings: Bootstrap,
+    where: str,
+) -> significance.Difference | None:
+    if reference is None or key not in verdicts or reference not in verdicts or key == reference:
+        return None
+    try:
+        a, b = significance.paired_verdicts(verdicts[reference], verdicts[key])
+    except ValueError as exc:
+        raise InputError(f"{where}: {exc}") from None
+    return significance.paired_difference(
+        a, b, resamples=settings.resamples, confidence=settings.confidence, seed=settings.seed
+    )
+
+
+# A row: its index labels, the cell it shows ``(policy, kind, pairs_from, run)`` and the cell its
+# difference is taken to (None: no difference); each completed by a benchmark.
+Row = tuple[tuple, tuple, "tuple | None"]
+
+
+def comparison_frame(
+    rows: list[Row],
+    collected: Collected,
+    benchmarks: Sequence[str],
+    index_names: Sequence[str],
+    paper: Cells | None = None,
+    settings: Bootstrap | None = None,
+) -> pd.DataFrame:
+    """Per benchmark: our greedy pass@1; the paper's where it reports one of these rows; sampled
+    pass@k where a row has it; the difference to each row's reference cell, with its paired
+    bootstrap interval and McNemar's p, where both have per-problem verdicts."""
+    paper = paper or {}
+    settings = settings or Bootstrap()
+    index = pd.MultiIndex.from_tuples([r[0] for r in rows], names=list(index_names))
+    columns: dict[str, list[float]] = {}
+    for b in benchmarks:
+        keys = [(*cell, b) for _, cell, _ in rows]
+        columns[b] = [collected.cells.get(key, math.nan) for key in keys]
+        reported = [paper.get(key, math.nan) for key in keys]
+        if not all(math.isnan(v) for v in reported):
+            columns[f"{b} {PAPER}"] = reported
+        for k in collected.ks(keys):
+            columns[pass_k_column(b, k)] = [
+                collected.pass_k.get(key, {}).get(k, math.nan) for key in keys
+            ]
+        diffs = [
+            _difference(
+                collected.verdicts, key, None if ref is None else (*ref, b), settings,
+                f"{' '.join(str(x) for x in label if x != '')} on {b}",
+            )
+            for key, (label, _, ref) in zip(keys, rows, strict=True)
+        ]  # fmt: skip
+        if any(d is not None for d in diffs):
+            columns[b + DIFF] = [d.delta if d else math.nan for d in diffs]
+            columns[b + LOW] = [d.low if d else math.nan for d in diffs]
+            columns[b + HIGH] = [d.high if d else math.nan for d in diffs]
+            columns[b + P] = [d.p_value if d else math.nan for d in diffs]
+    frame = pd.DataFrame(columns, index=index, dtype=float)
+    # p-values keep their precision (a p of 2e-5 must not print as 0); the rest 3 decimals.
+    rounded = [c for c in frame.columns if not c.endswith(P)]
+    frame[rounded] = frame[rounded].round(DECIMALS)
+    return frame
+
+
+def build_tables(
+    scores: list[dict],
+    models: list[str],
+    benchmarks: list[str],
+    paper: Cells | None = None,
+    off_policy: Sequence[tuple[str, str]] | None = None,
+    bootstrap: Bootstrap | None = None,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return ``(table1, table2)``; every model gets all its rows, filled or NaN.
+
+    Table 1: each model's base, ``+ RFT`` and ``+ DPO`` rows, then one row per further run
+    (arm, recipe, round) of on-policy RFT or DPO that any score of these models holds, labelled by
+    :func:`method_label`. Table 2 is the paper's run only.
+    ``paper`` (from :func:`load_paper`) adds ``<benchmark> (paper)`` columns where it has values.
+    ``off_policy``: the ``(policy, pairs_from)`` DPO runs of Table 2 (None: every model on
+    every other model's pairs); Table 2 holds the models that have one, in ``models`` order
+    (``pairs_from`` may be a model the tables do not show).
+    ``bootstrap`` sets the paired bootstrap of the differences to the base model.
+    """
+    collected = collect(scores, models, benchmarks)
+    if off_policy is None:
+        off_policy = [(m, o) for m in models for o in models if o != m]
+    for policy, source in off_policy:
+        if policy not in models:
+            raise InputError(f"off_policy: {policy!r} is not one of the models {list(models)}")
+        if policy == source:
+            raise InputError(f"off_policy: {policy!r} on its own pairs is on-policy DPO")
+    extra = {
+        kind: [run for run in collected.runs(kind) if run != DEFAULT_RUN] for kind in ("rft", "dpo")
+    }
+    rows1: list[Row] = []
+    for model in models:
+        base = (model, "base", None, DEFAULT_RUN)
+        rows1.append(((model, "base"), base, None))
+        for kind, label, pairs_from in (("rft", RFT, None), ("dpo", DPO, model)):
+            for run in [DEFAULT_RUN, *extra[kind]]:
+                cell = (model, kind, pairs_from, run)
+                rows1.append(((model, method_label(label, run)), cell, base))
+    rows2: list[Row] = []
+    for model in models:
+        sources = [src for policy, src in off_policy if policy == model]
+        if not sources:
+            continue
+        base = (model, "base", None, DEFAULT_RUN)
+        rows2.append(((model, "base"), base, None))
+        rows2.append(((model, ON_POLICY), (model, "dpo", model, DEFAULT_RUN), base))
+        rows2 += [((model, off_policy_label(src)), (model, "dpo", src, DEFAULT_RUN), base)
+                  for src in sources]  # fmt: skip
+    return (
+        comparison_frame(rows1, collected, benchmarks, INDEX_NAMES, paper, bootstrap),
+        comparison_frame(rows2, collected, benchmarks, INDEX_NAMES, paper, bootstrap),
+    )
+
+
+def _table1_labels(model: str, method: str, first: bool) -> list[str]:
+    # The paper's layout: the base model's name, then "+ RFT" and "+ DPO" beneath it.
+    return [model if method == "base" else method]
+
+
+def _table2_labels(model: str, method: str, first: bool) -> list[str]:
+    return [model if first else "", "base" if method == "base" else method]
+
+
+def write_csv(df: pd.DataFrame, path: Path) -> Path:
+    """Every column as a number (3 decimals), the index as leading columns, empty where missing."""
+    out = df.reset_index()
+    for column in [c for c in df.columns if c.endswith(P)]:
+        # p-values keep three significant digits (a p of 2e-5 is not 0.000).
+        out[column] = ["" if math.isnan(v) else f"{v:.3g}" for v in out[column].astype(float)]
+    with atomic_write(path) as fh:
+        out.to_csv(fh, index=False, float_format=f"%.{DECIMALS}f", na_rep="")
+    return path
+
+
+def write_tables(
+    table1: pd.DataFrame,
+    table2: pd.DataFrame,
+    outdir: str | os.PathLike,
+    *,
+    note: str | None = None,
+) -> list[Path]:
+    """Write table1/table2 as CSV, Markdown and LaTeX (``note`` goes under each Markdown table
+    and atop each LaTeX one, as a comment)."""
+    outdir = Path(outdir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    written = []
+    for name, df, labels, headers in (
+        ("table1", table1, _table1_labels, ["Model"]),
+        ("table2", table2, _table2_labels, ["Model", "DPO data"]),
+    ):
+        csv_path = write_csv(df, outdir / f"{name}.csv")
+        md_path = outdir / f"{name}.md"
+        with atomic_write(md_path) as fh:
+            fh.write(to_markdown(df, labels, headers))
+            if note:
+                fh.write(f"\n{note}\n")
+        tex_path = outdir / f"{name}.tex"
+        with atomic_write(tex_path) as fh:
+            fh.write(to_latex(df, labels, headers, note))
+        written += [csv_path, md_path, tex_path]
+    return written
+
+
+def _mapping(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InputError(f"{flag}: expected KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument(
+        "--scores",
+        required=True,
+        nargs="*",
+        help="scores JSON files (none: an empty table, beside the paper's numbers if given)",
+    )
+    parser.add_argument("--models", required=True, nargs="+", help="models, in table order")
+    parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
+    parser.add_argument("--outdir", required=True, help="directory for table{1,2}.{csv,md,tex}")
+    parser.add_argument("--paper", default=None, help="the paper's numbers (YAML)")
+    parser.add_argument(
+        "--model-ids", nargs="*", default=[], metavar="POLICY=HUB_ID", help="policies' hub ids"
+    )
+    parser.add_argument(
+        "--benchmark-ids",
+        nargs="*",
+        default=[],
+        metavar="OURS=PAPERS",
+        help="which of the paper's benchmarks each benchmark is (humaneval, mbpp_plus, ...)",
+    )
+    parser.add_argument(
+        "--off-policy",
+        nargs="*",
+        default=None,
+        metavar="POLICY=PAIRS_FROM",
+        help="Table 2's off-policy DPO runs (default: every model on every other model's pairs)",
+    )
+    parser.add_argument(
+        "--bootstrap-resamples", type=int, default=significance.RESAMPLES, help="resamples"
+    )
+    parser.add_argument(
+        "--bootstrap-seed", type=int, default=significance.SEED, help="seed of the resampling"
+    )
+    parser.add_argument(
+        "--confidence", type=float, default=significance.CONFIDENCE, help="interval level"
+    )
+    parser.add_argument(
+        "--rounds-table",
+        action="store_true",
+        help="also write rounds.{md,csv}: pass@1 per benchmark, round and arm",
+    )
+    args = parser.parse_args(argv)
+
+    paper = None
+    if args.paper:
+        paper = load_paper(
+            args.paper,
+            _mapping(args.model_ids, "--model-ids"),
+            _mapping(args.benchmark_ids, "--benchmark-ids"),
+        )
+    off = None
+    if args.off_policy is not None:
+        off = []
+        for item in args.off_policy:
+            policy, sep, source = item.partition("=")
+            if not sep or not policy or not source:
+                raise InputError(f"--off-policy: expected POLICY=PAIRS_FROM, got {item!r}")
+            off.append((policy, source))
+    settings = Bootstrap(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
+    scores = load_scores(args.scores)
+    table1, table2 = build_tables(scores, args.models, args.benchmarks, paper, off, settings)
+    provenance = (
+        f"From {len(scores)} score files (sha256 of their results {results_digest(scores)[:16]})."
+    )
+    note = f"Greedy pass@1; '{MISSING}' = not run. {provenance}"
+    note += (
+        f" diff: pass@1 minus the base model's on the same problems, with its "
+        f"{settings.confidence:.0%} paired bootstrap interval over problems (percentile, "
+        f"{settings.resamples} resamples, seed {settings.seed}); p: McNemar's exact test; "
+        f"{MARK_NOTE}."
+    )
+    if paper:
+        note += f" Columns marked {PAPER}: the paper's reported numbers ({args.paper})."
+    sampled = collect(scores, args.models, args.benchmarks).samples
+    if sampled:
+        note += " " + pass_k_note(sampled)
+    written = write_tables(table1, table2, args.outdir, note=note)
+    if args.rounds_table:
+        from codedpo.reporting import rounds_table  # imports this module
+
+        table = rounds_table.build_rounds_table(scores, args.models, args.benchmarks, settings)
+        extra = rounds_table.rounds_note(settings, provenance)
+        if sampled:
+            extra += " " + pass_k_note(sampled)
+        written += rounds_table.write_rounds_table(table, args.outdir, note=extra)
+    for path in written:
+        print(f"wrote {path}", file=sys.stderr)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,490 @@
+"""The workflow configuration, checked while Snakemake parses the workflow (so ``snakemake -n``
+catches it), with errors of one or two lines naming the user's config file, the key path and the
+bad value, and the nearest valid key where one was misspelled.
+
+``check(config, schema, layers)`` fills the schema's defaults into the merged config, then checks,
+in order:
+
+1. the closed schema (``schemas/config.schema.yaml``: every object lists its keys, values have
+   ranges);
+2. names that must exist: ``tables.models`` / ``tables.benchmarks`` entries, demo-model fields
+   (``codedpo.models.demo.DemoModelArgs``);
+3. files: every path in the config exists, or a rule makes it (a pinned benchmark download under
+   ``resources/benchmarks/``, a training source exported from the Hub);
+4. training: recipe keys and ``dpo.overrides`` / ``rft.overrides`` against the fields
+   ``codedpo.training.train`` accepts (``codedpo.training.fields``), with their value kinds and ranges, and
+   ``effective_batch_size`` against the batch size and process count; the same for every DPO
+   recipe of ``dpo.recipes`` and of the arms, and each arm's overrides;
+5. rounds and arms: arm and recipe names that paths and tables can tell apart, pair settings
+   that fit together (``by_error`` needs ``rejected_verdicts``), ``eval.pass_at_k`` within
+   ``eval.samples_per_problem``.
+
+It also makes the config canonical, so that spelling does not change what the rules compare:
+paths are normalized (``./configs/x.yaml`` is ``configs/x.yaml``) and override values take their
+field's type (``1e-4`` written as a YAML string is the float 0.0001).
+
+``layers`` are the config files as the user wrote them, lowest precedence first (``config.yaml``,
+then each ``--configfile``, then ``--config``): an error names the last one that sets the key.
+"""
+
+from __future__ import annotations
+
+import copy
+import difflib
+import os
+import re
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import jsonschema
+import yaml
+
+from codedpo.workflow.chains import DEFAULT_ARM, Chain, chains
+from codedpo.training.fields import (
+    SET_BY_WORKFLOW,
+    FieldError,
+    check_range,
+    coerce,
+    dataclass_fields,
+    train_fields,
+)
+
+# Keys holding file paths (``*`` is any name), normalized and checked for existence.
+PATH_KEYS = [
+    ("benchmarks", "*", "path"),
+    ("benchmarks", "*", "prompt_template"),
+    ("train_problems", "sources", "*", "path"),
+    ("train_problems", "sources", "*", "prompt_template"),
+    ("dpo", "recipe"),
+    ("dpo", "recipes", "*"),
+    ("arms", "*", "dpo", "recipe"),
+    ("rft", "recipe"),
+    ("training", "accelerate_config"),
+    ("demo_problems",),
+    ("tables", "paper_results"),
+    ("execution", "apptainer_image"),
+]
+BENCHMARK_DOWNLOADS = "resources/benchmarks/"
+TRAIN_EXPORTS = "resources/train_sources/"
+# Demo-model fields the rule sets itself (rules/models.smk).
+DEMO_SET_BY_WORKFLOW = {"threads": "training.threads", "progress": "the rule (--no-progress)"}
+
+
+class ConfigError(ValueError):
+    """A configuration error; the message is what the user reads (one or two lines)."""
+
+
+@dataclass(frozen=True)
+class Layer:
+    """One source of configuration as the user wrote it: a file, or ``--config``."""
+
+    label: str
+    data: Any
+
+
+@dataclass
+class Checked:
+    """What the checks computed that the rules use: each method's recipe, typed, every DPO
+    recipe by its path, and the chains of rounds (codedpo.workflow.chains)."""
+
+    recipes: dict[str, dict] = field(default_factory=dict)
+    dpo_recipes: dict[str, dict] = field(default_factory=dict)
+    chains: list[Chain] = field(default_factory=list)
+
+
+# -- messages ------------------------------------------------------------------------------------
+def location(path: Sequence) -> str:
+    out = ""
+    for part in path:
+        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
+    return out or "(top level)"
+
+
+def _get(data: Any, path: Sequence) -> tuple[bool, Any]:
+    for part in path:
+        if isinstance(data, dict) and part in data:
+            data = data[part]
+        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
+            data = data[part]
+        else:
+            return False, None
+    return True, data
+
+
+def source_of(path: Sequence, layers: Sequence[Layer]) -> str:
+    """The last layer that sets ``path`` (or its nearest parent): where the user wrote it."""
+    for depth in range(len(path), 0, -1):
+        for layer in reversed(layers):
+            if _get(layer.data, path[:depth])[0]:
+                return layer.label
+    return " + ".join(layer.label for layer in layers) or "config"
+
+
+def nearest(word: str, options) -> str | None:
+    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return match[0] if match else None
+
+
+def _hint(word: str, options) -> str:
+    near = nearest(word, options)
+    if near:
+        return f" (did you mean '{near}'?)"
+    return "\n  valid keys: " + ", ".join(sorted(map(str, options)))
+
+
+def error(layers: Sequence[Layer], path: Sequence, what: str, label: str | None = None):
+    return ConfigError(f"{label or source_of(path, layers)}: {location(path)}: {what}")
+
+
+# -- 1. the schema -------------------------------------------------------------------------------
+def fill_defaults(instance: Any, schema: dict) -> None:
+    """Set every absent property that has a ``default`` in the schema, recursively."""
+    if not isinstance(instance, dict):
+        return
+    properties = schema.get("properties", {})
+    for key, sub in properties.items():
+        if key not in instance and "default" in sub:
+            instance[key] = copy.deepcopy(sub["default"])
+        if key in instance:
+            fill_defaults(instance[key], sub)
+    extra = schema.get("additionalProperties")
+    if isinstance(extra, dict):
+        for key, value in instance.items():
+            if key not in properties:
+                fill_defaults(value, extra)
+
+
+_ORDER = {"additionalProperties": 0, "type": 1, "enum": 1, "required": 2, "oneOf": 3}
+_TYPES = {"integer": "an integer", "number": "a number", "string": "a string",
+          "boolean": "true or false", "object": "a mapping", "array": "a list",
+          "null": "null"}  # fmt: skip
+
+
+def _schema_message(err: jsonschema.ValidationError, layers: Sequence[Layer]) -> ConfigError:
+    path = list(err.absolute_path)
+    kind, value, schema = err.validator, err.instance, err.schema
+    if kind == "additionalProperties":
+        allowed = list(schema.get("properties", {}))
+        key = next(k for k in value if k not in allowed)
+        return error(layers, [*path, key], "unknown key" + _hint(key, allowed))
+    if kind == "type":
+        wanted = err.validator_value
+        wanted = [wanted] if isinstance(wanted, str) else wanted
+        return error(layers, path, f"{value!r} is not " + " or ".join(_TYPES[w] for w in wanted))
+    if kind == "enum":
+        options = err.validator_value
+        near = nearest(value, options)
+        return error(
+            layers,
+            path,
+            f"{value!r} is not one of {', '.join(map(str, options))}"
+            + (f" (did you mean '{near}'?)" if near else ""),
+        )
+    ops = {"minimum": ">=", "exclusiveMinimum": ">", "maximum": "<=", "exclusiveMaximum": "<"}
+    if kind in ops:
+        return error(layers, path, f"{value!r} must be {ops[kind]} {err.validator_value}")
+    if kind == "required":
+        missing = next(k for k in err.validator_value if k not in value)
+        return error(layers, path, f"missing key '{missing}'")
+    if kind == "minProperties":
+        return error(layers, path, "needs at least one entry")
+    if kind == "oneOf" and all("required" in s for s in err.validator_value):
+        keys = " or ".join(f"'{s['required'][0]}'" for s in err.validator_value)
+        return error(layers, path, f"give exactly one of {keys}")
+    return error(layers, path, err.message)
+
+
+def check_schema(config: dict, schema: dict, layers: Sequence[Layer]) -> None:
+    validator = jsonschema.Draft202012Validator(schema)
+    errors = sorted(
+        validator.iter_errors(config),
+        key=lambda e: (_ORDER.get(e.validator, 4), len(e.absolute_path), location(e.path)),
+    )
+    if errors:
+        raise _schema_message(errors[0], layers)
+
+
+# -- 2. names ------------------------------------------------------------------------------------
+def check_names(config: dict, layers: Sequence[Layer]) -> None:
+    for key, section in (("models", "models"), ("benchmarks", "benchmarks")):
+        defined = list(config[section])
+        for i, name in enumerate(config["tables"].get(key) or []):
+            if name not in defined:
+                near = nearest(name, defined)
+                raise error(
+                    layers,
+                    ["tables", key, i],
+                    f"{name!r} is not defined in {section} (defined: {', '.join(defined)})"
+                    + (f"; did you mean '{near}'?" if near else ""),
+                )
+    from codedpo.models.demo import DemoModelArgs
+
+    fields = dataclass_fields(DemoModelArgs)
+    for policy, model in config["models"].items():
+        for key, value in (model.get("demo") or {}).items():
+            path = ["models", policy, "demo", key]
+            if key in DEMO_SET_BY_WORKFLOW:
+                raise error(layers, path, f"set by the workflow: use {DEMO_SET_BY_WORKFLOW[key]}")
+            if key not in fields:
+                allowed = [f for f in fields if f not in DEMO_SET_BY_WORKFLOW]
+                raise error(layers, path, "unknown key" + _hint(key, allowed))
+            try:
+                model["demo"][key] = coerce(key, value, fields[key])
+            except FieldError as exc:
+                raise error(layers, path, str(exc)) from None
+
+
+# -- 3. files ------------------------------------------------------------------------------------
+def _paths(config: dict):
+    """``(key path, value)`` of every path in the config, ``*`` expanded."""
+
+    def walk(data, pattern, prefix):
+        if not pattern:
+            yield prefix, data
+            return
+        head, rest = pattern[0], pattern[1:]
+        if isinstance(data, list) and head == "*":
+            keys = list(range(len(data)))
+        elif not isinstance(data, dict):
+            return
+        else:
+            keys = list(data) if head == "*" else [head] if head in data else []
+        for key in keys:
+            yield from walk(data[key], rest, [*prefix, key])
+
+    for pattern in PATH_KEYS:
+        for path, value in walk(config, pattern, []):
+            if isinstance(value, str) and value:
+                yield path, value
+
+
+def _set(config: dict, path: Sequence, value: Any) -> None:
+    for part in path[:-1]:
+        config = config[part]
+    config[path[-1]] = value
+
+
+def normalize_paths(config: dict) -> None:
+    for path, value in list(_paths(config)):
+        if "://" not in value:
+            _set(config, path, os.path.normpath(value))
+
+
+def _produced_by(path: str, config: dict, downloads: Sequence[str]) -> str | None:
+    """The rule that writes ``path`` when it is missing, if one does."""
+    if path.startswith(BENCHMARK_DOWNLOADS) and path[len(BENCHMARK_DOWNLOADS) :] in downloads:
+        return "download_benchmark"
+    sources = config["train_problems"]["sources"].values()
+    if path.startswith(TRAIN_EXPORTS) and any(s["path"] == path and s.get("hub") for s in sources):
+        return "export_train_source"
+    return None
+
+
+def check_files(config: dict, layers: Sequence[Layer], root: Path) -> None:
+    from codedpo.problems.download import SOURCES
+
+    uses_demo = any("demo" in m for m in config["models"].values())
+    for path, value in _paths(config):
+        if path == ["demo_problems"] and not uses_demo:
+            continue
+        if path == ["execution", "apptainer_image"] and config["execution"]["backend"] != (
+            "apptainer"
+        ):
+            continue
+        if (root / value).exists() or _produced_by(value, config, list(SOURCES)):
+            continue
+        what = f"{value}: file not found"
+        if value.startswith(BENCHMARK_DOWNLOADS):
+            what += f" (codedpo download fetches only {', '.join(sorted(SOURCES))})"
+        elif value.startswith(TRAIN_EXPORTS):
+            what += " (give the source a 'hub' dataset id to export it, or copy the file in)"
+        raise error(layers, path, what)
+
+
+# -- 4. training ---------------------------------------------------------------------------------
+def _load_recipe(path: str, layers: Sequence[Layer], key: list, root: Path) -> dict:
+    try:
+        with open(root / path, encoding="utf-8") as fh:
+            recipe = yaml.safe_load(fh) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
+        raise error(layers, key, f"{path}: cannot read the recipe ({exc})") from None
+    if not isinstance(recipe, dict):
+        raise error(layers, key, f"{path}: a recipe is a mapping of field: value")
+    return recipe
+
+
+def _check_recipe(path: str, method: str, fields: dict, layers, key: list, root: Path) -> dict:
+    recipe = _load_recipe(path, layers, key, root)
+    for name, value in recipe.items():
+        where = f"{path}: {name}"
+        if name == "method":
+            if value != method:
+                raise error(layers, key, f"{path} is a {value!r} recipe")
+            continue
+        if name not in fields:
+            raise ConfigError(f"{where}: unknown key" + _hint(name, fields))
+        try:
+            recipe[name] = coerce(name, value, fields[name])
+            check_range(name, recipe[name])
+        except FieldError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return recipe
+
+
+def _check_overrides(overrides: dict, fields: dict, layers, key: list) -> None:
+    for name, value in overrides.items():
+        path = [*key, name]
+        if name in SET_BY_WORKFLOW:
+            raise error(layers, path, f"set by the workflow: use {SET_BY_WORKFLOW[name]}")
+        if name not in fields:
+            raise error(layers, path, "unknown key" + _hint(name, fields))
+        try:
+            overrides[name] = coerce(name, value, fields[name])
+            check_range(name, overrides[name])
+        except FieldError as exc:
+            raise error(layers, path, str(exc)) from None
+
+
+def check_training(
+    config: dict,
+    layers: Sequence[Layer],
+    fields_for: Callable[[str], dict[str, dict]] = train_fields,
+    root: Path | None = None,
+) -> Checked:
+    checked = Checked()
+    root = root or Path.cwd()
+    for method in ("dpo", "rft"):
+        fields = fields_for(method)
+        recipe = _check_recipe(config[method]["recipe"], method, fields, layers,
+                               [method, "recipe"], root)  # fmt: skip
+        checked.recipes[method] = recipe
+        overrides = config[method].get("overrides") or {}
+        _check_overrides(overrides, fields, layers, [method, "overrides"])
+        _check_batch(config, [method, "overrides"], {**recipe, **overrides}, fields, layers,
+                     config[method]["recipe"])  # fmt: skip
+    fields = fields_for("dpo")
+    checked.dpo_recipes[config["dpo"]["recipe"]] = checked.recipes["dpo"]
+    for arm, settings in (config.get("arms") or {}).items():
+        overrides = (settings.get("dpo") or {}).get("overrides") or {}
+        _check_overrides(overrides, fields, layers, ["arms", arm, "dpo", "overrides"])
+    for chain in chains(config):
+        if chain.recipe_path not in checked.dpo_recipes:
+            checked.dpo_recipes[chain.recipe_path] = _check_recipe(
+                chain.recipe_path, "dpo", fields, layers, list(chain.where), root
+            )
+        recipe = checked.dpo_recipes[chain.recipe_path]
+        key = ["arms", chain.arm, "dpo", "overrides"]
+        if chain.arm == DEFAULT_ARM or "effective_batch_size" not in _get(config, key)[1]:
+            key = ["dpo", "overrides"]
+        _check_batch(config, key, {**recipe, **chain.overrides}, fields, layers, chain.recipe_path)
+    return checked
+
+
+def _check_batch(config, key, merged, fields, layers, recipe_path) -> None:
+    """codedpo.training.train derives gradient accumulation from effective_batch_size; it must divide."""
+    effective = merged.get("effective_batch_size", fields["effective_batch_size"].get("default"))
+    if effective is None:
+        return
+    per_device = merged.get(
+        "per_device_train_batch_size", fields["per_device_train_batch_size"].get("default", 8)
+    )
+    processes = config["training"]["num_processes"]
+    if effective % (per_device * processes) or effective < per_device * processes:
+        path = [*key, "effective_batch_size"]
+        raise error(
+            layers,
+            path,
+            f"{effective} is not a multiple of per_device_train_batch_size {per_device} x "
+            f"training.num_processes {processes}",
+            label=source_of(path, layers) if _get(config, path)[0] else recipe_path,
+        )
+
+
+# -- 5. rounds and arms --------------------------------------------------------------------------
+NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
+
+
+def check_rounds(config: dict, layers: Sequence[Layer]) -> list[Chain]:
+    """Arm and recipe names, each chain's pair settings, and pass@k; returns the chains."""
+    for arm in config.get("arms") or {}:
+        if arm == DEFAULT_ARM:
+            raise error(
+                layers,
+                ["arms", arm],
+                f"'{DEFAULT_ARM}' is the default arm (the "
+                "top-level pairs and dpo): give this arm another name",
+            )
+        if not NAME.match(arm):
+            raise error(
+                layers,
+                ["arms", arm],
+                "an arm's name is letters, digits, '_', '.', '-' (it names directories)",
+            )
+    found = chains(config)
+    seen: dict[str, tuple] = {}
+    for chain in found:
+        if not NAME.match(chain.recipe):
+            raise error(
+                layers,
+                list(chain.where),
+                f"{chain.recipe_path}: the recipe's name "
+                f"{chain.recipe!r} (its file's stem) must be letters, digits, '_', '.', "
+                "'-'",
+            )
+        if chain.arm == DEFAULT_ARM:
+            if chain.recipe in seen:
+                raise error(
+                    layers,
+                    list(chain.where),
+                    f"{chain.recipe_path}: the recipe name "
+                    f"{chain.recipe!r} is taken by {location(seen[chain.recipe])}",
+                )
+            seen[chain.recipe] = chain.where
+        pairs_key = ["pairs"] if chain.arm == DEFAULT_ARM else ["arms", chain.arm, "pairs"]
+        if chain.pairs["strategy"] == "by_error" and not chain.pairs.get("rejected_verdicts"):
+            raise error(
+                layers,
+                [*pairs_key, "strategy"],
+                "by_error draws the rejected response "
+                "from rejected_verdicts: set pairs.rejected_verdicts (e.g. [failed])",
+            )
+    e = config["eval"]
+    if e["samples_per_problem"]:
+        for i, k in enumerate(e["pass_at_k"]):
+            if k > e["samples_per_problem"]:
+                raise error(
+                    layers,
+                    ["eval", "pass_at_k", i],
+                    f"pass@{k} needs at least {k} "
+                    f"samples per problem; eval.samples_per_problem is "
+                    f"{e['samples_per_problem']}",
+                )
+    return found
+
+
+# -- all of it -----------------------------------------------------------------------------------
+def check(
+    config: dict,
+    schema: dict,
+    layers: Sequence[Layer],
+    *,
+    root: Path | None = None,
+    fields_for: Callable[[str], dict[str, dict]] = train_fields,
+) -> Checked:
+    """Fill defaults, check everything, canonicalize; raises :class:`ConfigError`."""
+    fill_defaults(config, schema)
+    check_schema(config, schema, layers)
+    normalize_paths(config)
+    check_names(config, layers)
+    check_files(config, layers, root or Path.cwd())
+    check_rounds(config, layers)
+    checked = check_training(config, layers, fields_for, root)
+    checked.chains = chains(config)  # after the checks: the overrides are typed
+    return checked
+
+
+def load_schema(path: str | os.PathLike) -> dict:
+    with open(path, encoding="utf-8") as fh:
+        return yaml.safe_load(fh)
