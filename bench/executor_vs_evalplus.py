@@ -20,7 +20,7 @@ The samples file is written once (EvalPlus JSONL: ``task_id`` + ``solution``), t
 
 1. both ground-truth caches are warmed, so that neither side is charged for computing expected
    outputs: EvalPlus's pickle in ``~/.cache/evalplus`` (keyed by the dataset file's md5) and our
-   ``--expected`` file (``codedpo.execute.executor.write_expected``);
+   ``--expected`` file (``codedpo.execution.executor.write_expected``);
 2. ``python -m evalplus.evaluate --dataset D --samples S --parallel W --i-just-wanna-run`` is timed
    as a subprocess, with ``HUMANEVAL_OVERRIDE_PATH`` / ``MBPP_OVERRIDE_PATH`` pointing at the local
    uncompressed dataset and a fresh results file every time (the time includes its interpreter
@@ -53,9 +53,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from codedpo.benchmarks import load_evalplus, load_humaneval
-from codedpo.execute.executor import ExecConfig, execute_files, write_expected
-from codedpo.execute.sandbox import SandboxConfig
+from codedpo.problems.benchmark_formats import load_evalplus, load_humaneval
+from codedpo.execution.executor import ExecConfig, execute_files, write_expected
+from codedpo.execution.backends import SandboxConfig
 
 DATA_FILES = {"humaneval": "HumanEvalPlus.jsonl.gz", "mbpp": "MbppPlus-v0.2.0.jsonl.gz",
               "humaneval_orig": "HumanEvalPlus.jsonl.gz"}  # fmt: skip

@@ -6,7 +6,7 @@ instruct/config.json``; the numbers are kept here too, and checked against the f
 present, because the GPU machine gets the repository only) and of a 1B variant (hidden 2048,
 24 layers, 16 heads, intermediate 5504, same vocabulary), in bf16.
 
-**Sampling**: ``codedpo.generation.hf_backend.generate_token_ids`` (the HF backend) and the
+**Sampling**: ``codedpo.sampling.hf_backend.generate_token_ids`` (the HF backend) and the
 named baseline ``bench/baseline_hf_generate.py`` (the HF path before it) on the same requests:
 ``problems`` prompts of random token ids, ``n`` = 8 seeded samples each, temperature 0.8 /
 top-p 0.95, ``max_new_tokens`` each (random weights rarely write a stop token, so nearly every
@@ -134,8 +134,8 @@ def sampling_rows(name, shape, args, device, dtype) -> list[dict]:
     import torch
     from baseline_hf_generate import baseline_token_ids
 
-    from codedpo.generation.hf_backend import generate_token_ids
-    from codedpo.generation.requests import Request, sample_seed
+    from codedpo.sampling.hf_backend import generate_token_ids
+    from codedpo.sampling.requests import Request, sample_seed
 
     model = build_model(shape, device, dtype)
     generator = torch.Generator().manual_seed(1)

@@ -4,7 +4,7 @@
         [--runtime resources/runtime/judge] [--out results.json]
 
 Every test of an assertion problem crosses the trust boundary in one of two ways (see
-``codedpo.execute.plan``): a *split* assertion sends only the call of the function under test
+``codedpo.execution.plan``): a *split* assertion sends only the call of the function under test
 into the solution's sandbox and compares its value in the parent; a *judged* test runs the
 problem's own test code in a judge process, relaying each call to the solution's sandbox. Judged
 tests are what moved the last checks out of the untrusted process; this script measures what
@@ -31,10 +31,10 @@ import tempfile
 import time
 from pathlib import Path
 
-from codedpo.benchmarks import load_humaneval, load_mbpp
-from codedpo.execute.executor import ExecConfig, execute_files, write_expected
-from codedpo.execute.sandbox import SandboxConfig
-from codedpo.sources import load_leetcode
+from codedpo.problems.benchmark_formats import load_humaneval, load_mbpp
+from codedpo.execution.executor import ExecConfig, execute_files, write_expected
+from codedpo.execution.backends import SandboxConfig
+from codedpo.problems.train_sources import load_leetcode
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"
 

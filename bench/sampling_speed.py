@@ -2,7 +2,7 @@
 
 Baseline: ``bench/baseline_hf_generate.py``, the HF path before the generation package (static
 padded batches through ``model.generate``, per-row seeded Gumbel processors). New:
-``codedpo.generation.hf_backend.generate_token_ids`` (prefix sharing, length buckets, finished
+``codedpo.sampling.hf_backend.generate_token_ids`` (prefix sharing, length buckets, finished
 rows leave the batch, refills). Both get the same prompts, stop tokens, seeds and budget; every
 sample is compared token for token, and the times are medians of interleaved repeats, as wall
 time and as this process's CPU time (single-threaded, the CPU time is what a shared machine's
@@ -17,7 +17,7 @@ problem at temperature 0.8 / top-p 0.95; greedy evaluation, one response per eva
 Without ``--model`` the demo policy ``demo-a`` is built first (``codedpo build-demo-model`` with
 config.yaml's parameters, about a minute). ``--transformers-cb`` also times transformers' own
 continuous batching (``model.generate_batch``) on the greedy workload, for reference only: its
-sampler cannot keep per-sample seeds (see ``codedpo.generation.hf_backend``).
+sampler cannot keep per-sample seeds (see ``codedpo.sampling.hf_backend``).
 """
 
 from __future__ import annotations
@@ -35,11 +35,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_hf_generate import baseline_token_ids  # noqa: E402
 
-from codedpo.generate import load_problems  # noqa: E402
-from codedpo.generation.hf_backend import generate_token_ids, load_model  # noqa: E402
-from codedpo.generation.records import finish  # noqa: E402
-from codedpo.generation.requests import build_requests, load_tokenizer, prompt_ids  # noqa: E402
-from codedpo.generation.stops import stop_tokens  # noqa: E402
+from codedpo.sampling.sample import load_problems  # noqa: E402
+from codedpo.sampling.hf_backend import generate_token_ids, load_model  # noqa: E402
+from codedpo.sampling.records import finish  # noqa: E402
+from codedpo.sampling.requests import build_requests, load_tokenizer, prompt_ids  # noqa: E402
+from codedpo.sampling.stops import stop_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO_PROBLEMS = ROOT / "src/codedpo/data/demo/problems.jsonl"
@@ -47,7 +47,7 @@ DEMO_PROBLEMS = ROOT / "src/codedpo/data/demo/problems.jsonl"
 
 def build_demo_policy(out: Path) -> Path:
     """demo-a exactly as config.yaml builds it."""
-    cmd = [sys.executable, "-m", "codedpo.demo", "--problems", str(DEMO_PROBLEMS)]
+    cmd = [sys.executable, "-m", "codedpo.models.demo", "--problems", str(DEMO_PROBLEMS)]
     cmd += ["--out", str(out), "--seed", "1", "--hidden-size", "64", "--num-layers", "2"]
     cmd += ["--steps", "300", "--no-progress"]
     subprocess.run(cmd, check=True)

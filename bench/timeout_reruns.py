@@ -26,9 +26,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from codedpo.execute.executor import ExecConfig, Limits, execute_files
-from codedpo.execute.sandbox import SandboxConfig
-from codedpo.problems import load_problems
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
+from codedpo.execution.backends import SandboxConfig
+from codedpo.problems.load import load_problems
 
 # About 0.6 s of CPU per call on this project's 2-core machines (calibrated below).
 SLOW = "def f(x):\n    n = 0\n    for i in range({n}):\n        n += i & x\n    return x\n"

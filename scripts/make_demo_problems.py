@@ -31,7 +31,7 @@ from pathlib import Path
 from textwrap import dedent
 from typing import Any
 
-from codedpo.execute.codec import encode
+from codedpo.execution.sandbox.codec import encode
 from codedpo.io import write_jsonl
 
 DEFAULT_OUT = Path(__file__).resolve().parents[1] / "src/codedpo/data/demo/problems.jsonl"

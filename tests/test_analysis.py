@@ -15,8 +15,9 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinymodel import build_tiny_model, tiny_model_dir  # noqa: E402
 
+from codedpo.io import InputError  # noqa: E402
+from codedpo.records import RULE_REWARD, STATUSES  # noqa: E402
 from codedpo.reporting.implicit_reward import (  # noqa: E402
-    RULE_REWARD,
     load_responses,
     load_training_pairs,
     main,
@@ -27,8 +28,6 @@ from codedpo.reporting.implicit_reward import (  # noqa: E402
     summarize,
     tokenize_pair,
 )
-from codedpo.execution.executor import STATUSES  # noqa: E402
-from codedpo.io import InputError  # noqa: E402
 
 
 def write_jsonl(path: Path, records: list[dict]) -> Path:
@@ -53,8 +52,10 @@ VERDICTS = {
 @pytest.fixture
 def files(tmp_path: Path) -> dict[str, Path]:
     problems = [
-        {"task_id": "p1", "prompt": "Write f(x) returning x + 1.", "tests": {}},
-        {"task_id": "p2", "prompt": "Write g(s) reversing s.", "tests": {}},
+        {"task_id": "p1", "prompt": "Write f(x) returning x + 1.", "entry_point": "f",
+         "tests": {"kind": "call", "cases": [{"input": [1], "output": 2}]}},
+        {"task_id": "p2", "prompt": "Write g(s) reversing s.", "entry_point": "g",
+         "tests": {"kind": "call", "cases": [{"input": ["ab"], "output": "ba"}]}},
     ]
     samples, executions = [], []
     for sample_id, (status, passed, total, code) in VERDICTS.items():
@@ -96,11 +97,11 @@ def test_load_responses_joins_verdicts_and_drops_sandbox_errors(files) -> None:
 def test_load_responses_errors(files, tmp_path) -> None:
     executions = [json.loads(line) for line in files["executions"].read_text().splitlines()]
     write_jsonl(tmp_path / "short.jsonl", executions[:-1])
-    with pytest.raises(InputError, match="'p2/1' has no execution record"):
+    with pytest.raises(InputError, match="no execution record for 'p2/1'"):
         load_responses(files["problems"], [files["samples"]], [tmp_path / "short.jsonl"])
     executions[0]["status"] = "exploded"
     write_jsonl(tmp_path / "bad.jsonl", executions)
-    with pytest.raises(InputError, match=r"bad\.jsonl:1: field 'status': unknown status"):
+    with pytest.raises(InputError, match=r"bad\.jsonl:1: field 'status': 'exploded' is not one of"):
         load_responses(files["problems"], [files["samples"]], [tmp_path / "bad.jsonl"])
 
 

@@ -120,13 +120,13 @@ def test_unknown_ids_are_one_line_errors(capsys, bad_files):
 def test_python_m_entry_points_fail_the_same_way(bad_files):
     f = bad_files
     proc = subprocess.run(
-        [sys.executable, "-m", "codedpo.sampling.extract", "--problems", f["problems"], "--samples",
+        [sys.executable, "-m", "codedpo", "extract", "--problems", f["problems"], "--samples",
          f["unknown"], "--out", f["out"]],
         capture_output=True, text=True, timeout=60,
     )  # fmt: skip
     assert proc.returncode == 2
     assert proc.stderr.strip().splitlines() == [
-        f"python -m codedpo.sampling.extract: error: {f['unknown']}:1: field 'task_id': unknown task "
+        f"codedpo extract: error: {f['unknown']}:1: field 'task_id': unknown task "
         "'demo/nope'"
     ]
 

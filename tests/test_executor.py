@@ -12,13 +12,14 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.execution.sandbox import codec
-from codedpo.execution.asserts import convert_assert, judge, split_check_function
+from codedpo.execution.asserts import convert_assert, judge
+from codedpo.execution.backends import SandboxConfig
 from codedpo.execution.compare import outputs_match
 from codedpo.execution.executor import ExecConfig, Limits, execute_files
-from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.sandbox import codec
 from codedpo.io import InputError
 from codedpo.problems.load import load_problems
+from codedpo.problems.python_source import split_check_function
 
 BACKENDS = ["process"] + (["bwrap"] if shutil.which("bwrap") else [])
 
@@ -345,8 +346,8 @@ def test_bwrap_command_line_isolates():
 
 def test_evicted_problem_is_sent_again(tmp_path):
     from codedpo.execution.executor import call_outcomes, plan_problem, run_on  # noqa: PLC0415
-    from codedpo.execution.sandbox.harness import MAX_PROBLEMS  # noqa: PLC0415
     from codedpo.execution.pool import Sandbox  # noqa: PLC0415
+    from codedpo.execution.sandbox.harness import MAX_PROBLEMS  # noqa: PLC0415
 
     limits = Limits(test_seconds=1.0)
     plans = [

@@ -13,15 +13,16 @@ import pytest
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from tinymodel import tiny_model_dir  # noqa: E402
 
-from codedpo.sampling.sample import (  # noqa: E402
-    generate_responses,
-    load_problems,
-    main,
-    sample_seed,
-)
+from codedpo.io import InputError  # noqa: E402
+from codedpo.problems.load import load_problems  # noqa: E402
 from codedpo.sampling.hf_backend import generate_token_ids  # noqa: E402
 from codedpo.sampling.requests import build_requests, prompt_ids  # noqa: E402
-from codedpo.io import InputError  # noqa: E402
+from codedpo.sampling.sample import (  # noqa: E402
+    generate_responses,
+    main,
+    sample_seed,
+    shard_of,
+)
 
 SAMPLING = {"temperature": 0.8, "top_p": 0.95, "max_new_tokens": 12}
 
@@ -42,7 +43,7 @@ def make_problems(count: int) -> list[dict]:
             "prompt": f"Write a Python function `f{k}(x)` that returns x plus {k}." + " pad" * k,
             "entry_point": f"f{k}",
             "split": "train" if k % 3 else "eval",
-            "tests": {"kind": "call", "cases": []},
+            "tests": {"kind": "call", "cases": [{"input": [1], "output": 1 + k}]},
         }
         for k in range(count)
     ]
@@ -88,11 +89,11 @@ def test_shards_partition_problems_and_do_not_change_samples(model_dir, tmp_path
     problems = make_problems(7)
     path = tmp_path / "problems.jsonl"
     path.write_text("".join(json.dumps(p) + "\n" for p in problems))
-    shards = [load_problems(path, shard=i, num_shards=3) for i in range(3)]
+    shards = [shard_of(list(load_problems(path).values()), i, 3) for i in range(3)]
     ids = [[p["task_id"] for p in shard] for shard in shards]
     assert sorted(sum(ids, [])) == sorted(p["task_id"] for p in problems)
     assert ids[1] == ["demo/p1", "demo/p4"]
-    assert [p["task_id"] for p in load_problems(path, split="eval")] == [
+    assert list(load_problems(path, split="eval")) == [
         "demo/p0",
         "demo/p3",
         "demo/p6",

@@ -14,11 +14,12 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from codedpo.execution.executor import ExecConfig, Limits, execute_files
 from codedpo.execution.backends import SandboxConfig
-from codedpo.pairs.hacks import CLASSES, classify, main, parse_label, report_table, text_signals
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
 from codedpo.pairs.build import build_pairs
+from codedpo.pairs.hacks import CLASSES, classify, text_signals
 from codedpo.problems.load import load_problems
+from codedpo.reporting.hack_report import main, parse_label, report_table
 
 CORPUS = Path(__file__).parent / "adversarial"
 RUNTIME = Path(__file__).resolve().parents[1] / "resources" / "runtime" / "judge"

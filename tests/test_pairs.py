@@ -9,15 +9,27 @@ from pathlib import Path
 import pytest
 
 from codedpo.io import InputError
-from codedpo.pairs.build import build_pairs, load_problems, load_records, main
+from codedpo.pairs.build import build_pairs, main
+from codedpo.problems.load import load_problems
+from codedpo.records import load_records
 
-PROBLEMS = {
-    "t/mixed": {"task_id": "t/mixed", "prompt": "Write mixed()."},
-    "t/all": {"task_id": "t/all", "prompt": "Write all_pass()."},
-    "t/none": {"task_id": "t/none", "prompt": "Write none_pass()."},
-    "t/unsampled": {"task_id": "t/unsampled", "prompt": "Nobody sampled this."},
-    "t/wide": {"task_id": "t/wide", "prompt": "Write wide()."},
-}
+
+# Valid problems (the problems file's schema): one call test each; pairs read only the prompt.
+def problems(*prompts: tuple[str, str]) -> dict[str, dict]:
+    return {
+        task_id: {"task_id": task_id, "prompt": prompt, "entry_point": "f",
+                  "tests": {"kind": "call", "cases": [{"input": [1], "output": 1}]}}
+        for task_id, prompt in prompts
+    }  # fmt: skip
+
+
+PROBLEMS = problems(
+    ("t/mixed", "Write mixed()."),
+    ("t/all", "Write all_pass()."),
+    ("t/none", "Write none_pass()."),
+    ("t/unsampled", "Nobody sampled this."),
+    ("t/wide", "Write wide()."),
+)
 
 # (task_id, index, status); raw text is unique per sample unless said otherwise.
 PLAN = [
@@ -268,9 +280,10 @@ def test_bad_fields(tmp_path: Path, where: str, change: dict, message: str) -> N
 
 
 def test_missing_prompt_names_problem_line(tmp_path: Path) -> None:
-    path = write(tmp_path / "problems.jsonl", [{"task_id": "t/mixed"}])
+    record = {k: v for k, v in PROBLEMS["t/mixed"].items() if k != "prompt"}
+    path = write(tmp_path / "problems.jsonl", [record])
     samples, executions = make(PLAN[:2])
-    with pytest.raises(InputError, match=r"problems\.jsonl:1: missing field 'prompt'"):
+    with pytest.raises(InputError, match=r"problems\.jsonl:1: .*'prompt' is a required property"):
         build_pairs(load_problems(path), samples, executions, seed=1)
 
 
@@ -319,12 +332,12 @@ def test_cli_with_shards(tmp_path: Path) -> None:
 
 # --- strategies, scores and margins, on records whose expected pair follows from the definition --
 
-GRADED = {
-    "s/graded": {"task_id": "s/graded", "prompt": "Write graded()."},
-    "s/nopass": {"task_id": "s/nopass", "prompt": "Write nopass()."},
-    "s/tie": {"task_id": "s/tie", "prompt": "Write tie()."},
-    "s/hack": {"task_id": "s/hack", "prompt": "Write hack()."},
-}
+GRADED = problems(
+    ("s/graded", "Write graded()."),
+    ("s/nopass", "Write nopass()."),
+    ("s/tie", "Write tie()."),
+    ("s/hack", "Write hack()."),
+)
 # (task_id, name, status, tests passed of 5, observed)
 GRADED_PLAN = [
     ("s/graded", "a", "passed", 5, []),

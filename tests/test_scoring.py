@@ -9,13 +9,18 @@ from pathlib import Path
 
 import pytest
 
+from codedpo.evaluation.score import main, score, score_sampled
 from codedpo.io import InputError
 from codedpo.pairs.build import load_records
-from codedpo.evaluation.score import main, score, score_sampled
 
 sys.path.insert(0, str(Path(__file__).parent))
 
-PROBLEMS = {f"HE/{i}": {"task_id": f"HE/{i}", "prompt": f"p{i}"} for i in range(6)}
+# Valid problems (the problems file's schema); scoring reads only their ids.
+PROBLEMS = {
+    f"HE/{i}": {"task_id": f"HE/{i}", "prompt": f"p{i}", "entry_point": "f",
+                "tests": {"kind": "call", "cases": [{"input": [i], "output": i}]}}
+    for i in range(6)
+}  # fmt: skip
 
 
 def rec(task_id: str, base: str, plus: str | None = None, status: str | None = None) -> dict:

@@ -16,13 +16,13 @@ sys.path.insert(0, str(Path(__file__).parent))
 from workflow_helpers import copy_workflow, snakemake  # noqa: E402
 
 from codedpo.io import InputError  # noqa: E402
+from codedpo.reporting.make_tables import main
 from codedpo.reporting.tables import (  # noqa: E402
     DEFAULT_RUN,
     best_in_block,
     build_tables,
     latex_escape,
     load_paper,
-    main,
     write_tables,
 )
 
@@ -331,6 +331,7 @@ def paper_tables() -> dict[tuple[str, str, str | None], dict[str, float]]:
     return cells
 
 
+@pytest.mark.real_data
 def test_stored_paper_numbers_are_all_of_tables_1_and_2() -> None:
     """configs/paper_results.yaml holds every cell of the paper's Tables 1 and 2, as copied in
     ../shared/paper/README.md (3 models x 3 rows + 2 off-policy rows, 4 benchmarks each)."""
@@ -345,6 +346,8 @@ def test_stored_paper_numbers_are_all_of_tables_1_and_2() -> None:
     assert got == expected
 
 
+@pytest.mark.workflow
+@pytest.mark.real_data
 def test_paper_config_tables_show_every_paper_cell(tmp_path: Path) -> None:
     """The make_tables command the paper config's dry run plans, run before any score exists:
     Table 1 and Table 2 have every row of the paper and every paper cell in place."""

@@ -1,6 +1,7 @@
 """The ``codedpo`` command: one subcommand per pipeline stage.
 
     codedpo prepare --source F --format humaneval --out problems.jsonl
+    codedpo export-source / slice-problems   (a Hub dataset to JSONL; one round's problems)
     codedpo execute --problems P --samples S --out O --backend bwrap --workers 2
     codedpo build-demo-model --problems P --out DIR --seed 1
     codedpo sample --model DIR --problems P --out samples.jsonl --n 8
@@ -9,27 +10,30 @@
     codedpo verdicts results/eval/demo-a/base/demo_eval   (each problem's verdict, first failure)
     codedpo tables --scores S... --models A B --benchmarks X --outdir DIR
     codedpo analyze-rewards ...      (DPO implicit reward vs rule-based reward, Figure 1)
-    codedpo plot pass-at-1 | pass-histogram | verdicts ...
+    codedpo plot pass-at-1 | pass-histogram | verdicts | rounds ...
+    codedpo hack-report / significance   (reward hacks per run; two scores compared)
     codedpo filter / download / extract   (training-set filters, pinned benchmarks, code extraction)
     codedpo runtime --out DIR        (the judge runtime: packages untrusted code may import)
     codedpo launch -- COMMAND ...    (how the rules run long jobs: they stop when told)
 
 `codedpo COMMAND --help` lists a command's options with their defaults. Bad input (bytes that are
 not UTF-8, malformed JSON, unknown ids, missing fields) is a one-line error naming the file and
-the line, with exit status 2. Training runs through ``accelerate launch -m codedpo.training.train`` (see
-``codedpo.training.train``).
+the line, with exit status 2. ``python -m codedpo COMMAND`` is the same command: training runs
+as ``accelerate launch ... -m codedpo train ...`` (see :mod:`codedpo.training.train`). The verbs
+by stage: the map at the top of :mod:`codedpo`.
 """
 
 from __future__ import annotations
 
-import argparse
-import contextlib
 import importlib
 import sys
-from collections.abc import Callable, Iterator
+
+from codedpo.verbs import BAD_INPUT, run_main
 
 COMMANDS = {
     "prepare": "codedpo.problems.prepare",
+    "export-source": "codedpo.problems.train_sources",
+    "slice-problems": "codedpo.problems.slices",
     "filter": "codedpo.execution.filter",
     "download": "codedpo.problems.download",
     "execute": "codedpo.execution.command",
@@ -38,18 +42,16 @@ COMMANDS = {
     "build-demo-model": "codedpo.models.demo",
     "sample": "codedpo.sampling.sample",
     "build-pairs": "codedpo.pairs.build",
-    "hack-report": "codedpo.pairs.hacks",
+    "hack-report": "codedpo.reporting.hack_report",
     "score": "codedpo.evaluation.score",
     "verdicts": "codedpo.evaluation.per_problem",
-    "tables": "codedpo.reporting.tables",
+    "tables": "codedpo.reporting.make_tables",
     "train": "codedpo.training.train",
     "analyze-rewards": "codedpo.reporting.implicit_reward",
     "plot": "codedpo.reporting.plots",
+    "significance": "codedpo.reporting.significance",
     "launch": "codedpo.workflow.launch",
 }
-
-# Exit status of a bad-input error (argparse uses 2 for bad arguments too).
-BAD_INPUT = 2
 
 
 def version() -> str:
@@ -60,44 +62,6 @@ def version() -> str:
         return package_version("codedpo")
     except PackageNotFoundError:  # a source checkout that was never installed
         return "unknown"
-
-
-@contextlib.contextmanager
-def house_style(prog: str) -> Iterator[None]:
-    """Every stage's argparse parser, while ``codedpo COMMAND`` runs: usage ``codedpo COMMAND``
-    and defaults in ``--help``.
-
-    The stage modules build ordinary ``argparse.ArgumentParser``s (each also runs as ``python -m
-    codedpo.<module>``); this wraps the constructor for the duration of one command, so that
-    every command, subcommands included, has one usage style without each module repeating it.
-    """
-    original = argparse.ArgumentParser.__init__
-
-    def init(self, *args, **kwargs):
-        if not args:
-            given = kwargs.get("prog")
-            if given is None or given.startswith("python -m codedpo"):
-                kwargs["prog"] = prog
-            kwargs.setdefault("formatter_class", argparse.ArgumentDefaultsHelpFormatter)
-        original(self, *args, **kwargs)
-
-    argparse.ArgumentParser.__init__ = init  # type: ignore[method-assign]
-    try:
-        yield
-    finally:
-        argparse.ArgumentParser.__init__ = original  # type: ignore[method-assign]
-
-
-def run_main(main: Callable[[list[str] | None], int | None], name: str, argv=None) -> int:
-    """Run a stage's ``main``: an :class:`~codedpo.io.InputError` becomes one line on stderr
-    and exit status 2, instead of a traceback. ``python -m codedpo.<module>`` uses it too."""
-    from codedpo.io import InputError
-
-    try:
-        return int(main(argv) or 0)
-    except InputError as exc:
-        print(f"{name}: error: {exc}", file=sys.stderr)
-        return BAD_INPUT
 
 
 def _usage() -> str:
@@ -120,15 +84,10 @@ def main(argv: list[str] | None = None) -> int:
         return BAD_INPUT
     name = f"codedpo {argv[0]}"
     module = importlib.import_module(COMMANDS[argv[0]])
-    with house_style(name):
-        try:
-            return run_main(module.main, name, argv[1:])
-        except SystemExit as exc:  # argparse: --help (0) or a bad argument (2)
-            if exc.code is None or isinstance(exc.code, int):
-                return exc.code or 0
-            print(exc.code, file=sys.stderr)
-            return 1
-
-
-if __name__ == "__main__":
-    sys.exit(main())
+    try:
+        return run_main(module.main, name, argv[1:])
+    except SystemExit as exc:  # argparse: --help (0) or a bad argument (2)
+        if exc.code is None or isinstance(exc.code, int):
+            return exc.code or 0
+        print(exc.code, file=sys.stderr)
+        return 1

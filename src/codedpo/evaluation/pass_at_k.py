@@ -12,8 +12,8 @@ EvalPlus's semantics, followed here: a response passes when every scored test gr
 every problem has ``n >= k``. EvalPlus skips such a ``k`` silently; we refuse it, naming the flag
 and the problem, since a ``k`` that was asked for and is missing from the table is a silent hole.
 
-Greedy pass@1 (:mod:`codedpo.evaluation.score`) stays the headline; these are its temperature-sampled
-companions, from a second executions file.
+Greedy pass@1 (:mod:`codedpo.evaluation.score`) stays the headline; these are its
+temperature-sampled companions, from a second executions file.
 """
 
 from __future__ import annotations

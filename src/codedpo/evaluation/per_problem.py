@@ -14,13 +14,13 @@ execution record (docs/formats.md).
 
 from __future__ import annotations
 
-import argparse
 import sys
 from pathlib import Path
 
 import pandas as pd
 
 from codedpo.io import InputError, atomic_write, read_json, read_jsonl, require
+from codedpo.verbs import command_parser
 
 COLUMNS = ["task_id", "verdict", "tests", "first_failure"]
 # Enough of a message to recognise the error; the record keeps it whole.
@@ -82,9 +82,7 @@ def render(table: pd.DataFrame, fmt: str) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m codedpo.evaluation.per_problem", description=__doc__.split("\n\n")[0]
-    )
+    parser = command_parser("verdicts", __doc__)
     parser.add_argument(
         "eval_dir", nargs="?", help="results/eval/{policy}/{variant}/{benchmark} directory"
     )
@@ -129,9 +127,3 @@ def main(argv: list[str] | None = None) -> int:
     label = " ".join(str(scores.get(k, "?")) for k in ("policy", "variant", "benchmark"))
     print(f"{label}: {len(table)} problems ({summary or 'none'})", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    from codedpo.cli import run_main
-
-    sys.exit(run_main(main, "python -m codedpo.evaluation.per_problem"))

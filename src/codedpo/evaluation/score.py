@@ -20,12 +20,12 @@ only; HumanEval+ (``groups=None``) needs every group, base and plus, to pass.
 policy is (round k of arm A, trained with recipe R); the tables read them, never the paths. With
 ``--sampled-executions`` (several temperature samples per problem) and ``--pass-at-k 1 5 10`` the
 scores add ``pass_at_k``, the unbiased estimator of Chen et al. (2021) per problem, averaged
-(:mod:`codedpo.evaluation.pass_at_k`), scored with the same ``groups``; greedy ``pass_at_1`` stays the
-headline.
+(:mod:`codedpo.evaluation.pass_at_k`), scored with the same ``groups``; greedy ``pass_at_1`` stays
+the headline.
 
 Command line::
 
-    python -m codedpo.evaluation.score --problems humaneval.jsonl --executions exec/0.jsonl exec/1.jsonl \\
+    codedpo score --problems humaneval.jsonl --executions exec/0.jsonl exec/1.jsonl \\
         --benchmark humaneval --policy deepseek --variant base --groups base --out scores.json \\
         [--round 2 --arm max_min --recipe dpo-ipo] \\
         [--sampled-executions sampled/executions.jsonl --pass-at-k 1 5 10]
@@ -33,19 +33,18 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from collections import Counter
 from pathlib import Path
 
 from codedpo.evaluation import pass_at_k
-from codedpo.io import InputError, require, sha256_file, write_json
-from codedpo.pairs.build import STATUSES, load_problems, load_records, where_of
-from codedpo.problems.prepare import parse_exclusions
 from codedpo.evaluation.score_files import DEFAULT_ARM, DEFAULT_RECIPE, DEFAULT_ROUND
-
-NOT_THE_MODELS = ("sandbox_error", "problem_error")
+from codedpo.io import InputError, require, sha256_file, write_json
+from codedpo.problems.load import load_problems
+from codedpo.problems.prepare import parse_exclusions
+from codedpo.records import NOT_THE_MODELS, STATUSES, load_records, where_of
+from codedpo.verbs import command_parser
 
 
 def _verdict(record: dict, groups: list[str] | None, where: str) -> str:
@@ -147,7 +146,8 @@ def score_sampled(
     groups: list[str] | None = None,
     source: str = "--sampled-executions",
 ) -> dict:
-    """pass@k over ``problems`` from several responses per problem (:mod:`codedpo.evaluation.pass_at_k`).
+    """pass@k over ``problems`` from several responses per problem
+    (:mod:`codedpo.evaluation.pass_at_k`).
 
     A response passes as in :func:`score` (every scored group passed); a sandbox or problem error
     counts as not passed, as in greedy scoring. Returns ``pass_at_k`` (``{"k": value}``) and
@@ -186,7 +186,7 @@ def score_sampled(
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = command_parser("score", __doc__)
     parser.add_argument("--problems", required=True, help="benchmark problems JSONL")
     parser.add_argument("--executions", required=True, nargs="+", help="execution JSONL shard(s)")
     parser.add_argument("--benchmark", required=True, help="benchmark name, e.g. humaneval_plus")
@@ -281,7 +281,3 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,4 +1,5 @@
-"""Reading score files (``scores.json`` of :mod:`codedpo.evaluation.score`) for the tables and the plots.
+"""Reading score files (``scores.json`` of :mod:`codedpo.evaluation.score`) for the tables and the
+plots.
 
 A score says which model it is about through its fields, never its path: ``policy`` (the model
 trained and evaluated), ``variant`` (``base``, ``rft``, ``dpo``), for DPO ``pairs_from`` (the model

@@ -4,7 +4,8 @@
 and compare it with the literal ``5`` in the trusted parent. The literal never enters the sandbox,
 so a solution cannot learn it, and an object with a rigged ``__eq__`` cannot survive the trip.
 Assertions whose expected side is not a literal (``assert f(x) == g(x)``, loops, helper variables)
-cannot be split; the problem's test code then runs in a judge process (:mod:`codedpo.execution.plan`).
+cannot be split; the problem's test code then runs in a judge process
+(:mod:`codedpo.execution.plan`).
 """
 
 from __future__ import annotations
@@ -172,32 +173,6 @@ def _isclose(call: ast.Call) -> Check | None:
         else:
             abs_tol = float(literal(kw.value))
     return Check(_src(expr), "isclose", target, tolerance=abs_tol, rel_tol=rel_tol)
-
-
-def split_check_function(source: str, name: str = "check") -> list[str] | None:
-    """The assert statements of HumanEval's ``def check(candidate)``, or None if it has more.
-
-    Only a body made of assertions (plus docstrings, ``pass`` and metadata constants outside
-    the function) can be split into separate tests; anything else (loops, helper variables,
-    imports inside) runs as one in-process test.
-    """
-    try:
-        tree = ast.parse(source)
-    except SyntaxError:
-        return None
-    funcs = [n for n in tree.body if isinstance(n, ast.FunctionDef) and n.name == name]
-    if len(funcs) != 1:
-        return None
-    stmts = []
-    for node in funcs[0].body:
-        if isinstance(node, ast.Expr) and isinstance(node.value, ast.Constant):
-            continue
-        if isinstance(node, ast.Pass):
-            continue
-        if not isinstance(node, ast.Assert):
-            return None
-        stmts.append(ast.unparse(node))
-    return stmts
 
 
 def judge(check: Check, value: Any) -> bool:

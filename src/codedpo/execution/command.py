@@ -12,10 +12,11 @@ import os
 import sys
 from pathlib import Path
 
-from codedpo.execution.executor import ExecConfig, Limits, execute_files, write_expected
 from codedpo.execution.backends import BACKENDS, SandboxConfig, SandboxUnavailable, default_backend
+from codedpo.execution.executor import ExecConfig, Limits, execute_files, write_expected
 from codedpo.io import InputError
 from codedpo.problems.load import load_problems
+from codedpo.verbs import command_parser
 
 
 def add_executor_arguments(p: argparse.ArgumentParser) -> None:
@@ -73,7 +74,7 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codedpo execute", description=__doc__.split("\n")[0])
+    p = command_parser("execute", __doc__.split("\n")[0])
     p.add_argument("--problems", type=Path, required=True, help="problems JSONL")
     p.add_argument("--samples", type=Path, nargs="+", help="samples JSONL file(s)")
     p.add_argument("--out", type=Path, help="execution records JSONL (atomic)")
@@ -153,7 +154,3 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     print(json.dumps(summary))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -10,8 +10,10 @@ The parts, by responsibility (the trust boundary is in the layout):
   observed (:mod:`~codedpo.execution.compare` and :mod:`~codedpo.execution.asserts` compare);
 - :mod:`~codedpo.execution.files`: samples and records, the expected-outputs cache, reference
   checks;
-- inside the sandbox (stdlib only): :mod:`~codedpo.execution.sandbox.harness` (the worker and its clock),
-  :mod:`~codedpo.execution.sandbox.child` (the forked children), :mod:`~codedpo.execution.sandbox.codec`,
+- inside the sandbox (stdlib only): :mod:`~codedpo.execution.sandbox.harness` (the worker and its
+clock),
+  :mod:`~codedpo.execution.sandbox.child` (the forked children),
+  :mod:`~codedpo.execution.sandbox.codec`,
   :mod:`~codedpo.execution.sandbox.seccomp`.
 """
 
@@ -27,17 +29,9 @@ from codedpo.execution.files import (
 )
 from codedpo.execution.plan import Limits, Plan, fast_spans, plan_problem, problem_key
 from codedpo.execution.running import ExecConfig, Executor, execute_one, run_on
-from codedpo.execution.verdicts import (
-    NOT_THE_MODELS,
-    STATUSES,
-    assemble,
-    call_outcomes,
-    tokens_match,
-)
+from codedpo.execution.verdicts import assemble, call_outcomes, tokens_match
 
 __all__ = [
-    "NOT_THE_MODELS",
-    "STATUSES",
     "ExecConfig",
     "Executor",
     "Limits",

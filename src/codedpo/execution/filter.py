@@ -1,6 +1,6 @@
 """``codedpo filter``: clean a training problem set before sampling on it.
 
-    python -m codedpo.execution.filter --problems results/problems/train.jsonl \
+    codedpo filter --problems results/problems/train.jsonl \
         --benchmarks results/problems/humaneval.jsonl results/problems/mbpp.jsonl \
         --out results/problems/train.filtered.jsonl --report results/problems/train.filter.json \
         --ngram 13 --threshold 0.5 --backend bwrap --workers 2
@@ -33,11 +33,12 @@ import time
 from collections import Counter
 from pathlib import Path
 
+from codedpo.execution.backends import SandboxUnavailable
 from codedpo.execution.command import add_executor_arguments, config_from_args
 from codedpo.execution.executor import ExecConfig, execute_files
-from codedpo.execution.backends import SandboxUnavailable
 from codedpo.io import InputError, read_jsonl, sha256_file, write_json, write_jsonl
 from codedpo.problems.load import load_problems
+from codedpo.verbs import command_parser
 
 _WORD = re.compile(r"\w+")
 
@@ -321,7 +322,7 @@ def source_counts(origin: dict[str, str], kept: list[dict]) -> dict[str, dict[st
 
 
 def build_parser() -> argparse.ArgumentParser:
-    p = argparse.ArgumentParser(prog="codedpo filter", description=__doc__.split("\n")[0])
+    p = command_parser("filter", __doc__.split("\n")[0])
     p.add_argument(
         "--problems",
         type=Path,
@@ -408,7 +409,3 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(args.out, kept)
     print(json.dumps(report["counts"]))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

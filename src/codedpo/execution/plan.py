@@ -23,8 +23,8 @@ import sys
 from dataclasses import dataclass, field
 from typing import Any
 
-from codedpo.execution.sandbox import codec
 from codedpo.execution.asserts import Check, convert_assert
+from codedpo.execution.sandbox import codec
 from codedpo.io import InputError, sha256_json
 
 # Real builtins that may wrap the call of the function under test in a split assertion; the

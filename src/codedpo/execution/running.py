@@ -17,9 +17,9 @@ from dataclasses import asdict, dataclass, field
 
 from tqdm import tqdm
 
+from codedpo.execution.backends import SandboxConfig
 from codedpo.execution.plan import Limits, Plan, fast_spans, rescued
 from codedpo.execution.pool import Sandbox, SandboxFault, SandboxPool, Slot
-from codedpo.execution.backends import SandboxConfig
 from codedpo.execution.verdicts import (
     Outcome,
     assemble,

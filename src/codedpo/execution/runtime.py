@@ -15,7 +15,6 @@ half-built runtime.
 
 from __future__ import annotations
 
-import argparse
 import hashlib
 import json
 import os
@@ -27,6 +26,7 @@ import tempfile
 from pathlib import Path
 
 from codedpo.io import InputError
+from codedpo.verbs import command_parser
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
 
@@ -92,7 +92,7 @@ def build(requirements: Path, out: Path, *, progress: bool = True) -> dict:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="codedpo runtime", description=__doc__.split("\n")[0])
+    p = command_parser("runtime", __doc__.split("\n")[0])
     p.add_argument("--requirements", type=Path, default=Path("envs/judge-runtime.txt"),
                    help="exact pins, one per line (default: %(default)s)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="the runtime directory to build")
@@ -101,7 +101,3 @@ def main(argv: list[str] | None = None) -> int:
     meta = build(args.requirements, args.out, progress=not args.no_progress)
     print(json.dumps(meta))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

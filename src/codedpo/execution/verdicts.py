@@ -17,25 +17,11 @@ import signal
 from dataclasses import dataclass
 from typing import Any
 
-from codedpo.execution.sandbox import codec
 from codedpo.execution.asserts import judge
 from codedpo.execution.compare import outputs_match
 from codedpo.execution.plan import Plan
+from codedpo.execution.sandbox import codec
 
-STATUSES = (
-    "passed",
-    "failed",
-    "runtime_error",
-    "syntax_error",
-    "timeout",
-    "memory_exceeded",
-    "output_exceeded",
-    "sandbox_error",
-    "problem_error",
-)
-# Not the model's: a fault of the infrastructure, or of the problem's own code (its prelude or
-# its test code fails, whatever the solution does). Neither is ever a chosen or rejected response.
-NOT_THE_MODELS = frozenset({"sandbox_error", "problem_error"})
 _ARG_CHECKS = ("poly_root", "surface_area", "digit_distance")
 
 

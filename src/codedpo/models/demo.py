@@ -1,16 +1,16 @@
 """Build a demo policy: a tiny model shaped like one of the paper's models, trained from scratch.
 
 The default workflow must run end to end without the Hugging Face Hub, so it builds its policies
-from the embedded demo problems. Each imitates one paper model (:mod:`codedpo.models.demo_families`):
-its architecture family, chat template, special tokens and stop token, with a tokenizer trained
-here (the default) or read from a directory or the Hub. The model is pretrained on every demo
-problem (both splits) rendered with that chat template, each problem seen with its canonical
-solution *and* its ``meta.buggy_solution``, the answer ending with the template's end-of-turn
-token. Sampling such a model at temperature ~0.8 gives a mix of passing and failing programs,
-which is what the preference-pair stage needs; greedy decoding picks one of the two variants per
-problem, so greedy pass@1 starts near one half and has room to move. Because every buggy variant
-comes from one of a few shared bug families, a preference DPO learns on the train split transfers
-to the eval split.
+from the embedded demo problems. Each imitates one paper model
+(:mod:`codedpo.models.demo_families`): its architecture family, chat template, special tokens and
+stop token, with a tokenizer trained here (the default) or read from a directory or the Hub. The
+model is pretrained on every demo problem (both splits) rendered with that chat template, each
+problem seen with its canonical solution *and* its ``meta.buggy_solution``, the answer ending with
+the template's end-of-turn token. Sampling such a model at temperature ~0.8 gives a mix of passing
+and failing programs, which is what the preference-pair stage needs; greedy decoding picks one of
+the two variants per problem, so greedy pass@1 starts near one half and has room to move. Because
+every buggy variant comes from one of a few shared bug families, a preference DPO learns on the
+train split transfers to the eval split.
 
 The saved directory loads like a hub model (``AutoModelForCausalLM.from_pretrained(out)``,
 ``AutoTokenizer.from_pretrained(out)``) with the hub model's ``config.json`` /
@@ -18,10 +18,10 @@ The saved directory loads like a hub model (``AutoModelForCausalLM.from_pretrain
 exactly like a real code model. A demo policy is not that model: it carries no hub id, so the
 tables put none of the paper's numbers beside it.
 
-    python -m codedpo.models.demo --problems src/codedpo/data/demo/problems.jsonl \\
+    codedpo build-demo-model --problems src/codedpo/data/demo/problems.jsonl \\
         --out results/models/demo-deepseek-coder --family deepseek-coder --seed 2 --steps 600
     # the real tokenizer files instead of a locally trained tokenizer:
-    python -m codedpo.models.demo --problems src/codedpo/data/demo/problems.jsonl \\
+    codedpo build-demo-model --problems src/codedpo/data/demo/problems.jsonl \\
         --out results/models/tiny-codeqwen --family codeqwen \\
         --tokenizer ../shared/models/Qwen__CodeQwen1.5-7B-Chat --tokenizer-class LlamaTokenizer
 """
@@ -44,6 +44,7 @@ from pathlib import Path
 from typing import Any
 
 from codedpo.io import InputError, read_jsonl, sha256_file, write_json
+from codedpo.verbs import command_parser
 
 
 @dataclass
@@ -361,8 +362,8 @@ def _save_atomically(out_dir: Path, model, tokenizer, info: dict[str, Any]) -> N
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        description="Build the tiny demo policy model from the demo problems (CPU, seconds)."
+    parser = command_parser(
+        "build-demo-model", "Build a tiny demo policy model from the demo problems (CPU, seconds)."
     )
     parser.add_argument("--problems", type=Path, required=True, help="demo problems JSONL")
     parser.add_argument("--out", type=Path, required=True, help="model directory to write")
@@ -395,7 +396,3 @@ def main(argv: list[str] | None = None) -> int:
         f"{info['build_seconds']} s"
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -6,15 +6,15 @@ on every passing response. Both are written in TRL's conversational formats with
 *raw* response as the assistant turn, i.e. the text exactly as the policy produced it.
 Other pair strategies (best against worst score, rejected from one verdict class, ``k`` pairs
 per problem) are in :mod:`codedpo.pairs.strategies`; each pair records both scores and their
-margin. A response :mod:`codedpo.pairs.hacks` flags as a reward hack is never chosen and never an RFT
-example (it may be rejected).
+margin. A response :mod:`codedpo.pairs.hacks` flags as a reward hack is never chosen and never an
+RFT example (it may be rejected).
 
 The draw uses a ``random.Random`` seeded from ``(seed, task_id)``, so the pairs depend neither
 on the order of the shard files nor on the order of lines inside them.
 
 Command line::
 
-    python -m codedpo.pairs.build --problems problems.jsonl \\
+    codedpo build-pairs --problems problems.jsonl \\
         --samples samples/0.jsonl samples/1.jsonl \\
         --executions executions/0.jsonl executions/1.jsonl \\
         --out-pairs pairs.jsonl --out-rft rft.jsonl --out-stats stats.json --seed 1 \\
@@ -23,16 +23,14 @@ Command line::
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import sys
 from collections import Counter
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 
+from codedpo.io import require, sha256_file, write_json, write_jsonl
 from codedpo.pairs import hacks
-from codedpo.execution.executor import NOT_THE_MODELS, STATUSES
-from codedpo.io import InputError, read_jsonl, require, sha256_file, write_json, write_jsonl
 from codedpo.pairs.strategies import (
     DIGITS,
     SCORED,
@@ -44,51 +42,17 @@ from codedpo.pairs.strategies import (
     margin_summary,
     score_of,
 )
-
-# Failures of the model's code. A sandbox_error (the infrastructure's fault) or problem_error (the
-# problem's own code fails) says nothing about the response: neither chosen nor rejected.
-FAILING = frozenset(STATUSES) - {"passed"} - NOT_THE_MODELS
-
-# Key under which the loaders below remember "file:line" of a record, for error messages.
-WHERE = "_where"
-
-
-def where_of(record: dict, kind: str, index: int) -> str:
-    """``file:line`` of a loaded record, or ``kind[index]`` for records built in memory."""
-    return record.get(WHERE) or f"{kind}[{index}]"
-
-
-def load_problems(path: str | Path) -> dict[str, dict]:
-    """Problems keyed by ``task_id`` in file order; a duplicate id is an :class:`InputError`."""
-    problems: dict[str, dict] = {}
-    for lineno, record in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        task_id = require(record, "task_id", str, where)
-        if task_id in problems:
-            first = problems[task_id][WHERE]
-            raise InputError(f"{where}: field 'task_id': duplicate {task_id!r} (first at {first})")
-        problems[task_id] = {**record, WHERE: where}
-    return problems
-
-
-def load_records(paths: Iterable[str | Path]) -> list[dict]:
-    """Records of several JSONL shards, each tagged with its ``file:line``.
-
-    A missing ``sample_id`` defaults to the line number (docs/formats.md); across several shards
-    such ids collide and the join reports the duplicate rather than guessing.
-    """
-    records = []
-    for path in paths:
-        for lineno, record in read_jsonl(path):
-            record = {**record, WHERE: f"{path}:{lineno}"}
-            record.setdefault("sample_id", str(lineno))
-            records.append(record)
-    return records
-
-
-def _sample_id(record: dict, where: str) -> str:
-    # Ids are compared as strings so an executor that wrote 3 and a sampler that wrote "3" agree.
-    return str(require(record, "sample_id", (str, int), where))
+from codedpo.problems.load import load_problems
+from codedpo.records import (
+    FAILING,
+    NOT_THE_MODELS,
+    STATUSES,
+    WHERE,
+    Executed,
+    join_executions,
+    load_records,
+)
+from codedpo.verbs import command_parser
 
 
 def _prompt(problem: dict, task_id: str) -> list[dict]:
@@ -96,64 +60,14 @@ def _prompt(problem: dict, task_id: str) -> list[dict]:
     return [{"role": "user", "content": content}]
 
 
-def join_executions(
-    problems: dict[str, dict], samples: list[dict], executions: list[dict]
-) -> dict[str, list[tuple[str, dict, str, dict]]]:
-    """``task_id -> [(sample_id, sample, status, record)]``, every sample matched to one record."""
-    by_id: dict[str, tuple[dict, str]] = {}
-    for i, sample in enumerate(samples):
-        where = where_of(sample, "samples", i)
-        task_id = require(sample, "task_id", str, where)
-        sample_id = _sample_id(sample, where)
-        require(sample, "raw", str, where)
-        if task_id not in problems:
-            raise InputError(f"{where}: field 'task_id': {task_id!r} is not in the problems file")
-        if sample_id in by_id:
-            first = by_id[sample_id][1]
-            raise InputError(
-                f"{where}: field 'sample_id': duplicate {sample_id!r} (first at {first})"
-            )
-        by_id[sample_id] = (sample, where)
-
-    status_of: dict[str, tuple[str, str, dict]] = {}
-    for i, record in enumerate(executions):
-        where = where_of(record, "executions", i)
-        sample_id = _sample_id(record, where)
-        status = require(record, "status", str, where)
-        if status not in STATUSES:
-            raise InputError(
-                f"{where}: field 'status': {status!r} is not one of {', '.join(STATUSES)}"
-            )
-        if sample_id in status_of:
-            first = status_of[sample_id][1]
-            raise InputError(
-                f"{where}: field 'sample_id': duplicate execution record for {sample_id!r} "
-                f"(first at {first})"
-            )
-        if sample_id not in by_id:
-            raise InputError(f"{where}: field 'sample_id': {sample_id!r} matches no sample")
-        sample_task = by_id[sample_id][0]["task_id"]
-        if record.get("task_id", sample_task) != sample_task:
-            raise InputError(
-                f"{where}: field 'task_id': {record['task_id']!r} but sample {sample_id!r} "
-                f"({by_id[sample_id][1]}) is for {sample_task!r}"
-            )
-        status_of[sample_id] = (status, where, record)
-
-    lacking = [sid for sid in by_id if sid not in status_of]
-    if lacking:
-        raise InputError(
-            f"{by_id[lacking[0]][1]}: field 'sample_id': no execution record for {lacking[0]!r} "
-            f"({len(lacking)} sample(s) lack one)"
-        )
-
-    grouped: dict[str, list[tuple[str, dict, str, dict]]] = {}
-    for sample_id, (sample, _) in by_id.items():
-        status, _, record = status_of[sample_id]
-        grouped.setdefault(sample["task_id"], []).append((sample_id, sample, status, record))
+def _by_task(executed: list[Executed]) -> dict[str, list[Executed]]:
+    """The joined samples of each problem, sorted by sample id: the draw is then independent of
+    the order of files and lines."""
+    grouped: dict[str, list[Executed]] = {}
+    for entry in executed:
+        grouped.setdefault(entry.sample["task_id"], []).append(entry)
     for entries in grouped.values():
-        # Sorting makes the draw independent of the order of files and lines.
-        entries.sort(key=lambda e: e[0])
+        entries.sort(key=lambda e: e.sample_id)
     return grouped
 
 
@@ -197,7 +111,7 @@ def build_pairs(
 ) -> tuple[list[dict], list[dict], dict]:
     """Return ``(pairs, rft_records, stats)``; outputs follow the problems' order."""
     allowed = _check_options(strategy, score, rejected_verdicts, max_pairs_per_problem)
-    grouped = join_executions(problems, samples, executions)
+    grouped = _by_task(join_executions(problems, samples, executions))
 
     pairs: list[dict] = []
     rft: list[dict] = []
@@ -309,7 +223,7 @@ def _inputs(paths: Sequence[str | Path]) -> list[dict]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = command_parser("build-pairs", __doc__)
     parser.add_argument("--problems", required=True, help="problems JSONL")
     parser.add_argument("--samples", required=True, nargs="+", help="samples JSONL shard(s)")
     parser.add_argument("--executions", required=True, nargs="+", help="execution JSONL shard(s)")
@@ -386,7 +300,3 @@ def main(argv: list[str] | None = None) -> int:
             file=sys.stderr,
         )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -21,7 +21,7 @@ Scores (``--score``): ``fraction`` of tests passed (``passed / total`` of the ex
 with the executor's ``--fast-check`` the tests after the first failing range did not run, so
 it is a lower bound) or ``rule``, the rule-based reward of Le et al. (2022), CodeRL, Sec. 3.2:
 +1 passes, -0.3 fails a test, -0.6 runtime error (timeouts and limits included), -1 compile
-(syntax) error (:data:`codedpo.reporting.implicit_reward.RULE_REWARD`).
+(syntax) error (:data:`codedpo.records.RULE_REWARD`).
 """
 
 from __future__ import annotations
@@ -32,8 +32,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from codedpo.reporting.implicit_reward import RULE_REWARD
 from codedpo.io import InputError
+from codedpo.records import RULE_REWARD
 
 STRATEGIES = ("random", "max_min", "max_random", "by_error")
 SCORES = ("fraction", "rule")

@@ -5,7 +5,8 @@
 - :mod:`~codedpo.problems.benchmark_formats`: HumanEval(+), MBPP(+) records as problems;
 - :mod:`~codedpo.problems.train_sources`: LeetCode and Codeforces datasets as problems, and
   ``codedpo export-source`` (a Hub dataset split to JSONL);
-- :mod:`~codedpo.problems.split_checks`: a ``check(candidate)`` function split into assertions;
+- :mod:`~codedpo.problems.python_source`: a ``check(candidate)`` function split into assertions,
+  a statement's source lines;
 - :mod:`~codedpo.problems.download`: ``codedpo download`` (pinned benchmark files);
 - :mod:`~codedpo.problems.slices`: ``codedpo slice-problems`` (one round's slice).
 """

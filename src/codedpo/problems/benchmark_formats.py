@@ -18,9 +18,8 @@ from collections.abc import Callable
 from pathlib import Path
 
 from codedpo.execution.sandbox import codec
-from codedpo.execution.asserts import split_check_function
-from codedpo.sampling.extract import node_source
 from codedpo.io import InputError, read_jsonl
+from codedpo.problems.python_source import node_source, split_check_function
 
 # EvalPlus's special oracles for MBPP+, by entry point (evalplus/eval/_special_oracle.py).
 MBPP_SET_EQ = {"similar_elements", "find_char_long", "common_in_nested_lists", "extract_singly",

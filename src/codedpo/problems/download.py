@@ -8,14 +8,13 @@ config's ``benchmarks.<name>.path`` at them; nothing is downloaded at DAG time.
 
 from __future__ import annotations
 
-import argparse
 import gzip
 import hashlib
-import sys
 import urllib.request
 from pathlib import Path
 
 from codedpo.io import InputError, atomic_write
+from codedpo.verbs import command_parser
 
 # name -> (url, sha256, whether the hash is of the gunzipped content)
 SOURCES: dict[str, tuple[str, str, bool]] = {
@@ -69,14 +68,10 @@ def download(name: str, out: Path, timeout: float = 120) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="codedpo download", description=__doc__.split("\n")[0])
+    p = command_parser("download", __doc__.split("\n")[0])
     p.add_argument("--name", required=True, choices=sorted(SOURCES))
     p.add_argument("--out", type=Path, required=True)
     args = p.parse_args(argv)
     download(args.name, args.out)
     print(f"{args.out}: sha256 verified")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,18 +8,16 @@ Every record is validated against the problems schema; a bad line is an error na
 
 from __future__ import annotations
 
-import argparse
 import random
-import sys
 from pathlib import Path
 
 import yaml
 
-from codedpo.problems import benchmark_formats as benchmarks
-
-from codedpo.problems import train_sources as sources
 from codedpo.io import InputError, read_jsonl, sha256_file, write_jsonl
+from codedpo.problems import benchmark_formats as benchmarks
+from codedpo.problems import train_sources as sources
 from codedpo.problems.load import validate_problem
+from codedpo.verbs import command_parser
 
 FORMATS = (
     "problems",
@@ -156,7 +154,7 @@ def parse_exclusions(items: list[str]) -> dict[str, str]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="codedpo prepare", description=__doc__.split("\n")[0])
+    p = command_parser("prepare", __doc__.split("\n")[0])
     p.add_argument("--source", type=Path, required=True)
     p.add_argument("--format", choices=FORMATS, default="problems")
     p.add_argument("--split", default=None)
@@ -195,7 +193,3 @@ def main(argv: list[str] | None = None) -> int:
     write_jsonl(args.out, problems)
     print(f"{len(problems)} problems from {args.source} (sha256 {sha256_file(args.source)[:12]})")
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

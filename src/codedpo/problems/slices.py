@@ -11,10 +11,10 @@ slice k, in the pool's order.
 
 from __future__ import annotations
 
-import argparse
 import random
 
 from codedpo.io import InputError, read_jsonl, require, write_jsonl
+from codedpo.verbs import command_parser
 
 
 def slice_indices(n: int, round_: int, seed: int, *, rounds: int | None = None,
@@ -44,11 +44,7 @@ def slice_indices(n: int, round_: int, seed: int, *, rounds: int | None = None,
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="codedpo slice-problems",
-        description="Write one round's disjoint, seeded slice of the training problems.",
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
-    )
+    p = command_parser("slice-problems", __doc__)
     p.add_argument("--problems", required=True, help="the training problems JSONL (the pool)")
     p.add_argument("--rounds", type=int, default=None, help="slices: the pool cut into this many")
     p.add_argument("--round", type=int, required=True, help="this round (1-based)")

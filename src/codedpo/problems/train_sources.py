@@ -40,13 +40,12 @@ A source is a local file as the dataset ships it (JSONL, optionally gzipped, or 
 id loaded with :func:`datasets.load_dataset`. Export a Hub dataset to a pinned local file for the
 workflow with::
 
-    python -m codedpo.problems.train_sources --hub newfacade/LeetCodeDataset --split train \
+    codedpo export-source --hub newfacade/LeetCodeDataset --split train \
         --out resources/train_sources/leetcode-train.jsonl
 """
 
 from __future__ import annotations
 
-import argparse
 import itertools
 import json
 import re
@@ -56,9 +55,10 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from codedpo.execution.asserts import split_check_function
 from codedpo.io import InputError, read_jsonl, write_jsonl
 from codedpo.problems.load import validate_problem
+from codedpo.problems.python_source import split_check_function
+from codedpo.verbs import command_parser
 
 LEETCODE_HUB = "newfacade/LeetCodeDataset"
 CODECONTESTS_HUB = "deepmind/code_contests"
@@ -401,9 +401,7 @@ def export_hub(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(
-        prog="python -m codedpo.problems.train_sources", description="Export a Hub dataset split to JSONL."
-    )
+    p = command_parser("export-source", "Export a Hub dataset split to JSONL.")
     p.add_argument("--hub", required=True, help=f"dataset id, e.g. {LEETCODE_HUB}")
     p.add_argument("--split", default="train")
     p.add_argument("--revision", default=None, help="dataset commit or tag (default: main)")
@@ -413,7 +411,3 @@ def main(argv: list[str] | None = None) -> int:
     n = export_hub(args.hub, args.split, args.out, args.limit, args.revision)
     print(json.dumps({"hub": args.hub, "split": args.split, "records": n, "out": str(args.out)}))
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

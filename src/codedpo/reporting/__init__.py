@@ -1,7 +1,7 @@
 """The paper's tables, the figures and the analyses, from score and pair files.
 
-- :mod:`~codedpo.reporting.tables`: ``codedpo tables`` (Table 1 and Table 2);
-- :mod:`~codedpo.reporting.comparisons`: paired differences with bootstrap intervals;
+- :mod:`~codedpo.reporting.make_tables`: ``codedpo tables`` (the tables below, from score files);
+- :mod:`~codedpo.reporting.tables`: Table 1 and Table 2, with paired differences to the base;
 - :mod:`~codedpo.reporting.rounds_table`: the round table of iterative DPO;
 - :mod:`~codedpo.reporting.table_format`: Markdown and LaTeX renderings;
 - :mod:`~codedpo.reporting.significance`: McNemar's test and the bootstrap;

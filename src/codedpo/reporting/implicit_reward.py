@@ -34,7 +34,6 @@ Command line (``beta`` and ``max_length`` default to the values in the checkpoin
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import itertools
 import logging
@@ -56,22 +55,12 @@ from codedpo.io import (
     sha256_file,
     write_json,
 )
+from codedpo.problems.load import load_problems
+from codedpo.records import NOT_THE_MODELS, RULE_REWARD, join_executions, load_records
+from codedpo.verbs import command_parser
 
 log = logging.getLogger(__name__)
 
-# Le et al. (2022), CodeRL, Sec. 3.2: the reward of a program by its worst outcome. Our statuses
-# map onto their four: a timeout or a memory / output limit is a runtime error. A sandbox_error is
-# the infrastructure's fault, says nothing about the response, and is left out.
-RULE_REWARD = {
-    "passed": 1.0,
-    "failed": -0.3,
-    "runtime_error": -0.6,
-    "timeout": -0.6,
-    "memory_exceeded": -0.6,
-    "output_exceeded": -0.6,
-    "syntax_error": -1.0,
-}
-EXCLUDED = frozenset({"sandbox_error", "problem_error"})
 # Fewer than three distinct responses give a within-problem rank correlation of only +-1 or 0.
 MIN_RESPONSES_FOR_SPEARMAN = 3
 
@@ -93,66 +82,36 @@ def load_training_pairs(path: str | Path) -> set[frozenset[str]]:
 def load_responses(
     problems_path: str | Path, sample_paths: Sequence[str | Path], execution_paths: Sequence
 ) -> pd.DataFrame:
-    """One row per sample with its verdict: ``task_id, sample_id, prompt, raw, status, passed,
-    total, frac_passed, rule_reward``. Sandbox errors are dropped; a sample without an execution
-    record (or the reverse) is an :class:`InputError`."""
-    prompts: dict[str, str] = {}
-    for lineno, record in read_jsonl(problems_path):
-        where = f"{problems_path}:{lineno}"
-        prompts[require(record, "task_id", str, where)] = require(record, "prompt", str, where)
-
-    executions: dict[str, dict] = {}
-    for path in execution_paths:
-        for lineno, record in read_jsonl(path):
-            if "header" in record and "sample_id" not in record:
-                continue  # the resume header of a partial file
-            where = f"{path}:{lineno}"
-            sample_id = str(require(record, "sample_id", (str, int), where))
-            status = require(record, "status", str, where)
-            if status not in RULE_REWARD and status not in EXCLUDED:
-                raise InputError(f"{where}: field 'status': unknown status {status!r}")
-            executions[sample_id] = {**record, "_where": where}
-
+    """One row per sample with its verdict, in the samples' order: ``task_id, sample_id, prompt,
+    raw, status, passed, total, frac_passed, rule_reward``. Verdicts that are not the model's
+    (:data:`codedpo.records.NOT_THE_MODELS`) are dropped; the join is the pairs' own
+    (:func:`codedpo.records.join_executions`), so a sample without an execution record (or the
+    reverse) is the same :class:`InputError`."""
+    problems = load_problems(problems_path)
+    joined = join_executions(
+        problems, load_records(sample_paths), load_records(execution_paths)
+    )
     rows = []
-    seen: set[str] = set()
-    for path in sample_paths:
-        for lineno, record in read_jsonl(path):
-            where = f"{path}:{lineno}"
-            task_id = require(record, "task_id", str, where)
-            sample_id = str(require(record, "sample_id", (str, int), where))
-            raw = require(record, "raw", str, where)
-            if sample_id in seen:
-                raise InputError(f"{where}: field 'sample_id': duplicate id {sample_id!r}")
-            seen.add(sample_id)
-            if task_id not in prompts:
-                raise InputError(f"{where}: field 'task_id': {task_id!r} is not a problem")
-            if sample_id not in executions:
-                raise InputError(f"{where}: sample {sample_id!r} has no execution record")
-            ex = executions[sample_id]
-            if ex.get("task_id", task_id) != task_id:
-                raise InputError(f"{ex['_where']}: field 'task_id' differs from the sample's")
-            if ex["status"] in EXCLUDED:
-                continue
-            total = int(ex.get("total") or 0)
-            passed = int(ex.get("passed") or 0)
-            rows.append(
-                {
-                    "task_id": task_id,
-                    "sample_id": sample_id,
-                    "prompt": prompts[task_id],
-                    "raw": raw,
-                    "status": ex["status"],
-                    "passed": passed,
-                    "total": total,
-                    # A response that never ran its tests (syntax error) passed none of them.
-                    "frac_passed": passed / total if total else 0.0,
-                    "rule_reward": RULE_REWARD[ex["status"]],
-                }
-            )
-    extra = set(executions) - seen
-    if extra:
-        some = sorted(extra)[:3]
-        raise InputError(f"{len(extra)} execution records have no sample, e.g. {some}")
+    for sample_id, sample, status, record in joined:
+        if status in NOT_THE_MODELS:
+            continue
+        task_id = sample["task_id"]
+        total = int(record.get("total") or 0)
+        passed = int(record.get("passed") or 0)
+        rows.append(
+            {
+                "task_id": task_id,
+                "sample_id": sample_id,
+                "prompt": problems[task_id]["prompt"],
+                "raw": sample["raw"],
+                "status": status,
+                "passed": passed,
+                "total": total,
+                # A response that never ran its tests (syntax error) passed none of them.
+                "frac_passed": passed / total if total else 0.0,
+                "rule_reward": RULE_REWARD[status],
+            }
+        )
     return pd.DataFrame(rows)
 
 
@@ -162,8 +121,8 @@ def load_responses(
 def tokenize_pair(
     tokenizer, prompt: str, response: str, max_length: int | None = None
 ) -> tuple[list[int], int]:
-    """``(input_ids, completion_start)`` of one response, as codedpo.training.train gives it to TRL's
-    DPOTrainer: the generation prompt, then the response as sampled and one end-of-turn token
+    """``(input_ids, completion_start)`` of one response, as codedpo.training.train gives it to
+    TRL's DPOTrainer: the generation prompt, then the response as sampled and one end-of-turn token
     (codedpo.models.chat), cut at ``max_length`` as DPO's collator cuts it."""
     from codedpo.models import chat
 
@@ -459,9 +418,7 @@ RESPONSE_COLUMNS = [
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="codedpo analyze-rewards", description=__doc__.split("\n\n")[0]
-    )
+    parser = command_parser("analyze-rewards", __doc__)
     parser.add_argument("--problems", required=True, help="problems JSONL (the prompts)")
     parser.add_argument("--samples", required=True, nargs="+", help="samples JSONL files")
     parser.add_argument("--executions", required=True, nargs="+", help="execution JSONL files")
@@ -539,7 +496,3 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -14,8 +14,8 @@ from pathlib import Path
 import jsonschema
 import yaml
 
-from codedpo.io import InputError
 from codedpo.evaluation.score_files import DEFAULT_RUN
+from codedpo.io import InputError
 
 PAPER_BENCHMARKS = ("humaneval", "humaneval_plus", "mbpp", "mbpp_plus")
 _SCORES = {

@@ -18,7 +18,6 @@ The policy of a ``stats.json`` is the name of its directory (``results/pairs/{po
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 from collections.abc import Sequence
@@ -26,12 +25,13 @@ from pathlib import Path
 
 import matplotlib
 
+from codedpo.verbs import command_parser
+
 matplotlib.use("Agg")  # before pyplot: batch jobs have no display
 
 import matplotlib.pyplot as plt  # noqa: E402
 import pandas as pd  # noqa: E402
 
-from codedpo.io import InputError, atomic_write, read_json  # noqa: E402
 from codedpo.evaluation.score_files import (  # noqa: E402
     DEFAULT_RECIPE,
     DEFAULT_RUN,
@@ -43,6 +43,7 @@ from codedpo.evaluation.score_files import (  # noqa: E402
     run_order,
     run_suffix,
 )
+from codedpo.io import InputError, atomic_write, read_json  # noqa: E402
 
 # The paper's order of methods; on-policy DPO first, then pairs from other models.
 VARIANT_ORDER = {"base": 0, "rft": 1, "dpo": 2}
@@ -413,14 +414,20 @@ def _policy_stats(paths: Sequence[str], policies: Sequence[str] | None) -> dict[
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="codedpo plot", description=__doc__.split("\n\n")[0])
+    parser = command_parser("plot", __doc__)
     sub = parser.add_subparsers(dest="figure", required=True)
-    p = sub.add_parser("pass-at-1", help="greedy pass@1 per model, variant and benchmark")
+    p = sub.add_parser(
+        "pass-at-1", formatter_class=parser.formatter_class,
+        help="greedy pass@1 per model, variant and benchmark",
+    )  # fmt: skip
     p.add_argument("--scores", required=True, nargs="+", help="scores.json files")
     p.add_argument("--models", nargs="+", default=None, help="models, in order (default: all)")
     p.add_argument("--benchmarks", nargs="+", default=None, help="benchmarks (default: all)")
     p.add_argument("--out", required=True)
-    p = sub.add_parser("rounds", help="pass@1 against the DPO round, one line per arm")
+    p = sub.add_parser(
+        "rounds", formatter_class=parser.formatter_class,
+        help="pass@1 against the DPO round, one line per arm",
+    )  # fmt: skip
     p.add_argument("--scores", required=True, nargs="+", help="scores.json files")
     p.add_argument("--models", required=True, nargs="+", help="models, one row of panels each")
     p.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, one column each")
@@ -429,7 +436,7 @@ def main(argv: list[str] | None = None) -> int:
         ("pass-histogram", "problems by the number of samples that pass"),
         ("verdicts", "samples by verdict, per policy"),
     ):
-        p = sub.add_parser(name, help=help_)
+        p = sub.add_parser(name, formatter_class=parser.formatter_class, help=help_)
         p.add_argument("--stats", required=True, nargs="+", help="results/pairs/*/stats.json")
         p.add_argument("--policies", nargs="+", default=None, help="names (default: directory)")
         p.add_argument("--out", required=True)
@@ -451,7 +458,3 @@ def main(argv: list[str] | None = None) -> int:
         out = plot_verdicts(_policy_stats(args.stats, args.policies), args.out)
     print(f"wrote {out}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -5,11 +5,12 @@ union: every model gets every row, filled or NaN), beneath each model's base row
 policy every arm starts from). Per benchmark ``b``: ``b`` (greedy pass@1), ``b pass@k (sampled)``
 (where scored), and on rounds after the first ``b diff``, ``b diff low``, ``b diff high``
 and ``b p``: round k minus round 1 of the same model, arm and recipe on the same problems, with
-its paired bootstrap interval and McNemar's exact p (:mod:`codedpo.reporting.significance`), where both
-scores have per-problem verdicts.
+its paired bootstrap interval and McNemar's exact p (:mod:`codedpo.reporting.significance`), where
+both scores have per-problem verdicts.
 
 Written by ``codedpo tables ... --rounds-table`` as ``rounds.md`` and ``rounds.csv`` beside
-Table 1 and Table 2; :func:`codedpo.reporting.plots.plot_rounds` draws the same numbers against the round.
+Table 1 and Table 2; :func:`codedpo.reporting.plots.plot_rounds` draws the same numbers against the
+round.
 """
 
 from __future__ import annotations
@@ -20,8 +21,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from codedpo.io import atomic_write
 from codedpo.evaluation.score_files import DEFAULT_RUN, Run, collect
+from codedpo.io import atomic_write
 from codedpo.reporting.table_format import MARK, to_markdown
 from codedpo.reporting.tables import Bootstrap, Row, comparison_frame, write_csv
 

@@ -17,16 +17,15 @@ The interval and the test answer the same question in two ways; tables mark a di
 whose interval excludes 0. :func:`mcnemar_power` gives the chance that the test detects a
 given true difference on ``n`` problems, which sized the demo's evaluation split.
 
-Any two score files of the same benchmark (``scores.json`` of codedpo.evaluation.score) compare from the
-command line, e.g. DPO against RFT::
+Any two score files of the same benchmark (``scores.json`` of codedpo.evaluation.score) compare
+from the command line, e.g. DPO against RFT::
 
-    python -m codedpo.reporting.significance results/eval/P/rft/B/scores.json \\
+    codedpo significance results/eval/P/rft/B/scores.json \\
         results/eval/P/dpo-P/B/scores.json
 """
 
 from __future__ import annotations
 
-import argparse
 import json
 import math
 import sys
@@ -34,6 +33,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 
 import numpy as np
+
+from codedpo.verbs import command_parser
 
 RESAMPLES = 10_000
 CONFIDENCE = 0.95
@@ -179,11 +180,11 @@ def smallest_n(target_power: float, p_gain: float, p_loss: float, alpha: float =
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description="Paired difference of two greedy pass@1 scores")
+    parser = command_parser("significance", "Paired difference of two greedy pass@1 scores")
     parser.add_argument("base", help="scores.json of the reference run")
     parser.add_argument("other", help="scores.json of the run compared with it")
-    parser.add_argument("--resamples", type=int, default=RESAMPLES)
-    parser.add_argument("--confidence", type=float, default=CONFIDENCE)
+    parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples")
+    parser.add_argument("--confidence", type=float, default=CONFIDENCE, help="interval level")
     parser.add_argument("--seed", type=int, default=SEED)
     args = parser.parse_args(argv)
     verdicts = []
@@ -208,7 +209,3 @@ def main(argv: list[str] | None = None) -> int:
         f"{d.gains} gained, {d.losses} lost of {d.n}; McNemar exact p = {d.p_value:.3g}"
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -8,8 +8,9 @@ model, on-policy DPO and DPO on the pairs of the models ``off_policy`` names.
 
 Every row other than a base row also carries its **difference to the base model** on each
 benchmark, with a seeded 95% paired bootstrap interval over the problems and McNemar's exact
-p-value (:mod:`codedpo.reporting.significance`), from the per-problem verdicts in the score files; the
-Markdown and LaTeX tables mark a difference whose interval excludes 0 (:mod:`codedpo.reporting.table_format`).
+p-value (:mod:`codedpo.reporting.significance`), from the per-problem verdicts in the score files;
+the Markdown and LaTeX tables mark a difference whose interval excludes 0
+(:mod:`codedpo.reporting.table_format`).
 
 The paper's reported numbers (``configs/paper_results.yaml``, keyed by Hugging Face model id and
 benchmark) sit beside ours: a ``<benchmark> (paper)`` column follows a benchmark's column wherever
@@ -21,40 +22,24 @@ Score files carry ``policy`` (the model trained and evaluated), ``variant`` (``b
 ``dpo``) and, for DPO, ``pairs_from`` (the model whose samples built the pairs). A variant
 ``dpo-<model>`` without ``pairs_from`` (the form of docs/formats.md) means pairs from <model>.
 They also say which run of an experiment they are (``arm``, ``recipe``, ``round``;
-:mod:`codedpo.evaluation.score_files`): Table 1 shows the paper's run as ``+ RFT`` / ``+ DPO`` and one more
-row per other run present, e.g. ``+ DPO r2``, ``+ DPO max_min r3``, ``+ DPO ipo``; Table 2 is the
-paper's run. Scores with sampled ``pass_at_k`` add ``<benchmark> pass@k (sampled)`` columns.
+:mod:`codedpo.evaluation.score_files`): Table 1 shows the paper's run as ``+ RFT`` / ``+ DPO`` and
+one more row per other run present, e.g. ``+ DPO r2``, ``+ DPO max_min r3``, ``+ DPO ipo``; Table 2
+is the paper's run. Scores with sampled ``pass_at_k`` add ``<benchmark> pass@k (sampled)`` columns.
 ``--rounds-table`` also writes ``rounds.{md,csv}`` (:mod:`codedpo.reporting.rounds_table`).
 
-Command line::
-
-    python -m codedpo.reporting.tables --scores results/scores/*.json --models deepseek codeqwen \\
-        --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables \\
-        [--off-policy codeqwen=deepseek deepseek=codeqwen] [--bootstrap-seed 0] \\
-        [--paper configs/paper_results.yaml --model-ids codeqwen=Qwen/CodeQwen1.5-7B-Chat ...
-         --benchmark-ids humaneval=humaneval ...] [--rounds-table]
-
-writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}`` (and ``rounds.{csv,md}``).
+The command (``codedpo tables``) is :mod:`codedpo.reporting.make_tables`.
 """
 
 from __future__ import annotations
 
-import argparse
 import math
 import os
-import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from codedpo.reporting import significance
-from codedpo.io import InputError, atomic_write
-
-# The paper's numbers and the reading of score files live in their own modules; these names stay
-# importable from here.
-from codedpo.reporting.paper_results import PAPER_BENCHMARKS, PAPER_SCHEMA, Cells, load_paper  # noqa: F401
 from codedpo.evaluation.score_files import (  # noqa: F401
     DEFAULT_RUN,
     RESULT_FIELDS,
@@ -66,6 +51,12 @@ from codedpo.evaluation.score_files import (  # noqa: F401
     results_digest,
     run_suffix,
 )
+from codedpo.io import InputError, atomic_write
+from codedpo.reporting import significance
+
+# The paper's numbers and the reading of score files live in their own modules; these names stay
+# importable from here.
+from codedpo.reporting.paper_results import PAPER_BENCHMARKS, PAPER_SCHEMA, Cells, load_paper  # noqa: F401
 
 # Rendering lives in table_format; these names stay importable from here.
 from codedpo.reporting.table_format import (  # noqa: F401
@@ -114,7 +105,8 @@ def pass_k_note(samples: set[int]) -> str:
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """Settings of the paired bootstrap (codedpo.reporting.significance), recorded in the tables' note."""
+    """Settings of the paired bootstrap (codedpo.reporting.significance), recorded in the tables'
+    note."""
 
     resamples: int = significance.RESAMPLES
     confidence: float = significance.CONFIDENCE
@@ -289,109 +281,3 @@ def write_tables(
             fh.write(to_latex(df, labels, headers, note))
         written += [csv_path, md_path, tex_path]
     return written
-
-
-def _mapping(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise InputError(f"{flag}: expected KEY=VALUE, got {item!r}")
-        out[key] = value
-    return out
-
-
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument(
-        "--scores",
-        required=True,
-        nargs="*",
-        help="scores JSON files (none: an empty table, beside the paper's numbers if given)",
-    )
-    parser.add_argument("--models", required=True, nargs="+", help="models, in table order")
-    parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
-    parser.add_argument("--outdir", required=True, help="directory for table{1,2}.{csv,md,tex}")
-    parser.add_argument("--paper", default=None, help="the paper's numbers (YAML)")
-    parser.add_argument(
-        "--model-ids", nargs="*", default=[], metavar="POLICY=HUB_ID", help="policies' hub ids"
-    )
-    parser.add_argument(
-        "--benchmark-ids",
-        nargs="*",
-        default=[],
-        metavar="OURS=PAPERS",
-        help="which of the paper's benchmarks each benchmark is (humaneval, mbpp_plus, ...)",
-    )
-    parser.add_argument(
-        "--off-policy",
-        nargs="*",
-        default=None,
-        metavar="POLICY=PAIRS_FROM",
-        help="Table 2's off-policy DPO runs (default: every model on every other model's pairs)",
-    )
-    parser.add_argument(
-        "--bootstrap-resamples", type=int, default=significance.RESAMPLES, help="resamples"
-    )
-    parser.add_argument(
-        "--bootstrap-seed", type=int, default=significance.SEED, help="seed of the resampling"
-    )
-    parser.add_argument(
-        "--confidence", type=float, default=significance.CONFIDENCE, help="interval level"
-    )
-    parser.add_argument(
-        "--rounds-table",
-        action="store_true",
-        help="also write rounds.{md,csv}: pass@1 per benchmark, round and arm",
-    )
-    args = parser.parse_args(argv)
-
-    paper = None
-    if args.paper:
-        paper = load_paper(
-            args.paper,
-            _mapping(args.model_ids, "--model-ids"),
-            _mapping(args.benchmark_ids, "--benchmark-ids"),
-        )
-    off = None
-    if args.off_policy is not None:
-        off = []
-        for item in args.off_policy:
-            policy, sep, source = item.partition("=")
-            if not sep or not policy or not source:
-                raise InputError(f"--off-policy: expected POLICY=PAIRS_FROM, got {item!r}")
-            off.append((policy, source))
-    settings = Bootstrap(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
-    scores = load_scores(args.scores)
-    table1, table2 = build_tables(scores, args.models, args.benchmarks, paper, off, settings)
-    provenance = (
-        f"From {len(scores)} score files (sha256 of their results {results_digest(scores)[:16]})."
-    )
-    note = f"Greedy pass@1; '{MISSING}' = not run. {provenance}"
-    note += (
-        f" diff: pass@1 minus the base model's on the same problems, with its "
-        f"{settings.confidence:.0%} paired bootstrap interval over problems (percentile, "
-        f"{settings.resamples} resamples, seed {settings.seed}); p: McNemar's exact test; "
-        f"{MARK_NOTE}."
-    )
-    if paper:
-        note += f" Columns marked {PAPER}: the paper's reported numbers ({args.paper})."
-    sampled = collect(scores, args.models, args.benchmarks).samples
-    if sampled:
-        note += " " + pass_k_note(sampled)
-    written = write_tables(table1, table2, args.outdir, note=note)
-    if args.rounds_table:
-        from codedpo.reporting import rounds_table  # imports this module
-
-        table = rounds_table.build_rounds_table(scores, args.models, args.benchmarks, settings)
-        extra = rounds_table.rounds_note(settings, provenance)
-        if sampled:
-            extra += " " + pass_k_note(sampled)
-        written += rounds_table.write_rounds_table(table, args.outdir, note=extra)
-    for path in written:
-        print(f"wrote {path}", file=sys.stderr)
-    return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -12,12 +12,11 @@ syntax error, so a broken response is scored as the model's failure, not silentl
 
 Command line (reads samples JSONL with ``raw``, writes them back with ``solution`` filled)::
 
-    python -m codedpo.sampling.extract --problems problems.jsonl --samples raw.jsonl --out samples.jsonl
+    codedpo extract --problems problems.jsonl --samples raw.jsonl --out samples.jsonl
 """
 
 from __future__ import annotations
 
-import argparse
 import ast
 import re
 import sys
@@ -26,6 +25,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 
 from codedpo.io import InputError, read_jsonl, require, write_jsonl
+from codedpo.problems.python_source import node_source
+from codedpo.verbs import command_parser
 
 # Info strings that mean "this block is Python". An untagged fence counts too: chat models often
 # omit the tag. Anything else (bash, text, output, json, ...) is prose or I/O, not the solution.
@@ -302,12 +303,6 @@ def _is_noise(node: ast.stmt) -> bool:
     return isinstance(node, ast.Expr) and not _is_kept_call(node)
 
 
-def node_source(lines: list[str], node: ast.stmt) -> str:
-    """The source lines of a top-level ``node`` (decorators included) of ``"\n".join(lines)``."""
-    first = min([node.lineno] + [d.lineno for d in getattr(node, "decorator_list", [])])
-    return "\n".join(lines[first - 1 : node.end_lineno])
-
-
 def _finish(code: str, entry: str | None, roots: frozenset[str] = frozenset()) -> str:
     """Prune parsed ``code`` to what ``entry`` (and ``roots``) need; without an entry point
     return it as is."""
@@ -371,7 +366,7 @@ def _finish(code: str, entry: str | None, roots: frozenset[str] = frozenset()) -
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = command_parser("extract", __doc__)
     parser.add_argument("--problems", required=True, help="problems JSONL (for entry points)")
     parser.add_argument("--samples", required=True, help="samples JSONL with a 'raw' field")
     parser.add_argument("--out", required=True, help="samples JSONL with 'solution' filled in")
@@ -401,9 +396,3 @@ def main(argv: list[str] | None = None) -> int:
     n = write_jsonl(args.out, filled())
     print(f"extracted {n} solutions -> {args.out}", file=sys.stderr)
     return 0
-
-
-if __name__ == "__main__":
-    from codedpo.cli import run_main
-
-    sys.exit(run_main(main, "python -m codedpo.sampling.extract"))

@@ -65,8 +65,9 @@ def generator_info(
 
 
 def default_extract() -> Callable[[str, dict], tuple[str, list[str]]]:
-    """:func:`codedpo.sampling.extract.extract` with the problem's entry point and test names: the code,
-    and what the extraction rescued beyond ``evalplus.sanitize`` (the record's ``rescued``)."""
+    """:func:`codedpo.sampling.extract.extract` with the problem's entry point and test names: the
+    code, and what the extraction rescued beyond ``evalplus.sanitize`` (the record's
+    ``rescued``)."""
     from codedpo.sampling.extract import extract, names_tests_use
 
     names: dict[str, frozenset[str]] = {}  # per problem: its n samples share one parse

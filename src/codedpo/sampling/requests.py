@@ -38,8 +38,9 @@ def sample_seed(seed: int, task_id: str, index: int) -> int:
 
 
 def load_tokenizer(model_path: str):
-    """The model's tokenizer, as training loads it (:func:`codedpo.models.chat.load_tokenizer`: the class
-    its files declare where transformers would rebuild it, CodeQwen1.5's SentencePiece one)."""
+    """The model's tokenizer, as training loads it (:func:`codedpo.models.chat.load_tokenizer`:
+    the class its files declare where transformers would rebuild it, CodeQwen1.5's SentencePiece
+    one)."""
     from codedpo.models.chat import load_tokenizer as load
 
     try:

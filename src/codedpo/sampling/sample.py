@@ -20,7 +20,7 @@ make it (:mod:`codedpo.sampling.vllm_backend`).
 
 Example::
 
-    python -m codedpo.sampling.sample --model deepseek-ai/deepseek-coder-6.7b-instruct \\
+    codedpo sample --model deepseek-ai/deepseek-coder-6.7b-instruct \\
         --problems results/problems/train.jsonl --split train --shard 0 --num-shards 4 \\
         --out results/samples/base/shard0.jsonl --n 8 --temperature 0.8 --top-p 0.95 \\
         --max-new-tokens 256 --seed 1 [--backend vllm --tensor-parallel-size 1]
@@ -30,11 +30,12 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import sys
 from collections.abc import Callable
 
+from codedpo.io import InputError, write_jsonl
 from codedpo.models import load as models
+from codedpo.problems.load import load_problems
 from codedpo.sampling import vllm_backend
 from codedpo.sampling.records import (
     default_extract,
@@ -51,9 +52,9 @@ from codedpo.sampling.requests import (
 )
 from codedpo.sampling.stops import stop_tokens
 from codedpo.sampling.vllm_backend import VllmSettings
-from codedpo.io import InputError, read_jsonl, require, write_jsonl
+from codedpo.verbs import command_parser
 
-__all__ = ["check_model_path", "generate_responses", "load_problems", "main", "sample_seed"]
+__all__ = ["check_model_path", "generate_responses", "main", "shard_of", "sample_seed"]
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,9 @@ def generate_responses(
     """Generate ``n`` responses per problem (one when ``greedy``) and return sample records.
 
     Records come back in problem order, then sample index. ``extract`` maps a response and its
-    problem to code; it defaults to :func:`codedpo.sampling.extract.extract_code` with the problem's entry
-    point and the names its tests use. ``batch_size`` (HF backend) is the number of sequences
-    decoded together; ``vllm`` holds the vLLM engine's settings.
+    problem to code; it defaults to :func:`codedpo.sampling.extract.extract_code` with the
+    problem's entry point and the names its tests use. ``batch_size`` (HF backend) is the number of
+    sequences decoded together; ``vllm`` holds the vLLM engine's settings.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
@@ -165,26 +166,15 @@ def generate_responses(
     return sample_records(problems, requests, generated, extract, generator)
 
 
-def load_problems(
-    path: str | os.PathLike, split: str | None = None, shard: int = 0, num_shards: int = 1
-) -> list[dict]:
-    """Read problems, keep ``split`` when given, then every ``num_shards``-th from ``shard``."""
+def shard_of(problems: list[dict], shard: int = 0, num_shards: int = 1) -> list[dict]:
+    """Every ``num_shards``-th problem from ``shard``: the sampling jobs' split of a problem set."""
     if not 0 <= shard < num_shards:
         raise ValueError(f"shard must be in [0, {num_shards}), got {shard}")
-    problems = []
-    for lineno, record in read_jsonl(path):
-        where = f"{path}:{lineno}"
-        require(record, "task_id", str, where)
-        require(record, "prompt", str, where)
-        if split is None or record.get("split") == split:
-            problems.append(record)
     return [p for k, p in enumerate(problems) if k % num_shards == shard]
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
-        prog="python -m codedpo.sampling.sample", description=__doc__.split("\n\n")[0]
-    )
+    parser = command_parser("sample", __doc__)
     parser.add_argument("--model", required=True, help="model directory or Hub id")
     parser.add_argument("--problems", required=True, help="problems.jsonl")
     parser.add_argument("--out", required=True, help="samples.jsonl to write")
@@ -229,7 +219,9 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
     try:
-        problems = load_problems(args.problems, args.split, args.shard, args.num_shards)
+        problems = shard_of(
+            list(load_problems(args.problems, args.split).values()), args.shard, args.num_shards
+        )
         if not problems:
             log.warning(
                 "no problems in %s for split=%s shard %d/%d",
@@ -273,7 +265,3 @@ def main(argv: list[str] | None = None) -> int:
         count - stopped,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

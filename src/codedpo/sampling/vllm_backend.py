@@ -41,8 +41,8 @@ import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 
-from codedpo.sampling.requests import Request
 from codedpo.io import InputError
+from codedpo.sampling.requests import Request
 
 # The release this project pins (pyproject's `vllm` extra, envs/gpu.def).
 VLLM_VERSION = "0.27.1"

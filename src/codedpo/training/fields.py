@@ -1,6 +1,6 @@
-"""What ``codedpo.training.train`` accepts: the fields of our ``ScriptArguments`` and of TRL's ``DPOConfig``
-(DPO) or ``SFTConfig`` (RFT), with the kinds of value each takes, for checking recipes and
-``dpo.overrides`` / ``rft.overrides`` during ``snakemake -n`` instead of inside the job.
+"""What ``codedpo train`` accepts: the fields of our :class:`ScriptArguments` and of TRL's
+``DPOConfig`` (DPO) or ``SFTConfig`` (RFT), with the kinds of value each takes, for checking
+recipes and ``dpo.overrides`` / ``rft.overrides`` during ``snakemake -n`` instead of inside the job.
 
 Importing TRL takes seconds, so the field table is computed once per installed (trl,
 transformers) pair and cached under ``$XDG_CACHE_HOME/codedpo/`` (default ``~/.cache``); a cache
@@ -29,9 +29,58 @@ import os
 import re
 import types
 import typing
+from dataclasses import dataclass, field
 from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
+
+METHODS = ("dpo", "rft")
+
+
+@dataclass
+class ScriptArguments:
+    """Our arguments; everything else is a field of TRL's ``DPOConfig`` or ``SFTConfig``."""
+
+    method: str = field(
+        default="dpo", metadata={"help": "dpo (preference pairs) or rft (SFT on chosen responses)"}
+    )
+    model_name_or_path: str | None = field(
+        default=None, metadata={"help": "policy to start from: a model directory or a Hub id"}
+    )
+    train_file: str | None = field(
+        default=None, metadata={"help": "pairs.jsonl (dpo) or rft.jsonl (rft), docs/formats.md"}
+    )
+    effective_batch_size: int | None = field(
+        default=16,
+        metadata={
+            "help": "examples per optimizer step over all processes; sets "
+            "gradient_accumulation_steps from per_device_train_batch_size and the number of "
+            "processes (null: leave gradient_accumulation_steps as given)"
+        },
+    )
+    threads: int = field(
+        default=1,
+        metadata={
+            "help": "torch CPU threads per process (more than the free cores is much slower)"
+        },
+    )
+    ref_model_name_or_path: str | None = field(
+        default=None,
+        metadata={
+            "help": "dpo: the reference model (a model or adapter directory or a Hub id); "
+            "default: the starting model (TRL's default)"
+        },
+    )
+    peft: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "LoRA through PEFT: peft.LoraConfig fields (r, lora_alpha, lora_dropout, "
+            "target_modules, ...) and merge (true: save the merged full model; false: save the "
+            "adapter); a mapping in the recipe, a JSON object on the command line; null: train "
+            "every weight"
+        },
+    )
+
 
 # Bumped when the cached table's layout changes.
 FORMAT = 2
@@ -190,9 +239,8 @@ def trl_fields(cache_dir: Path | None = None) -> dict[str, dict[str, dict]]:
 
 
 def train_fields(method: str, cache_dir: Path | None = None) -> dict[str, dict]:
-    """Every key ``codedpo.training.train --method METHOD`` accepts: ScriptArguments + TRL's config."""
-    from codedpo.training.train import ScriptArguments
-
+    """Every key ``codedpo train --method METHOD`` accepts: ScriptArguments + TRL's
+    config."""
     table = trl_fields(cache_dir)
     ours = dataclass_fields(ScriptArguments)
     ours["peft"]["keys"] = table["lora"]

@@ -5,24 +5,25 @@ paper's defaults from a recipe and writes the checkpoint atomically: training ru
 and the directory is renamed to ``OUT/`` only after the model, the tokenizer and
 ``train_summary.json`` are saved, so an interrupted job never leaves a checkpoint that looks done.
 
-The examples reach TRL already tokenized (:func:`tokenize_records`, through :mod:`codedpo.models.chat`):
-the prompt exactly as sampling fed it to the policy, the response as the policy generated it, and
-one end-of-turn token after it. TRL's own conversational tokenization renders the response
-through the chat template, which for the paper's models adds tokens the policy never produced
-(DeepSeek-Coder: a newline before and after ``<|EOT|>``; ChatML: a newline after ``<|im_end|>``).
-SFT takes tokenized data through its public path (``input_ids`` + ``completion_mask``); DPO in
-TRL 1.16 always tokenizes, so :func:`_dpo_trainer_class` skips that step for tokenized data (TRL
-is pinned to 1.16 for it; tests/test_train.py checks the trainer's dataset token by token).
+The examples reach TRL already tokenized (:func:`tokenize_records`, through
+:mod:`codedpo.models.chat`): the prompt exactly as sampling fed it to the policy, the response as
+the policy generated it, and one end-of-turn token after it. TRL's own conversational tokenization
+renders the response through the chat template, which for the paper's models adds tokens the policy
+never produced (DeepSeek-Coder: a newline before and after ``<|EOT|>``; ChatML: a newline after
+``<|im_end|>``). SFT takes tokenized data through its public path (``input_ids`` +
+``completion_mask``); DPO in TRL 1.16 always tokenizes, so :func:`_dpo_trainer_class` skips that
+step for tokenized data (TRL is pinned to 1.16 for it; tests/test_train.py checks the trainer's
+dataset token by token).
 
 ```bash
 # DPO, one process on CPU (the tests do this with a tiny model)
-accelerate launch --config_file configs/accelerate/cpu.yaml -m codedpo.training.train \\
+accelerate launch --config_file configs/accelerate/cpu.yaml -m codedpo train \\
     --config configs/recipes/dpo.yaml \\
     --model_name_or_path deepseek-ai/deepseek-coder-6.7b-instruct \\
     --train_file results/pairs/base.jsonl --output_dir results/models/dpo-base
 
 # RFT on 8 GPUs with DeepSpeed ZeRO-3
-accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 8 -m codedpo.training.train \\
+accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 8 -m codedpo train \\
     --config configs/recipes/rft.yaml \\
     --model_name_or_path deepseek-ai/deepseek-coder-6.7b-instruct \\
     --train_file results/rft/base.jsonl --output_dir results/models/rft-base
@@ -39,9 +40,10 @@ Loss variants are TRL's (``loss_type``: ``sigmoid`` = the paper, ``ipo``, ``robu
 LoRA is PEFT's: a recipe's ``peft`` mapping holds ``peft.LoraConfig`` fields (``r``,
 ``lora_alpha``, ``lora_dropout``, ``target_modules`` ...) and ``merge``: true saves the adapter
 merged into a full model, false (the default) saves the adapter directory (plus tokenizer,
-generation config and summary) that later stages load through :func:`codedpo.models.load.load_causal_lm`.
-A starting model that is an adapter directory (the next iterative round) is loaded merged, and a
-new adapter, if any, is trained on top of it and records it as its base.
+generation config and summary) that later stages load through
+:func:`codedpo.models.load.load_causal_lm`. A starting model that is an adapter directory (the next
+iterative round) is loaded merged, and a new adapter, if any, is trained on top of it and records
+it as its base.
 
 ``--ref_model_name_or_path`` sets DPO's reference model; by default it is the starting model
 (TRL's default: a frozen copy, or with LoRA the model with the adapter switched off).
@@ -54,63 +56,16 @@ import os
 import shutil
 import sys
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict
 from datetime import datetime, timezone
 from pathlib import Path
 
-from codedpo.training import fields as train_fields
 from codedpo.io import InputError, read_json, read_jsonl, sha256_file, write_json
+from codedpo.training import fields as train_fields
+from codedpo.training.fields import METHODS, ScriptArguments
 
 # TRL pings the Hub with usage telemetry from rank 0; a reproducible offline pipeline opts out.
 os.environ.setdefault("HF_HUB_DISABLE_TELEMETRY", "1")
-
-METHODS = ("dpo", "rft")
-
-
-@dataclass
-class ScriptArguments:
-    """Our arguments; everything else is a field of TRL's ``DPOConfig`` or ``SFTConfig``."""
-
-    method: str = field(
-        default="dpo", metadata={"help": "dpo (preference pairs) or rft (SFT on chosen responses)"}
-    )
-    model_name_or_path: str | None = field(
-        default=None, metadata={"help": "policy to start from: a model directory or a Hub id"}
-    )
-    train_file: str | None = field(
-        default=None, metadata={"help": "pairs.jsonl (dpo) or rft.jsonl (rft), docs/formats.md"}
-    )
-    effective_batch_size: int | None = field(
-        default=16,
-        metadata={
-            "help": "examples per optimizer step over all processes; sets "
-            "gradient_accumulation_steps from per_device_train_batch_size and the number of "
-            "processes (null: leave gradient_accumulation_steps as given)"
-        },
-    )
-    threads: int = field(
-        default=1,
-        metadata={
-            "help": "torch CPU threads per process (more than the free cores is much slower)"
-        },
-    )
-    ref_model_name_or_path: str | None = field(
-        default=None,
-        metadata={
-            "help": "dpo: the reference model (a model or adapter directory or a Hub id); "
-            "default: the starting model (TRL's default)"
-        },
-    )
-    peft: dict | str | None = field(
-        default=None,
-        metadata={
-            "help": "LoRA through PEFT: peft.LoraConfig fields (r, lora_alpha, lora_dropout, "
-            "target_modules, ...) and merge (true: save the merged full model; false: save the "
-            "adapter); a mapping in the recipe, a JSON object on the command line; null: train "
-            "every weight"
-        },
-    )
-
 
 def _recipe(argv: list[str]) -> tuple[str | None, dict]:
     """The recipe ``--config`` names (path, mapping), or ``(None, {})``."""
@@ -159,7 +114,7 @@ def make_parser(method: str):
     from trl import DPOConfig, SFTConfig, TrlParser
 
     config_class = DPOConfig if method == "dpo" else SFTConfig
-    parser = TrlParser((ScriptArguments, config_class), prog="python -m codedpo.training.train")
+    parser = TrlParser((ScriptArguments, config_class), prog="codedpo train")
     if not torch.cuda.is_available():
         parser.set_defaults(use_cpu=True, bf16=False)
     return parser
@@ -298,8 +253,8 @@ def build_trainer(script_args: ScriptArguments, training_args, records: list[dic
     """The TRL trainer for ``records`` (read by :func:`load_train_records`), not yet trained.
 
     A model id goes to TRL as it is (TRL loads it, and the reference from it); a starting model
-    that is an adapter directory is loaded merged (:func:`codedpo.models.load.load_causal_lm`), and so
-    is a reference other than the starting model.
+    that is an adapter directory is loaded merged (:func:`codedpo.models.load.load_causal_lm`), and
+    so is a reference other than the starting model.
     """
     import datasets
     import trl
@@ -465,7 +420,3 @@ def main(argv: list[str] | None = None) -> int:
         file=sys.stderr,
     )
     return 0
-
-
-if __name__ == "__main__":
-    sys.exit(main())

@@ -1,6 +1,6 @@
 """Run one job's command so that it stops when told, with every process it starts.
 
-    codedpo launch -- accelerate launch --config_file configs/accelerate/cpu.yaml -m codedpo.training.train
+    codedpo launch -- accelerate launch --config_file configs/accelerate/cpu.yaml -m codedpo train
 
 The rules run their long jobs (training, sampling, execution) through this launcher. It
 stays the parent of the command and
@@ -34,6 +34,8 @@ import sys
 import time
 
 import psutil
+
+from codedpo.verbs import command_parser
 
 WATCH_ENV = "CODEDPO_WATCH_PID"
 GRACE_S = 10.0
@@ -226,9 +228,7 @@ def _is_launcher(cmdline: list[str]) -> bool:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(
-        prog="python -m codedpo.workflow.launch", description=__doc__.split("\n\n")[0]
-    )
+    parser = command_parser("launch", __doc__)
     parser.add_argument(
         "--grace", type=float, default=GRACE_S, help="seconds between SIGTERM and SIGKILL"
     )
@@ -238,7 +238,3 @@ def main(argv: list[str] | None = None) -> int:
     if not command:
         parser.error("give the command after --")
     return run(command, args.grace)
-
-
-if __name__ == "__main__":
-    sys.exit(main())
