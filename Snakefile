@@ -9,7 +9,6 @@ configfile: "config.yaml"
 
 
 include: "rules/common.smk"
-include: "rules/rounds.smk"
 include: "rules/models.smk"
 include: "rules/problems.smk"
 include: "rules/sample.smk"
@@ -39,7 +38,7 @@ rule all:
         # rounds or arms: the round table and plot; tables.hack_report: the hack report
         (
             ["results/tables/rounds.md", "results/plots/rounds.png"]
-            if rounds_shown()
+            if W.rounds_shown
             else []
         ),
         (

@@ -7,7 +7,7 @@
 rule generate_eval:
     input:
         problems="results/problems/{benchmark}.jsonl",
-        model=variant_model_input,
+        model=W.variant_model_input,
     output:
         "results/eval/{policy}/{variant}/{benchmark}/samples.jsonl",
     log:
@@ -17,18 +17,15 @@ rule generate_eval:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("gpu")
-    threads: torch_threads()
+        config["containers"]["gpu"]
+    threads: config["training"]["threads"]
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("eval"),
-        mem_mb=lambda wc, attempt: (
-            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
-        ),
+        **W.generation_resources("eval"),
         runtime=lambda wc, attempt: 120 * attempt,
     params:
-        model=variant_model,
-        eval=eval_flags(),
-        backend=generation_flags("eval"),
+        model=W.variant_model,
+        eval=W.eval_flags(),
+        backend=W.generation_flags("eval"),
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
         "--out {output} --greedy --n 1 {params.eval} {params.backend} --threads {threads} "
@@ -38,7 +35,7 @@ rule generate_eval:
 rule sample_eval:
     input:
         problems="results/problems/{benchmark}.jsonl",
-        model=variant_model_input,
+        model=W.variant_model_input,
     output:
         "results/eval/{policy}/{variant}/{benchmark}/sampled/samples.jsonl",
     log:
@@ -48,29 +45,26 @@ rule sample_eval:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("gpu")
-    threads: torch_threads()
+        config["containers"]["gpu"]
+    threads: config["training"]["threads"]
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("eval"),
-        mem_mb=lambda wc, attempt: (
-            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
-        ),
+        **W.generation_resources("eval"),
         runtime=lambda wc, attempt: 240 * attempt,
     params:
-        model=variant_model,
-        sampling=eval_sampling_flags(),
-        backend=generation_flags("eval"),
+        model=W.variant_model,
+        sampling=W.eval_sampling_flags(),
+        backend=W.generation_flags("eval"),
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
         "--out {output} {params.sampling} {params.backend} --threads {threads} > {log} 2>&1"
 
 
-rule execute_eval:
+use rule execute_samples as execute_eval with:
     input:
         problems="results/problems/{benchmark}.jsonl",
         expected="results/problems/{benchmark}.expected.json",
         samples="results/eval/{policy}/{variant}/{benchmark}{draw}/samples.jsonl",
-        runtime=runtime_input(),
+        runtime=W.runtime_input(),
     output:
         ensure(
             "results/eval/{policy}/{variant}/{benchmark}{draw}/executions.jsonl",
@@ -80,28 +74,13 @@ rule execute_eval:
         "logs/execute_eval/{policy}/{variant}/{benchmark}{draw}.log",
     benchmark:
         "benchmarks/execute_eval/{policy}/{variant}/{benchmark}{draw}.tsv"
-    conda:
-        "../envs/codedpo.yaml"
-    container:
-        config.get("containers", {}).get("cpu")
-    threads: config["execution"]["workers"]
-    resources:
-        mem_mb=lambda wc, attempt: 4000 * attempt,
-        runtime=lambda wc, attempt: 60 * attempt,
-    params:
-        execution=execution_flags(config["execution"]),
-        runtime=runtime_flag(),
-    shell:
-        "codedpo launch -- codedpo execute --problems {input.problems} "
-        "--expected {input.expected} --samples {input.samples} --out {output} "
-        "{params.execution} {params.runtime} --workers {threads} --no-progress > {log} 2>&1"
 
 
 rule score_eval:
     input:
         problems="results/problems/{benchmark}.jsonl",
         executions="results/eval/{policy}/{variant}/{benchmark}/executions.jsonl",
-        sampled=sampled_executions_input,
+        sampled=W.sampled_executions_input,
     output:
         "results/eval/{policy}/{variant}/{benchmark}/scores.json",
     log:
@@ -110,12 +89,12 @@ rule score_eval:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        groups=lambda wc: groups_flag(wc.benchmark),
-        variant=variant_method,
-        pairs_from=variant_pairs_from,
-        flags=score_flags,
+        groups=W.groups_flag,
+        variant=W.variant_method,
+        pairs_from=W.variant_pairs_from,
+        flags=W.score_flags,
     shell:
         "codedpo score --problems {input.problems} --executions {input.executions} "
         "--benchmark {wildcards.benchmark} --policy {wildcards.policy} "

@@ -6,7 +6,7 @@ rule execute_samples:
         problems="results/problems/train.jsonl",
         expected="results/problems/train.expected.json",
         samples="results/samples/{policy}{chain}/shard{shard}.jsonl",
-        runtime=runtime_input(),
+        runtime=W.runtime_input(),
     output:
         ensure("results/executions/{policy}{chain}/shard{shard}.jsonl", non_empty=True),
     log:
@@ -16,14 +16,14 @@ rule execute_samples:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     threads: config["execution"]["workers"]
     resources:
         mem_mb=lambda wc, attempt: 4000 * attempt,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        execution=execution_flags(config["execution"]),
-        runtime=runtime_flag(),
+        execution=W.execution_flags(),
+        runtime=W.runtime_flag(),
     shell:
         "codedpo launch -- codedpo execute --problems {input.problems} "
         "--expected {input.expected} --samples {input.samples} --out {output} "

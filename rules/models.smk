@@ -1,4 +1,4 @@
-# The demo policies: tiny models shaped like the paper's (codedpo.demo_families), trained from
+# The demo policies: tiny models shaped like the paper's (codedpo.models.demo_families), trained from
 # scratch on the demo problems, saved with save_pretrained so that every later stage loads them
 # exactly as it loads a hub model.
 
@@ -6,7 +6,7 @@
 rule build_demo_model:
     input:
         problems=config["demo_problems"],
-        tokenizer=demo_tokenizer_input,
+        tokenizer=W.demo_tokenizer_input,
     output:
         directory("results/models/{policy}"),
     log:
@@ -16,14 +16,14 @@ rule build_demo_model:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("gpu")
-    threads: torch_threads()
+        config["containers"]["gpu"]
+    threads: config["training"]["threads"]
     resources:
         # A real tokenizer's 32k-92k vocabulary makes the embedding most of the memory.
         mem_mb=lambda wc, attempt: 3000 * attempt,
         runtime=30,
     params:
-        flags=lambda wc: demo_flags(wc.policy),
+        flags=W.demo_flags,
     shell:
         "codedpo launch -- codedpo build-demo-model --problems {input.problems} "
         "--out {output} --threads {threads} {params.flags} --no-progress > {log} 2>&1"

@@ -5,9 +5,9 @@
 
 rule build_pairs:
     input:
-        problems=round_problems,
-        samples=lambda wc: run_samples(wc, "samples"),
-        executions=lambda wc: run_samples(wc, "executions"),
+        problems=W.round_problems,
+        samples=W.run_samples,
+        executions=W.run_executions,
     output:
         pairs="results/pairs/{policy}{chain}/pairs.jsonl",
         rft="results/pairs/{policy}{chain}/rft.jsonl",
@@ -18,9 +18,9 @@ rule build_pairs:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        pairs=lambda wc: pairs_flags(run_of(wc)[0].pairs),
+        pairs=W.pairs_flags,
     shell:
         "codedpo build-pairs --problems {input.problems} --samples {input.samples} "
         "--executions {input.executions} --out-pairs {output.pairs} --out-rft {output.rft} "

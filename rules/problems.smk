@@ -4,8 +4,8 @@
 
 rule prepare_train_source:
     input:
-        source=lambda wc: TRAIN_SOURCES[wc.source]["path"],
-        template=lambda wc: template_input(TRAIN_SOURCES[wc.source]),
+        source=W.source_path,
+        template=W.source_template,
     output:
         "results/problems/train_sources/{source}.jsonl",
     log:
@@ -14,9 +14,9 @@ rule prepare_train_source:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        flags=lambda wc: source_flags(TRAIN_SOURCES[wc.source]),
+        flags=W.source_flags,
     shell:
         "codedpo prepare --source {input.source} {params.flags} --out {output} > {log} 2>&1"
 
@@ -32,20 +32,20 @@ rule export_train_source:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        export=export_flags,
+        export=W.export_flags,
     shell:
-        "python -m codedpo.sources {params.export} --out {output} > {log} 2>&1"
+        "codedpo export-source {params.export} --out {output} > {log} 2>&1"
 
 
 rule filter_train_problems:
     input:
         problems=expand(
-            "results/problems/train_sources/{source}.jsonl", source=TRAIN_SOURCES
+            "results/problems/train_sources/{source}.jsonl", source=W.train_sources
         ),
-        benchmarks=expand("results/problems/{benchmark}.jsonl", benchmark=BENCHMARKS),
-        runtime=runtime_input(),
+        benchmarks=expand("results/problems/{benchmark}.jsonl", benchmark=W.benchmarks),
+        runtime=W.runtime_input(),
     output:
         problems="results/problems/train.jsonl",
         report="results/problems/train.filter_report.json",
@@ -56,15 +56,15 @@ rule filter_train_problems:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     threads: config["execution"]["workers"]
     resources:
         mem_mb=4000,
         runtime=120,
     params:
-        filters=filter_flags(),
-        execution=execution_flags(config["execution"]),
-        runtime=runtime_flag(),
+        filters=W.filter_flags(),
+        execution=W.execution_flags(),
+        runtime=W.runtime_flag(),
     shell:
         "codedpo launch -- codedpo filter --problems {input.problems} "
         "--benchmarks {input.benchmarks} --out {output.problems} --report {output.report} "
@@ -84,24 +84,19 @@ rule slice_train_problems:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
         seed=config["rounds_seed"],
-        # slices of a fixed size do not move when rounds changes: only new rounds run
-        slices=(
-            f"--size {config['rounds_slice_size']}"
-            if config["rounds_slice_size"]
-            else f"--rounds {ROUNDS}"
-        ),
+        slices=W.slice_flags(),
     shell:
-        "python -m codedpo.rounds --problems {input} {params.slices} "
+        "codedpo slice-problems --problems {input} {params.slices} "
         "--round {wildcards.round} --seed {params.seed} --out {output} > {log} 2>&1"
 
 
 rule prepare_benchmark:
     input:
-        source=lambda wc: config["benchmarks"][wc.benchmark]["path"],
-        template=lambda wc: template_input(config["benchmarks"][wc.benchmark]),
+        source=W.source_path,
+        template=W.source_template,
     output:
         "results/problems/{benchmark}.jsonl",
     log:
@@ -110,29 +105,29 @@ rule prepare_benchmark:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        flags=lambda wc: source_flags(config["benchmarks"][wc.benchmark]),
-        exclude=lambda wc: exclude_flags(wc.benchmark, "--exclude"),
+        flags=W.source_flags,
+        exclude=W.exclude_flags,
     shell:
         "codedpo prepare --source {input.source} {params.flags} {params.exclude} "
         "--out {output} > {log} 2>&1"
 
 
-# The judge runtime: the pinned packages untrusted code may import (codedpo.runtime), in a
+# The judge runtime: the pinned packages untrusted code may import (codedpo.execution.runtime), in a
 # directory of its own that the sandbox binds read-only.
 rule build_runtime:
     input:
-        requirements=config["execution"].get("runtime") or [],
+        requirements=config["execution"]["runtime"] or [],
     output:
-        directory(RUNTIME),
+        directory(W.runtime_dir),
     log:
         "logs/build_runtime/judge.log",
     localrule: True
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     shell:
         "codedpo runtime --requirements {input.requirements} --out {output} --no-progress "
         "> {log} 2>&1"
@@ -141,7 +136,7 @@ rule build_runtime:
 rule compute_expected:
     input:
         problems="results/problems/{name}.jsonl",
-        runtime=runtime_input(),
+        runtime=W.runtime_input(),
     output:
         "results/problems/{name}.expected.json",
     log:
@@ -151,17 +146,15 @@ rule compute_expected:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     threads: config["execution"]["workers"]
     resources:
         mem_mb=4000,
         runtime=60,
     params:
-        execution=execution_flags(config["execution"]),
-        runtime=runtime_flag(),
-        # A benchmark's own references must pass before they score anyone (training problems'
-        # failing references are the filter's drops).
-        check=lambda wc: "--check-references" if wc.name in BENCHMARKS else "",
+        execution=W.execution_flags(),
+        runtime=W.runtime_flag(),
+        check=W.check_references_flag,
     shell:
         "codedpo launch -- codedpo execute --problems {input.problems} --expected {output} "
         "--expected-only {params.check} {params.execution} {params.runtime} "
@@ -177,7 +170,7 @@ rule download_benchmark:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
         name=lambda wc: wc.file,
     shell:

@@ -21,7 +21,7 @@ rule plot_pass_at_1:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],
@@ -46,7 +46,7 @@ rule plot_rounds:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],
@@ -55,14 +55,11 @@ rule plot_rounds:
         "--benchmarks {params.benchmarks} --out {output} > {log} 2>&1"
 
 
-# What the sandbox saw of every run's samples (codedpo.hacks): counts per hack class, per policy
+# What the sandbox saw of every run's samples (codedpo.pairs.hacks): counts per hack class, per policy
 # and round, and the hack rate per round.
 rule hack_report:
     input:
-        [
-            f"results/pairs/{policy}{where}/stats.json"
-            for policy, where, _ in pair_runs()
-        ],
+        W.hack_report_stats(),
     output:
         md="results/tables/hacks.md",
         csv=report(
@@ -83,9 +80,9 @@ rule hack_report:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        labels=" ".join(shlex.quote(label) for _, _, label in pair_runs()),
+        labels=W.hack_report_labels(),
     shell:
         "codedpo hack-report --stats {input} --labels {params.labels} "
         "--out-md {output.md} --out-csv {output.csv} --out-plot {output.plot} > {log} 2>&1"
@@ -93,7 +90,7 @@ rule hack_report:
 
 rule plot_pass_histogram:
     input:
-        expand("results/pairs/{policy}/stats.json", policy=MODELS),
+        expand("results/pairs/{policy}/stats.json", policy=W.models),
     output:
         report(
             "results/plots/pass_histogram.png",
@@ -107,9 +104,9 @@ rule plot_pass_histogram:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        policies=MODELS,
+        policies=W.models,
     shell:
         "codedpo plot pass-histogram --stats {input} --policies {params.policies} "
         "--out {output} > {log} 2>&1"
@@ -117,7 +114,7 @@ rule plot_pass_histogram:
 
 rule plot_verdicts:
     input:
-        expand("results/pairs/{policy}/stats.json", policy=MODELS),
+        expand("results/pairs/{policy}/stats.json", policy=W.models),
     output:
         report(
             "results/plots/verdicts.png",
@@ -131,9 +128,9 @@ rule plot_verdicts:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
-        policies=MODELS,
+        policies=W.models,
     shell:
         "codedpo plot verdicts --stats {input} --policies {params.policies} "
         "--out {output} > {log} 2>&1"
@@ -144,13 +141,13 @@ rule plot_verdicts:
 rule analyze_implicit_reward:
     input:
         problems="results/problems/train.jsonl",
-        samples=expand("results/samples/{{policy}}/shard{shard}.jsonl", shard=SHARDS),
+        samples=expand("results/samples/{{policy}}/shard{shard}.jsonl", shard=W.shards),
         executions=expand(
-            "results/executions/{{policy}}/shard{shard}.jsonl", shard=SHARDS
+            "results/executions/{{policy}}/shard{shard}.jsonl", shard=W.shards
         ),
         pairs="results/pairs/{policy}/pairs.jsonl",
         policy_model="results/checkpoints/{policy}/dpo-{policy}",
-        ref_model=lambda wc: base_model_input(wc.policy),
+        ref_model=W.base_model_input,
     output:
         responses=report(
             "results/analysis/{policy}/implicit_rewards.csv",
@@ -187,16 +184,14 @@ rule analyze_implicit_reward:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("gpu")
-    threads: torch_threads()
+        config["containers"]["gpu"]
+    threads: config["training"]["threads"]
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else 1,
-        mem_mb=lambda wc, attempt: (
-            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
-        ),
+        gpu=W.analysis_gpus,
+        mem_mb=W.model_mem_mb,
         runtime=lambda wc, attempt: 60 * attempt,
     params:
-        ref_model=lambda wc: base_model_ref(wc.policy),
+        ref_model=W.base_model_ref,
         batch_size=config["analysis"]["batch_size"],
     shell:
         "codedpo launch -- codedpo analyze-rewards --problems {input.problems} "

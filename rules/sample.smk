@@ -6,8 +6,8 @@
 
 rule sample_responses:
     input:
-        problems=round_problems,
-        model=sampling_model_input,
+        problems=W.round_problems,
+        model=W.sampling_model_input,
     output:
         "results/samples/{policy}{chain}/shard{shard}.jsonl",
     log:
@@ -17,18 +17,15 @@ rule sample_responses:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("gpu")
-    threads: torch_threads()
+        config["containers"]["gpu"]
+    threads: config["training"]["threads"]
     resources:
-        gpu=lambda wc: 0 if is_demo(wc.policy) else generation_gpus("sampling"),
-        mem_mb=lambda wc, attempt: (
-            4000 * attempt if is_demo(wc.policy) else 64000 * attempt
-        ),
+        **W.generation_resources("sampling"),
         runtime=lambda wc, attempt: 120 * attempt,
     params:
-        model=start_model_ref,
-        sampling=sampling_flags(),
-        backend=generation_flags("sampling"),
+        model=W.start_model_ref,
+        sampling=W.sampling_flags(),
+        backend=W.generation_flags("sampling"),
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
         "--out {output} --shard {wildcards.shard} {params.sampling} {params.backend} "

@@ -5,13 +5,8 @@
 
 rule make_tables:
     input:
-        scores=lambda wc: [
-            f"results/eval/{policy}/{variant}/{benchmark}/scores.json"
-            for policy in config["tables"]["models"]
-            for variant in eval_variants(policy)
-            for benchmark in config["tables"]["benchmarks"]
-        ],
-        paper=config["tables"].get("paper_results") or [],
+        scores=W.table_scores,
+        paper=config["tables"]["paper_results"] or [],
     output:
         **(
             {
@@ -23,7 +18,7 @@ rule make_tables:
                 ),
                 "rounds_md": "results/tables/rounds.md",
             }
-            if rounds_shown()
+            if W.rounds_shown
             else {}
         ),
         table1="results/tables/table1.md",
@@ -58,12 +53,12 @@ rule make_tables:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("cpu")
+        config["containers"]["cpu"]
     params:
         models=config["tables"]["models"],
         benchmarks=config["tables"]["benchmarks"],
-        paper=paper_flags,
-        flags=table_flags,
+        paper=W.paper_flags,
+        flags=W.table_flags,
     shell:
         "codedpo tables --scores {input.scores} --models {params.models} "
         "--benchmarks {params.benchmarks} {params.paper} {params.flags} "

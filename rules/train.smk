@@ -6,10 +6,10 @@
 
 rule train_dpo:
     input:
-        pairs=run_pairs,
-        model=start_model_input,
-        ref=reference_input,
-        recipe=lambda wc: run_of(wc)[0].recipe_path,
+        train=W.run_pairs,
+        model=W.start_model_input,
+        ref=W.reference_input,
+        recipe=W.dpo_recipe,
         accelerate=config["training"]["accelerate_config"],
     output:
         directory("results/checkpoints/{policy}{chain}/dpo-{pairs_from}"),
@@ -20,30 +20,32 @@ rule train_dpo:
     conda:
         "../envs/codedpo.yaml"
     container:
-        config.get("containers", {}).get("gpu")
-    threads: training_cpus
+        config["containers"]["gpu"]
+    threads: W.training_cpus
     resources:
-        gpu=training_gpus,
-        mem_mb=training_mem_mb,
-        cpus_per_task=training_cpus,
+        gpu=W.training_gpus,
+        mem_mb=W.training_mem_mb,
+        cpus_per_task=W.training_cpus,
         runtime=lambda wc, attempt: 240 * attempt,
-        torch_threads=torch_threads(),
+        torch_threads=config["training"]["threads"],
     params:
-        model=start_model_ref,
-        overrides=dpo_flags,
+        method="dpo",
+        model=W.start_model_ref,
+        overrides=W.dpo_flags,
         processes=config["training"]["num_processes"],
     shell:
         "codedpo launch -- accelerate launch --config_file {input.accelerate} "
-        "--num_processes {params.processes} -m codedpo.train --config {input.recipe} "
-        "--method dpo --model_name_or_path {params.model} --train_file {input.pairs} "
-        "--output_dir {output} --threads {resources.torch_threads} {params.overrides} "
-        "> {log} 2>&1"
+        "--num_processes {params.processes} -m codedpo train --config {input.recipe} "
+        "--method {params.method} --model_name_or_path {params.model} "
+        "--train_file {input.train} --output_dir {output} "
+        "--threads {resources.torch_threads} {params.overrides} > {log} 2>&1"
 
 
-rule train_rft:
+# RFT: SFT of the original model on the passing responses of the paper's samples.
+use rule train_dpo as train_rft with:
     input:
-        rft="results/pairs/{policy}/rft.jsonl",
-        model=lambda wc: base_model_input(wc.policy),
+        train="results/pairs/{policy}/rft.jsonl",
+        model=W.base_model_input,
         recipe=config["rft"]["recipe"],
         accelerate=config["training"]["accelerate_config"],
     output:
@@ -52,24 +54,7 @@ rule train_rft:
         "logs/train_rft/{policy}/rft.log",
     benchmark:
         "benchmarks/train_rft/{policy}/rft.tsv"
-    conda:
-        "../envs/codedpo.yaml"
-    container:
-        config.get("containers", {}).get("gpu")
-    threads: training_cpus
-    resources:
-        gpu=training_gpus,
-        mem_mb=training_mem_mb,
-        cpus_per_task=training_cpus,
-        runtime=lambda wc, attempt: 240 * attempt,
-        torch_threads=torch_threads(),
     params:
-        model=lambda wc: base_model_ref(wc.policy),
-        overrides=train_flags("rft"),
-        processes=config["training"]["num_processes"],
-    shell:
-        "codedpo launch -- accelerate launch --config_file {input.accelerate} "
-        "--num_processes {params.processes} -m codedpo.train --config {input.recipe} "
-        "--method rft --model_name_or_path {params.model} --train_file {input.rft} "
-        "--output_dir {output} --threads {resources.torch_threads} {params.overrides} "
-        "> {log} 2>&1"
+        method="rft",
+        model=W.base_model_ref,
+        overrides=W.train_flags("rft"),

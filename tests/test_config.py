@@ -31,16 +31,6 @@ def merge(base: dict, override: dict) -> dict:
     return out
 
 
-def without_nulls(config: dict) -> dict:
-    """What rules/common.smk does before checking: null entries remove models, benchmarks and
-    training sources."""
-    for section in ("models", "benchmarks"):
-        config[section] = {k: v for k, v in config[section].items() if v is not None}
-    sources = config["train_problems"]["sources"]
-    config["train_problems"]["sources"] = {k: v for k, v in sources.items() if v is not None}
-    return config
-
-
 def check(*overrides: dict, base: dict = DEMO) -> dict:
     """Check config.yaml merged with ``overrides`` (labelled o1.yaml, o2.yaml, ...)."""
     config = base
@@ -48,7 +38,7 @@ def check(*overrides: dict, base: dict = DEMO) -> dict:
     for i, override in enumerate(overrides, start=1):
         config = merge(config, override)
         layers.append(Layer(f"o{i}.yaml", override))
-    config = without_nulls(copy.deepcopy(config))
+    config = copy.deepcopy(config)
     config_check.check(config, SCHEMA, layers, root=REPO)
     return config
 
@@ -69,6 +59,15 @@ def test_the_shipped_configs_pass():
     # defaults filled in from the schema, where the paper's file leaves a key out
     assert paper["benchmarks"]["humaneval"]["groups"] is None
     assert paper["train_problems"]["sources"]["leetcode"]["hub_revision"] is None
+
+
+def test_a_null_entry_removes_what_an_earlier_file_set():
+    demo_file = "src/codedpo/data/demo/problems.jsonl"
+    first = {"arms": {"x": {"pairs": {"seed": 2}}, "y": {}},
+             "train_problems": {"sources": {"more": {"path": demo_file}}}}  # fmt: skip
+    config = check(first, {"arms": {"x": None}, "train_problems": {"sources": {"more": None}}})
+    assert list(config["arms"]) == ["y"] and list(config["train_problems"]["sources"]) == ["demo"]
+    assert "demo-codeqwen" not in check(PAPER)["models"]
 
 
 def test_every_object_in_the_schema_is_closed():
@@ -212,7 +211,7 @@ def test_errors_name_the_file_that_set_the_value():
     config = merge(DEMO, {"sampling": {"top_p": 2}})
     layers = [Layer("config.yaml", DEMO), Layer("--config", {"sampling": {"top_p": 2}})]
     with pytest.raises(ConfigError, match=r"^--config: sampling.top_p: 2 must be <= 1"):
-        config_check.check(without_nulls(config), SCHEMA, layers, root=REPO)
+        config_check.check(config, SCHEMA, layers, root=REPO)
     # a bad key in a recipe names the recipe
     assert config_check.source_of(["sampling", "n"], [Layer("a", {"sampling": {}})]) == "a"
 
@@ -240,6 +239,7 @@ def test_the_config_is_made_canonical():
     assert isinstance(config["rft"]["overrides"]["max_length"], int)
 
 
+@pytest.mark.workflow
 def test_a_bad_config_is_one_line_at_the_dry_run(tmp_path):
     """Parse time, with no results: the user's file, the key path, the nearest key; no
     traceback, no rules/common.smk."""
@@ -287,11 +287,10 @@ def test_rounds_and_arms_make_chains():
         config = copy.deepcopy(DEMO)
         for o in overrides:
             config = merge(config, o)
-        config = without_nulls(config)
         schema_checked[name] = config_check.check(config, SCHEMA, [Layer("c", config)], root=REPO)
         assert [(c.arm, c.recipe) for c in schema_checked[name].chains] == [("paper", "dpo")]
     iterative = yaml.safe_load((REPO / "configs/iterative.yaml").read_text())
-    config = without_nulls(merge(DEMO, iterative))
+    config = merge(DEMO, iterative)
     chains = config_check.check(config, SCHEMA, [Layer("c", config)], root=REPO).chains
     assert [(c.arm, c.pairs["strategy"]) for c in chains] == [("paper", "random"),
                                                               ("max_min", "max_min")]  # fmt: skip

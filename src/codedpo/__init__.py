@@ -17,8 +17,8 @@ helpers (``tests/test_layout.py`` checks it)::
     evaluation/      rules/evaluate.smk         score, verdicts
     reporting/       rules/tables.smk,          tables, plot, hack-report, analyze-rewards
                      rules/report.smk
-    workflow/        rules/common.smk,          launch
-                     rules/rounds.smk
+    workflow/        rules/common.smk           launch (and every rule's inputs, params and
+                                                resources: ``W`` in rules/common.smk)
     cli              (the ``codedpo`` command: one verb per stage's command)
 
 Two rules run the executor before sampling: ``compute_expected`` (``codedpo execute

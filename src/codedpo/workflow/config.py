@@ -2,8 +2,10 @@
 catches it), with errors of one or two lines naming the user's config file, the key path and the
 bad value, and the nearest valid key where one was misspelled.
 
-``check(config, schema, layers)`` fills the schema's defaults into the merged config, then checks,
-in order:
+``check(config, schema, layers)`` drops the null entries a later config file uses to remove a
+model, benchmark, arm or training source, fills the schema's defaults into the merged config (the
+schema is the only home of the config's defaults: the rules and :mod:`codedpo.workflow.jobs` read
+every key without one of their own), then checks, in order:
 
 1. the closed schema (``schemas/config.schema.yaml``: every object lists its keys, values have
    ranges);
@@ -12,9 +14,9 @@ in order:
 3. files: every path in the config exists, or a rule makes it (a pinned benchmark download under
    ``resources/benchmarks/``, a training source exported from the Hub);
 4. training: recipe keys and ``dpo.overrides`` / ``rft.overrides`` against the fields
-   ``codedpo.training.train`` accepts (``codedpo.training.fields``), with their value kinds and ranges, and
-   ``effective_batch_size`` against the batch size and process count; the same for every DPO
-   recipe of ``dpo.recipes`` and of the arms, and each arm's overrides;
+   ``codedpo.training.train`` accepts (``codedpo.training.fields``), with their value kinds and
+   ranges, and ``effective_batch_size`` against the batch size and process count; the same for
+   every DPO recipe of ``dpo.recipes`` and of the arms, and each arm's overrides;
 5. rounds and arms: arm and recipe names that paths and tables can tell apart, pair settings
    that fit together (``by_error`` needs ``rejected_verdicts``), ``eval.pass_at_k`` within
    ``eval.samples_per_problem``.
@@ -41,7 +43,6 @@ from typing import Any
 import jsonschema
 import yaml
 
-from codedpo.workflow.chains import DEFAULT_ARM, Chain, chains
 from codedpo.training.fields import (
     SET_BY_WORKFLOW,
     FieldError,
@@ -50,6 +51,7 @@ from codedpo.training.fields import (
     dataclass_fields,
     train_fields,
 )
+from codedpo.workflow.chains import DEFAULT_ARM, Chain, chains
 
 # Keys holding file paths (``*`` is any name), normalized and checked for existence.
 PATH_KEYS = [
@@ -138,6 +140,20 @@ def error(layers: Sequence[Layer], path: Sequence, what: str, label: str | None 
     return ConfigError(f"{label or source_of(path, layers)}: {location(path)}: {what}")
 
 
+# -- 0. null entries -----------------------------------------------------------------------------
+# Mappings of named entries where a later config file may remove one that an earlier file set:
+# --configfile merges into config.yaml, and configs/paper.yaml drops the demo's models this way.
+NULLABLE_ENTRIES = [("models",), ("benchmarks",), ("arms",), ("train_problems", "sources")]
+
+
+def drop_null_entries(config: dict) -> None:
+    """Remove the null entries of :data:`NULLABLE_ENTRIES` (before the schema sees them)."""
+    for path in NULLABLE_ENTRIES:
+        found, entries = _get(config, path)
+        if found and isinstance(entries, dict):
+            _set(config, path, {k: v for k, v in entries.items() if v is not None})
+
+
 # -- 1. the schema -------------------------------------------------------------------------------
 def fill_defaults(instance: Any, schema: dict) -> None:
     """Set every absent property that has a ``default`` in the schema, recursively."""
@@ -210,7 +226,7 @@ def check_schema(config: dict, schema: dict, layers: Sequence[Layer]) -> None:
 def check_names(config: dict, layers: Sequence[Layer]) -> None:
     for key, section in (("models", "models"), ("benchmarks", "benchmarks")):
         defined = list(config[section])
-        for i, name in enumerate(config["tables"].get(key) or []):
+        for i, name in enumerate(config["tables"][key]):
             if name not in defined:
                 near = nearest(name, defined)
                 raise error(
@@ -277,7 +293,7 @@ def _produced_by(path: str, config: dict, downloads: Sequence[str]) -> str | Non
     if path.startswith(BENCHMARK_DOWNLOADS) and path[len(BENCHMARK_DOWNLOADS) :] in downloads:
         return "download_benchmark"
     sources = config["train_problems"]["sources"].values()
-    if path.startswith(TRAIN_EXPORTS) and any(s["path"] == path and s.get("hub") for s in sources):
+    if path.startswith(TRAIN_EXPORTS) and any(s["path"] == path and s["hub"] for s in sources):
         return "export_train_source"
     return None
 
@@ -360,14 +376,14 @@ def check_training(
         recipe = _check_recipe(config[method]["recipe"], method, fields, layers,
                                [method, "recipe"], root)  # fmt: skip
         checked.recipes[method] = recipe
-        overrides = config[method].get("overrides") or {}
+        overrides = config[method]["overrides"] or {}
         _check_overrides(overrides, fields, layers, [method, "overrides"])
         _check_batch(config, [method, "overrides"], {**recipe, **overrides}, fields, layers,
                      config[method]["recipe"])  # fmt: skip
     fields = fields_for("dpo")
     checked.dpo_recipes[config["dpo"]["recipe"]] = checked.recipes["dpo"]
-    for arm, settings in (config.get("arms") or {}).items():
-        overrides = (settings.get("dpo") or {}).get("overrides") or {}
+    for arm, settings in (config["arms"] or {}).items():
+        overrides = settings["dpo"]["overrides"] or {}
         _check_overrides(overrides, fields, layers, ["arms", arm, "dpo", "overrides"])
     for chain in chains(config):
         if chain.recipe_path not in checked.dpo_recipes:
@@ -383,7 +399,8 @@ def check_training(
 
 
 def _check_batch(config, key, merged, fields, layers, recipe_path) -> None:
-    """codedpo.training.train derives gradient accumulation from effective_batch_size; it must divide."""
+    """codedpo.training.train derives gradient accumulation from effective_batch_size; it must
+    divide."""
     effective = merged.get("effective_batch_size", fields["effective_batch_size"].get("default"))
     if effective is None:
         return
@@ -408,7 +425,7 @@ NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 def check_rounds(config: dict, layers: Sequence[Layer]) -> list[Chain]:
     """Arm and recipe names, each chain's pair settings, and pass@k; returns the chains."""
-    for arm in config.get("arms") or {}:
+    for arm in config["arms"] or {}:
         if arm == DEFAULT_ARM:
             raise error(
                 layers,
@@ -443,7 +460,7 @@ def check_rounds(config: dict, layers: Sequence[Layer]) -> list[Chain]:
                 )
             seen[chain.recipe] = chain.where
         pairs_key = ["pairs"] if chain.arm == DEFAULT_ARM else ["arms", chain.arm, "pairs"]
-        if chain.pairs["strategy"] == "by_error" and not chain.pairs.get("rejected_verdicts"):
+        if chain.pairs["strategy"] == "by_error" and not chain.pairs["rejected_verdicts"]:
             raise error(
                 layers,
                 [*pairs_key, "strategy"],
@@ -473,7 +490,9 @@ def check(
     root: Path | None = None,
     fields_for: Callable[[str], dict[str, dict]] = train_fields,
 ) -> Checked:
-    """Fill defaults, check everything, canonicalize; raises :class:`ConfigError`."""
+    """Drop null entries, fill defaults, check everything, canonicalize; raises
+    :class:`ConfigError`."""
+    drop_null_entries(config)
     fill_defaults(config, schema)
     check_schema(config, schema, layers)
     normalize_paths(config)

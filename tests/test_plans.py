@@ -1,0 +1,49 @@
+"""The dry-run plan of each shipped config (every job with its files, wildcards, resources and
+exact shell command) is the one recorded in tests/plans/: a change to the rules or to
+codedpo.workflow that is meant to change nothing for users changes no job.
+
+After an intended change to a plan: `python tests/dry_run_plans.py --write`, then review
+`git diff tests/plans`.
+"""
+
+from __future__ import annotations
+
+import difflib
+
+import pytest
+from dry_run_plans import CONFIGS, PLANS, plan
+
+# Lines of the diff a failure shows: the first differing jobs, not thousands of lines.
+SHOWN = 60
+
+
+# configs/rehearsal.yaml reads the real benchmarks, datasets and tokenizers in ../shared.
+NEEDS_SHARED = {"rehearsal"}
+
+
+@pytest.mark.workflow
+@pytest.mark.parametrize(
+    "config",
+    [pytest.param(c, marks=[pytest.mark.real_data] if c in NEEDS_SHARED else []) for c in CONFIGS],
+)
+def test_the_plan_is_the_recorded_one(config, tmp_path):
+    recorded = (PLANS / f"{config}.txt").read_text()
+    planned = plan(config, tmp_path)
+    if planned == recorded:
+        return
+    diff = list(
+        difflib.unified_diff(
+            recorded.splitlines(),
+            planned.splitlines(),
+            f"tests/plans/{config}.txt",
+            f"the plan of {config} now",
+            lineterm="",
+        )
+    )
+    more = f"\n... {len(diff) - SHOWN} more diff lines" if len(diff) > SHOWN else ""
+    pytest.fail(
+        f"the {config} plan changed (intended? python tests/dry_run_plans.py --write):\n"
+        + "\n".join(diff[:SHOWN])
+        + more,
+        pytrace=False,
+    )
