@@ -53,9 +53,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from codedpo.problems.benchmark_formats import load_evalplus, load_humaneval
-from codedpo.execution.executor import ExecConfig, execute_files, write_expected
 from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.executor import ExecConfig, execute_files, write_expected
+from codedpo.problems.benchmark_formats import load_evalplus, load_humaneval
 
 DATA_FILES = {"humaneval": "HumanEvalPlus.jsonl.gz", "mbpp": "MbppPlus-v0.2.0.jsonl.gz",
               "humaneval_orig": "HumanEvalPlus.jsonl.gz"}  # fmt: skip

@@ -31,9 +31,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from codedpo.problems.benchmark_formats import load_humaneval, load_mbpp
-from codedpo.execution.executor import ExecConfig, execute_files, write_expected
 from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.executor import ExecConfig, execute_files, write_expected
+from codedpo.problems.benchmark_formats import load_humaneval, load_mbpp
 from codedpo.problems.train_sources import load_leetcode
 
 SHARED = Path(__file__).resolve().parents[1].parent / "shared"

@@ -35,10 +35,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_hf_generate import baseline_token_ids  # noqa: E402
 
-from codedpo.sampling.sample import load_problems  # noqa: E402
 from codedpo.sampling.hf_backend import generate_token_ids, load_model  # noqa: E402
 from codedpo.sampling.records import finish  # noqa: E402
 from codedpo.sampling.requests import build_requests, load_tokenizer, prompt_ids  # noqa: E402
+from codedpo.sampling.sample import load_problems  # noqa: E402
 from codedpo.sampling.stops import stop_tokens  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -26,8 +26,8 @@ import tempfile
 import time
 from pathlib import Path
 
-from codedpo.execution.executor import ExecConfig, Limits, execute_files
 from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
 from codedpo.problems.load import load_problems
 
 # About 0.6 s of CPU per call on this project's 2-core machines (calibrated below).

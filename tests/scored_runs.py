@@ -13,10 +13,10 @@ import json
 from collections.abc import Mapping
 from pathlib import Path
 
-from codedpo.execution.executor import ExecConfig, Limits, execute_files
-from codedpo.execution.backends import SandboxConfig
-from codedpo.problems.load import load_problems
 from codedpo.evaluation.score import main as score_main
+from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
+from codedpo.problems.load import load_problems
 
 N_PROBLEMS = 12
 CANDIDATES = 5  # correct answers per problem, and as many wrong ones

@@ -19,8 +19,8 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.execution.executor import ExecConfig, Limits, execute_files
 from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.executor import ExecConfig, Limits, execute_files
 from codedpo.problems.load import load_problems
 
 CORPUS = Path(__file__).parent / "adversarial"

@@ -106,7 +106,8 @@ def test_load_responses_errors(files, tmp_path) -> None:
 
 
 def test_tokenize_pair_matches_training(tmp_path_factory) -> None:
-    """The implicit reward scores the sequences DPO trained on (codedpo.training.train.tokenize_records)."""
+    """The implicit reward scores the sequences DPO trained on
+    (codedpo.training.train.tokenize_records)."""
     from transformers import AutoTokenizer
 
     from codedpo.training.train import tokenize_records

@@ -136,3 +136,24 @@ def test_read_json_names_the_line_of_bad_bytes(tmp_path):
     path.write_bytes(b'{\n  "a": 1,\n  "b": "\xc3"\n}\n')
     with pytest.raises(ValueError, match=r"x.json:3: not valid UTF-8 \(byte 0xc3 at column 9\)"):
         read_json(path)
+
+
+def test_slice_problems_writes_the_rounds_slice(tmp_path, capsys):
+    """`codedpo slice-problems` (rule slice_train_problems): round k's slice of the pool, in the
+    pool's order; the rounds' slices are disjoint and cover the pool; a bad round is one line."""
+    from codedpo.problems.slices import slice_indices
+
+    pool = [json.loads(line) for line in DEMO.read_text().splitlines()]
+    slices = []
+    for k in (1, 2, 3):
+        out = tmp_path / f"r{k}.jsonl"
+        assert cli.main(["slice-problems", "--problems", str(DEMO), "--rounds", "3", "--round",
+                         str(k), "--seed", "0", "--out", str(out)]) == 0  # fmt: skip
+        ids = [json.loads(line)["task_id"] for line in out.read_text().splitlines()]
+        assert ids == [pool[i]["task_id"] for i in slice_indices(len(pool), k, 0, rounds=3)]
+        slices.append(set(ids))
+    assert set().union(*slices) == {p["task_id"] for p in pool}
+    assert sum(map(len, slices)) == len(pool)
+    line = one_error(capsys, "slice-problems", "--problems", str(DEMO), "--rounds", "3",
+                     "--round", "4", "--out", str(tmp_path / "r4.jsonl"))  # fmt: skip
+    assert line == "codedpo slice-problems: error: --round must be in [1, 3], got 4"

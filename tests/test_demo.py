@@ -14,11 +14,9 @@ from typing import Any
 import pytest
 import torch
 
-from codedpo.models import demo
-
-from codedpo.models import demo_families
 from codedpo.execution.sandbox.codec import decode
 from codedpo.io import InputError, read_jsonl, sha256_file
+from codedpo.models import demo, demo_families
 
 ROOT = Path(__file__).resolve().parents[1]
 PROBLEMS = ROOT / "src/codedpo/data/demo/problems.jsonl"
@@ -152,6 +150,7 @@ def _real_file(family: str, name: str) -> dict:
     return json.loads((SHARED_MODELS / REAL[family] / name).read_text())
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("family", sorted(REAL))
 def test_family_templates_are_the_real_models(family):
     """Each family's chat template is its hub model's, character for character."""
@@ -172,6 +171,7 @@ def family_model(request, tmp_path_factory) -> tuple[str, Path]:
     return request.param, out
 
 
+@pytest.mark.real_data
 def test_small_build_loads_like_a_hub_model(family_model):
     """A demo policy of each family, with its locally trained tokenizer, loads as a hub model
     and lays out its stop tokens as the hub model does: config.json's eos/bos, the tokenizer's
@@ -240,6 +240,7 @@ def test_small_build_loads_like_a_hub_model(family_model):
     assert isinstance(tokenizer.decode(out[0], skip_special_tokens=True), str)
 
 
+@pytest.mark.real_data
 @pytest.mark.parametrize("family", sorted(REAL))
 def test_build_on_the_real_tokenizer_files(family, tmp_path):
     """The tokenizer source can be the real files: the policy keeps their vocabulary and
@@ -264,6 +265,7 @@ def test_build_on_the_real_tokenizer_files(family, tmp_path):
     assert info["args"]["tokenizer"].endswith(REAL[family])
 
 
+@pytest.mark.real_data
 def test_bad_tokenizer_source_is_a_clear_error(tmp_path):
     with pytest.raises(InputError, match="tokenizer directory not found"):
         demo.build_demo_model(PROBLEMS, tmp_path / "m", tokenizer=str(tmp_path / "none"),

@@ -9,11 +9,10 @@ from pathlib import Path
 import pytest
 
 from codedpo.execution import filter as filters
-
-from codedpo.problems import train_sources as sources
 from codedpo.io import InputError, read_json, write_jsonl
-from codedpo.problems.prepare import prepare
+from codedpo.problems import train_sources as sources
 from codedpo.problems.load import load_problems
+from codedpo.problems.prepare import prepare
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 BENCH = FIXTURES / "humaneval-like.jsonl"
@@ -113,6 +112,7 @@ def test_a_copied_solution_is_caught_even_under_a_new_statement():
     assert dropped[0]["field"] == "solution" and dropped[0]["overlap"] == 1.0
 
 
+@pytest.mark.real_data
 @needs_shared
 def test_real_humaneval_prompt_restated_is_caught(tmp_path):
     humaneval = prepare(SHARED / "HumanEval.jsonl.gz", "humaneval", None)
@@ -323,8 +323,8 @@ def test_filter_problems_rejects_a_bad_threshold():
 
 def test_problems_with_many_right_answers_stay_out_of_training():
     """'Print any divisor': the statement says so, or two accepted solutions disagree."""
-    from codedpo.execution.executor import ExecConfig, Limits  # noqa: PLC0415
     from codedpo.execution.backends import SandboxConfig  # noqa: PLC0415
+    from codedpo.execution.executor import ExecConfig, Limits  # noqa: PLC0415
 
     def stdio(task_id, statement, code, meta=None):
         return {"task_id": task_id, "prompt": statement, "entry_point": None,

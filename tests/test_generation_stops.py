@@ -30,6 +30,7 @@ from codedpo.sampling.sample import generate_responses  # noqa: E402
 from codedpo.sampling.stops import stop_tokens, template_end_of_turn  # noqa: E402
 
 needs_shared = pytest.mark.skipif(not SHARED_MODELS.exists(), reason="../shared/models not present")
+pytestmark = pytest.mark.real_data
 
 # What each model's files say (../shared/models/README.md).
 EXPECTED = {

@@ -7,8 +7,12 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from workflow_helpers import copy_workflow, snakemake  # noqa: E402
+
+pytestmark = pytest.mark.workflow
 
 
 def generation_jobs(stdout: str) -> dict[str, list[tuple[str, str]]]:

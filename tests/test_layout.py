@@ -85,7 +85,8 @@ def test_a_stage_imports_only_earlier_stages_and_the_shared_helpers():
 
 
 def test_only_the_command_line_imports_the_workflow_package():
-    importers = {m for m, others in GRAPH.items() for o in others if o.startswith("codedpo.workflow")}
+    importers = {m for m, others in GRAPH.items() for o in others if
+    o.startswith("codedpo.workflow")}
     assert {m for m in importers if not m.startswith("codedpo.workflow")} <= {"codedpo.cli"}
 
 

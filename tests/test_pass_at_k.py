@@ -8,8 +8,8 @@ from fractions import Fraction
 
 import pytest
 
-from codedpo.io import InputError
 from codedpo.evaluation.pass_at_k import count_passes, estimate, pass_at_k
+from codedpo.io import InputError
 
 
 def exact(n: int, c: int, k: int) -> Fraction:

@@ -122,8 +122,8 @@ def test_generation_from_an_adapter_equals_the_merged_model(work, tmp_path):
     import torch
     from transformers import AutoModelForCausalLM
 
-    from codedpo.sampling.sample import generate_responses
     from codedpo.models.load import save_merged
+    from codedpo.sampling.sample import generate_responses
 
     problems = [{"task_id": f"demo/p{k}", "prompt": f"Write `f{k}(x)` returning x + {k}.",
                  "entry_point": f"f{k}", "split": "train", "tests": {"kind": "call", "cases": []}}

@@ -8,8 +8,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from codedpo.reporting.implicit_reward import reward_pairs
 from codedpo.io import InputError
+from codedpo.reporting.implicit_reward import reward_pairs
 from codedpo.reporting.plots import (
     Run,
     main,

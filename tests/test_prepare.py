@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.problems.download import SOURCES, check_hash
 from codedpo.io import InputError
+from codedpo.problems.download import SOURCES, check_hash
 from codedpo.problems.prepare import main as prepare_main
 from codedpo.problems.prepare import prepare
 
@@ -17,6 +17,7 @@ SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/benchmarks not present")
 
 
+@pytest.mark.real_data
 @needs_shared
 @pytest.mark.parametrize(
     ("shared_name", "pinned_name", "gunzip_first"),
@@ -36,6 +37,7 @@ def test_pinned_hashes_match_the_real_files(shared_name, pinned_name, gunzip_fir
         check_hash(data[:-10] if not SOURCES[pinned_name][2] else gzip.compress(b"x"), pinned_name)
 
 
+@pytest.mark.real_data
 @needs_shared
 @pytest.mark.parametrize(
     ("name", "fmt", "count", "kind"),
@@ -77,6 +79,7 @@ def test_prepare_reports_bad_line(tmp_path):
     assert json.loads(out.read_text()) == good
 
 
+@pytest.mark.real_data
 @needs_shared
 def test_mbpp_few_shot_template_uses_the_prompt_split():
     import yaml

@@ -15,7 +15,7 @@ import pytest
 from workflow_helpers import snakemake
 
 POLICIES = ["demo-codeqwen", "demo-deepseek-coder", "demo-codellama"]  # config.yaml
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 # Every file the rules mark with report(), with its category.
 REPORTED = {

@@ -16,11 +16,11 @@ sys.path.insert(0, str(Path(__file__).parent))
 from scored_runs import BENCHMARK, CANDIDATES, TASKS, execute_candidates, score_run  # noqa: E402
 
 from codedpo.io import InputError  # noqa: E402
+from codedpo.reporting.make_tables import main as tables_main  # noqa: E402
 from codedpo.reporting.plots import main as plot_main  # noqa: E402
 from codedpo.reporting.plots import rounds_frame  # noqa: E402
 from codedpo.reporting.rounds_table import build_rounds_table  # noqa: E402
 from codedpo.reporting.tables import build_tables  # noqa: E402
-from codedpo.reporting.make_tables import main as tables_main  # noqa: E402
 
 # Problems each run's greedy answer solves: the paper's arm gains in round 2, max_min loses.
 # (variant, arm, round, recipe): None is the flag left out (the default).

@@ -10,13 +10,13 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.problems import train_sources as sources
-from codedpo.execution.executor import ExecConfig
 from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.executor import ExecConfig
 from codedpo.execution.filter import verify_references
 from codedpo.io import InputError
-from codedpo.problems.prepare import main as prepare_main
+from codedpo.problems import train_sources as sources
 from codedpo.problems.load import load_problems, validate_problem
+from codedpo.problems.prepare import main as prepare_main
 
 FIXTURES = Path(__file__).parent / "fixtures" / "sources"
 BACKEND = "bwrap" if shutil.which("bwrap") else "process"

@@ -268,9 +268,7 @@ def _policy_dir(tmp_path_factory, family_name: str, source: str | None) -> Path:
     its policies (real tokenizer files when ``source`` is given, else a locally trained one)."""
     from transformers import AutoModelForCausalLM
 
-    from codedpo.models import demo
-
-    from codedpo.models import demo_families
+    from codedpo.models import demo, demo_families
 
     family = demo_families.get_family(family_name)
     out = tmp_path_factory.mktemp(f"policy-{family_name}") / "model"
@@ -332,6 +330,7 @@ def _trainer(model_dir: Path, method: str, records: list[dict], tmp_path: Path):
     return build_trainer(script_args, training_args, records)
 
 
+@pytest.mark.real_data
 def test_trl_sees_the_sampled_sequences_token_for_token(policy, tmp_path):
     """A DPO pair and an RFT example, tokenized by the trainers our training builds: the prompt
     is exactly the generation prompt, each completion exactly the sampled ids (one end-of-turn
@@ -366,6 +365,7 @@ def test_trl_sees_the_sampled_sequences_token_for_token(policy, tmp_path):
     assert bos is None or rft["input_ids"].count(bos) <= 1
 
 
+@pytest.mark.real_data
 def test_trl_alone_adds_tokens_after_the_stop_token(tmp_path_factory, tmp_path):
     """Why training tokenizes itself: TRL 1.16's own conversational tokenization renders the
     response through the template, which puts a newline after DeepSeek-Coder's <|EOT|> and
@@ -396,6 +396,7 @@ def test_trl_alone_adds_tokens_after_the_stop_token(tmp_path_factory, tmp_path):
         assert row["chosen_ids"][-2] == tokenizer.eos_token_id  # ...<eot> "\n"
 
 
+@pytest.mark.real_data
 def test_codeqwen_tokenizer_loads_as_its_files_say(tmp_path_factory):
     """transformers 5 loads any qwen2 model's tokenizer as Qwen2Tokenizer, which garbles
     CodeQwen1.5's SentencePiece vocabulary; codedpo.models.chat.load_tokenizer (what sampling,
