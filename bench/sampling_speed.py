@@ -47,7 +47,7 @@ DEMO_PROBLEMS = ROOT / "src/codedpo/data/demo/problems.jsonl"
 
 def build_demo_policy(out: Path) -> Path:
     """demo-a exactly as config.yaml builds it."""
-    cmd = [sys.executable, "-m", "codedpo.models.demo", "--problems", str(DEMO_PROBLEMS)]
+    cmd = [sys.executable, "-m", "codedpo", "build-demo-model", "--problems", str(DEMO_PROBLEMS)]
     cmd += ["--out", str(out), "--seed", "1", "--hidden-size", "64", "--num-layers", "2"]
     cmd += ["--steps", "300", "--no-progress"]
     subprocess.run(cmd, check=True)

@@ -294,7 +294,7 @@ def test_cli_reports_bad_input_cleanly(tmp_path, problems_file):
     samples = tmp_path / "samples.jsonl"
     samples.write_text("{broken\n")
     proc = subprocess.run(
-        [sys.executable, "-m", "codedpo.cli", "execute", "--problems", str(problems_file),
+        [sys.executable, "-m", "codedpo", "execute", "--problems", str(problems_file),
          "--samples", str(samples), "--out", str(tmp_path / "o.jsonl"), "--backend", "process"],
         capture_output=True, text=True,
     )  # fmt: skip

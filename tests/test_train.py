@@ -83,7 +83,7 @@ def rft_file(tmp_path) -> Path:
 
 def launch(accelerate_config: str, args: list[str], extra: list[str] = ()):
     cmd = [str(ACCELERATE), "launch", "--config_file", str(ROOT / accelerate_config), *extra]
-    cmd += ["-m", "codedpo.training.train", *args]
+    cmd += ["-m", "codedpo", "train", *args]
     env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
     return subprocess.run(cmd, cwd=ROOT, env=env, capture_output=True, text=True, timeout=600)
 
