@@ -7,7 +7,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup system demo test lint dag clean
+.PHONY: setup system demo test test-fast lint dag clean
 
 setup: system $(VENV)/.installed resources/runtime/judge/runtime.json
 
@@ -40,8 +40,14 @@ demo: setup
 	snakemake --cores $(CORES)
 	@cat results/tables/table1.md results/tables/table2.md
 
+# Everything (CI: .ci/run), with the 30 slowest tests listed at the end of the log.
 test: setup
-	pytest -q
+	pytest -q --durations=30
+
+# The inner loop: no snakemake run or dry run, no SLURM cluster, nothing read from ../shared, no
+# multi-rank training (markers: pyproject.toml). Under two minutes on 2 idle cores (84 s measured).
+test-fast: setup
+	pytest -q -m "not workflow and not slurm and not real_data and not slow" --durations=10
 
 lint: setup
 	ruff check src tests scripts bench

@@ -12,7 +12,7 @@ import yaml
 
 from codedpo.models import chat
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 POLICIES = {"demo-codeqwen": "codeqwen", "demo-deepseek-coder": "deepseek-coder",
             "demo-codellama": "codellama"}  # fmt: skip
 MARKUP = ("<|im_end|>", "<|im_start|>", "<|endoftext|>", "<fim_pad>", "<|EOT|>",
@@ -26,8 +26,8 @@ def _samples(demo: Path, policy: str) -> list[dict]:
 
 
 def test_sampling_stops_at_each_policys_end_of_turn(demo: Path):
-    """Today's codedpo.sampling.sample with the demo policies: no response holds template markup or a
-    special token, and almost every one ended on the end-of-turn token before the budget."""
+    """Today's codedpo.sampling.sample with the demo policies: no response holds template markup
+    or a special token, and almost every one ended on the end-of-turn token before the budget."""
     config = yaml.safe_load((demo / "config.yaml").read_text())
     budget = config["sampling"]["max_new_tokens"]
     for policy, family in POLICIES.items():

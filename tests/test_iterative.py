@@ -1,19 +1,24 @@
-"""Iterative on-policy rounds and arms for real: one 2-round run of the demo policy shaped like
+"""Iterative on-policy rounds and arms for real: a 2-round run of the demo policy shaped like
 CodeQwen1.5 (the demo's settings), then dry runs in a copy of it for what a change reruns, and the
 config errors of rounds and arms at the dry run.
 
 The run has the paper's arm (random pairs) for two rounds, each evaluated and scored, and one
 more arm (`max_min` pairs) for its first round's pairs and DPO, so that a change to one arm can
-be seen to leave the other alone. To keep it short it leaves out what the paper's run already
-tests (RFT, the base model's evaluation, the implicit-reward analysis, the tables: they need
-every run of every arm); the full DAG of rounds and arms is checked by the dry runs below.
+be seen to leave the other alone. Round 1 of the paper's arm is the demo's own run (same
+settings): the run starts from a copy of the session's finished demo (tests/conftest.py) and
+must leave round 1 as the demo made it, running only round 2 and the other arm. It leaves out
+what the paper's run already tests (RFT, the base model's evaluation, the implicit-reward
+analysis, the tables: they need every run of every arm); the full DAG of rounds and arms is
+checked by the dry runs below.
 """
 
 from __future__ import annotations
 
 import json
+import re
 import shutil
 import time
+from collections import Counter
 from pathlib import Path
 
 import pytest
@@ -22,7 +27,7 @@ from workflow_helpers import copy_workflow, planned_jobs, snakemake
 
 from codedpo.problems.slices import slice_indices
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 POLICY = "demo-codeqwen"
 ROUND1 = f"results/checkpoints/{POLICY}/dpo-{POLICY}"
@@ -31,7 +36,6 @@ ARM1 = f"results/checkpoints/{POLICY}/max_min/dpo/r1/dpo-{POLICY}"
 CONFIG = {
     "models": {"demo-deepseek-coder": None, "demo-codellama": None},
     "rounds": 2,
-    "sampling": {"shards": 1},  # one sampling and one execution job per round: a shorter run
     "arms": {"max_min": {"pairs": {"strategy": "max_min"}}},
     "tables": {"models": [POLICY], "off_policy": False},
 }
@@ -62,16 +66,41 @@ def read_jsonl(path: Path) -> list[dict]:
 
 
 def shards(workdir: Path, where: str) -> list[dict]:
-    return read_jsonl(workdir / where / "shard0.jsonl")
+    """Every shard's records (the demo samples in 2 shards)."""
+    files = sorted((workdir / where).glob("shard*.jsonl"))
+    assert [f.name for f in files] == ["shard0.jsonl", "shard1.jsonl"], where
+    return [r for f in files for r in read_jsonl(f)]
+
+
+# Round 1 of the paper's arm: the demo's samples, executions, pairs, checkpoint and scores.
+ROUND_ONE = [
+    *(
+        f"results/{stage}/{POLICY}/shard{i}.jsonl"
+        for stage in ("samples", "executions")
+        for i in (0, 1)
+    ),
+    f"results/pairs/{POLICY}/pairs.jsonl",
+    f"{ROUND1}/train_summary.json",
+    f"results/eval/{POLICY}/dpo-{POLICY}/demo_eval/scores.json",
+]
 
 
 @pytest.fixture(scope="module")
-def two_rounds(tmp_path_factory) -> Path:
-    workdir = copy_workflow(tmp_path_factory.mktemp("iterative") / "wf")
+def two_rounds(demo, tmp_path_factory) -> Path:
+    workdir = tmp_path_factory.mktemp("iterative") / "wf"
+    shutil.copytree(demo, workdir, symlinks=True)
+    before = {rel: (workdir / rel).stat().st_mtime_ns for rel in ROUND_ONE}
     name = write_config(workdir, "two.yaml", CONFIG)
     start = time.monotonic()
-    snakemake(workdir, *targets(), "--configfile", name)
-    print(f"2-round run: {time.monotonic() - start:.0f} s")
+    proc = snakemake(workdir, *targets(), "--configfile", name)
+    print(f"2-round run from the demo: {time.monotonic() - start:.0f} s")
+    # what ran: round 2 (sampled, executed, paired, trained, evaluated) and the other arm's
+    # pairs and DPO; round 1 is the demo's, untouched
+    text = proc.stdout + proc.stderr
+    ran = Counter(re.findall(r"^(?:local)?rule (\w+):$", text, re.M))
+    assert ran == {"sample_responses": 2, "execute_samples": 2, "build_pairs": 2, "train_dpo": 2,
+                   "generate_eval": 1, "execute_eval": 1, "score_eval": 1}, ran  # fmt: skip
+    assert {rel: (workdir / rel).stat().st_mtime_ns for rel in ROUND_ONE} == before
     return workdir
 
 
@@ -133,7 +162,7 @@ def test_nothing_changed_runs_nothing(finished):
 
 def test_a_third_round_runs_only_round_three(finished):
     jobs = plan(finished, {**CONFIG, "rounds": 3}, rounds=3)
-    assert jobs == {"sample_responses": 1, "execute_samples": 1, "build_pairs": 1,
+    assert jobs == {"sample_responses": 2, "execute_samples": 2, "build_pairs": 1,
                     "train_dpo": 1, "generate_eval": 1, "execute_eval": 1,
                     "score_eval": 1}  # fmt: skip
     shell = snakemake(finished, "-n", "-p", *targets(3), "--configfile", "plan.yaml").stdout
@@ -153,7 +182,7 @@ def test_one_arms_pair_strategy_reruns_only_its_pairs_and_what_follows(finished)
     # (which sets its own strategy)
     config = {**CONFIG, "pairs": {"strategy": "max_random"}}
     assert plan(finished, config) == {
-        "build_pairs": 2, "train_dpo": 2, "sample_responses": 1, "execute_samples": 1,
+        "build_pairs": 2, "train_dpo": 2, "sample_responses": 2, "execute_samples": 2,
         "generate_eval": 2, "execute_eval": 2, "score_eval": 2}  # fmt: skip
 
 
@@ -161,7 +190,7 @@ def test_the_reference_model_setting_reruns_only_later_rounds(finished):
     jobs = plan(finished, {**CONFIG, "rounds_reference": "original"})
     assert jobs == {"train_dpo": 1, "generate_eval": 1, "execute_eval": 1, "score_eval": 1}
     shell = snakemake(finished, "-n", "-p", *targets(), "--configfile", "plan.yaml").stdout
-    (train,) = [line for line in shell.splitlines() if "-m codedpo.training.train" in line]
+    (train,) = [line for line in shell.splitlines() if "-m codedpo train " in line]
     assert f"--ref_model_name_or_path results/models/{POLICY}" in train
 
 

@@ -43,16 +43,17 @@ from pathlib import Path
 
 import pytest
 
-from codedpo.problems.benchmark_formats import load_evalplus, load_humaneval, load_mbpp
-from codedpo.execution.sandbox import codec
+from codedpo.execution.backends import SandboxConfig
 from codedpo.execution.compare import outputs_match
 from codedpo.execution.executor import ExecConfig, execute_files
-from codedpo.execution.backends import SandboxConfig
+from codedpo.execution.sandbox import codec
 from codedpo.io import write_jsonl
+from codedpo.problems.benchmark_formats import load_evalplus, load_humaneval, load_mbpp
 from codedpo.problems.load import load_problems
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 pytestmark = [
+    pytest.mark.real_data,
     pytest.mark.skipif(not SHARED.exists(), reason="../shared/benchmarks not present"),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) not installed"),
 ]

@@ -4,7 +4,7 @@ Each benchmark is set up exactly as ``configs/paper.yaml`` sets it up (format an
 template), and goes through the commands the workflow's rules run, as subprocesses:
 
     codedpo prepare -> codedpo execute --expected-only -> (model responses) ->
-    python -m codedpo.sampling.extract -> codedpo execute -> codedpo score
+    codedpo extract -> codedpo execute -> codedpo score
 
 The "model responses" are the canonical solutions written the way chat models answer: a fenced
 block with chatter and a usage example, an untagged fence, CodeLlama's ``[PYTHON]`` tags, code in
@@ -46,7 +46,7 @@ REPO = Path(__file__).resolve().parents[1]
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "benchmarks"
 BIN = Path(sys.executable).parent
 pytestmark = [
-    pytest.mark.slow,
+    pytest.mark.real_data,
     pytest.mark.skipif(not SHARED.exists(), reason="../shared/benchmarks not present"),
     pytest.mark.skipif(shutil.which("bwrap") is None, reason="bubblewrap (bwrap) not installed"),
 ]
@@ -134,7 +134,8 @@ def mutant(code: str, entry: str, kind: str) -> str:
 
 
 # -- running the commands -----------------------------------------------------------------------
-def run(*argv: str, cwd: Path, env: dict | None = None) -> str:
+def run(*argv: str | Path, cwd: Path, env: dict | None = None) -> str:
+    argv = tuple(map(str, argv))
     proc = subprocess.run(
         list(argv), cwd=cwd, capture_output=True, text=True, timeout=1200,
         env={**os.environ, **(env or {})},
@@ -189,7 +190,7 @@ def eval_stage(name: str, spec: dict, workdir: Path, plus_expected) -> Stage:
                         "kind": kind, "raw": response})  # fmt: skip
     raw_path, samples_path = workdir / "raw.jsonl", workdir / "samples.jsonl"
     write_jsonl(raw_path, raw)
-    run(sys.executable, "-m", "codedpo.sampling.extract", "--problems", str(problems_path),
+    run(sys.executable, "-m", "codedpo", "extract", "--problems", str(problems_path),
         "--samples", str(raw_path), "--out", str(samples_path), cwd=REPO)  # fmt: skip
     executions = workdir / "executions.jsonl"
     run(BIN / "codedpo", "execute", "--problems", str(problems_path), "--expected", str(expected),

@@ -20,7 +20,7 @@ import pytest
 import yaml
 from workflow_helpers import REPO, copy_workflow, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.workflow, pytest.mark.real_data]
 SHARED = REPO.parent / "shared"
 CONFIGS = ("--configfile", "configs/paper.yaml", "configs/rehearsal.yaml")
 

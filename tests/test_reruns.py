@@ -16,7 +16,7 @@ import pytest
 import yaml
 from workflow_helpers import planned_jobs, snakemake
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 # What follows a changed checkpoint, per evaluated checkpoint: greedy samples, their execution,
 # the score; then the tables and the pass@1 plot.

@@ -17,7 +17,7 @@ import psutil
 import pytest
 from workflow_helpers import snakemake, snakemake_env
 
-CODEDPO = [sys.executable, "-m", "codedpo.cli"]
+CODEDPO = [sys.executable, "-m", "codedpo"]
 
 # A job's process tree at its worst: a child in its own session (out of reach of a process-group
 # signal) that ignores SIGINT and SIGTERM, and a double-forked daemon whose parent has exited.
@@ -41,8 +41,11 @@ TREE = textwrap.dedent(
                 note()
                 time.sleep(600)
             os._exit(0)
-        time.sleep(float(sys.argv[3]) if len(sys.argv) > 3 else 600)
-        sys.exit(3)
+        if sys.argv[3:] == ["exit"]:  # exit 3 once the whole tree is up, leaving it behind
+            while len(os.listdir(pids)) < 3:
+                time.sleep(0.05)
+            sys.exit(3)
+        time.sleep(600)
     """
 )
 
@@ -99,11 +102,13 @@ def test_launch_passes_the_status_on_and_stops_what_is_left(tmp_path):
     script, pids = _tree(tmp_path)
     status = subprocess.run(
         [*CODEDPO, "launch", "--grace", "1", "--", sys.executable, str(script), "root",
-         str(pids), "2"],
+         str(pids), "exit"],
         timeout=60,
     ).returncode  # fmt: skip
     assert status == 3
-    _wait_gone([int(p.name) for p in pids.iterdir()], timeout=5)
+    left = [int(p.name) for p in pids.iterdir()]
+    assert len(left) == 3  # the root, the stubborn child and the daemon were all running
+    _wait_gone(left, timeout=5)
 
 
 def test_launch_stops_when_the_process_it_serves_is_killed(tmp_path):
@@ -115,7 +120,7 @@ def test_launch_stops_when_the_process_it_serves_is_killed(tmp_path):
         import os, subprocess, sys
         from codedpo.workflow import launch
         os.environ[launch.WATCH_ENV] = launch.identity(os.getpid())
-        subprocess.run(["bash", "-c", "{sys.executable} -m codedpo.cli launch --grace 1 -- "
+        subprocess.run(["bash", "-c", "{sys.executable} -m codedpo launch --grace 1 -- "
                         "{sys.executable} {script} root {pids}; echo done"])
         """
     )
@@ -135,22 +140,26 @@ def _descendants(pid: int) -> list[psutil.Process]:
         return []
 
 
-def _wait_for_training(proc: subprocess.Popen, timeout: float = 300) -> list[int]:
+def _wait_for_training(proc: subprocess.Popen, log: Path, timeout: float = 300) -> list[int]:
+    """The job's process tree once its rank has logged a first optimizer step (the recipes log
+    every step): training under way, past its imports and model loading, many steps from done."""
     deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        assert proc.poll() is None, "snakemake ended before training started"
-        for child in _descendants(proc.pid):
-            try:
-                if child.cmdline()[1:3] == ["-m", "codedpo.training.train"]:  # the rank, not a launcher
-                    time.sleep(1)  # it is loading (imports, model): seconds before its 2 s of steps
-                    return [p.pid for p in _descendants(proc.pid)]
-            except psutil.Error:
-                continue
-        time.sleep(0.2)
-    raise AssertionError("training never started")
+    while "'loss'" not in (log.read_text(errors="replace") if log.exists() else ""):
+        assert proc.poll() is None, "snakemake ended before training logged a step"
+        assert time.monotonic() < deadline, f"no training step in {log} after {timeout} s"
+        time.sleep(0.1)
+    tree = _descendants(proc.pid)
+    commands = []
+    for child in tree:
+        try:
+            commands.append(child.cmdline())
+        except psutil.Error:
+            continue
+    assert any(c[1:4] == ["-m", "codedpo", "train"] for c in commands), commands  # the rank
+    return [p.pid for p in tree]
 
 
-@pytest.mark.slow
+@pytest.mark.workflow
 def test_interrupted_snakemake_stops_training_and_resumes_to_the_same_tables(demo, tmp_path):
     workdir = tmp_path / "demo"
     shutil.copytree(demo, workdir, symlinks=True)
@@ -164,12 +173,15 @@ def test_interrupted_snakemake_stops_training_and_resumes_to_the_same_tables(dem
     for name, signum, group in [("Ctrl-C", signal.SIGINT, True), ("SIGINT", signal.SIGINT, False),
                                 ("SIGTERM", signal.SIGTERM, False),
                                 ("SIGKILL", signal.SIGKILL, False)]:  # fmt: skip
+        log = workdir / "logs/train_rft/demo-codeqwen/rft.log"
+        log.unlink(missing_ok=True)  # the demo's, or the last attempt's
         proc = subprocess.Popen(
             [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workdir,
-            env=snakemake_env(), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-            start_new_session=True,
+            # the rank's step lines reach its log as they are printed
+            env={**snakemake_env(), "PYTHONUNBUFFERED": "1"}, stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE, text=True, start_new_session=True,
         )  # fmt: skip
-        tree = _wait_for_training(proc)
+        tree = _wait_for_training(proc, log)
         start = time.monotonic()
         if group:
             os.killpg(proc.pid, signum)

@@ -17,6 +17,7 @@ import subprocess
 import sys
 import textwrap
 import time
+from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,24 +27,38 @@ from workflow_helpers import copy_workflow
 REPO = Path(__file__).resolve().parents[1]
 SCRIPT = REPO / "scripts" / "slurm_local.sh"
 PROFILE = REPO / "profiles" / "ci-slurm"
-# One policy's whole chain goes through SLURM: every rule the demo submits (model build,
-# sampling, execution, DPO and RFT training, evaluation generation and execution, the
-# implicit-reward analysis), each job starting snakemake twice while the plugin polls squeue with
-# a growing delay (README: measured time); its outputs must equal the one-machine demo's.
-# CODEDPO_SLURM_FULL=1 sends the whole demo (`rule all`, three policies), CODEDPO_SLURM_QUICK=1
-# only one policy's pairs (every stage up to DPO's input), for a quicker check while developing.
+# One policy's chain goes through SLURM, in a copy of the one-machine demo (tests/conftest.py)
+# that lost it: every rule the demo submits (sampling, execution, DPO and RFT training, evaluation
+# generation and execution, the implicit-reward analysis), each job starting snakemake twice while
+# the plugin polls squeue with a growing delay (README: measured time), and the rule that builds
+# a policy, for another policy's model (also removed), in a free slot beside the chain rather than
+# at its head (where its minute and a slow poll delayed every later job); the problem stages
+# belong to no policy and come with the copy. Every output must equal the demo's.
+# CODEDPO_SLURM_FULL=1 sends the whole demo from scratch (`rule all`, three policies),
+# CODEDPO_SLURM_QUICK=1 only the chain's pairs (every stage up to DPO's input) and the model
+# build, for a quicker check while developing.
 FULL_DEMO = os.environ.get("CODEDPO_SLURM_FULL") == "1"
 QUICK = os.environ.get("CODEDPO_SLURM_QUICK") == "1"
 POLICY = "demo-codeqwen"
+BUILT = "demo-codellama"  # whose model is built again through SLURM
 CHAIN = [f"results/eval/{POLICY}/{variant}/demo_eval/scores.json"
          for variant in ("base", "rft", f"dpo-{POLICY}")] + [
     f"results/analysis/{POLICY}/reward_summary.json"]  # fmt: skip
 DEMO_TARGETS = ([] if FULL_DEMO else [f"results/pairs/{POLICY}/stats.json"] if QUICK
-                else CHAIN)  # fmt: skip
+                else CHAIN) + ([] if FULL_DEMO else [f"results/models/{BUILT}"])  # fmt: skip
+# The demo's outputs of POLICY from its samples on (and BUILT's model): what SLURM makes again.
+REMOVED = [f"results/{stage}/{POLICY}" for stage in
+           ("samples", "executions", "pairs", "checkpoints", "eval", "analysis")] + [
+    f"results/models/{BUILT}"]  # fmt: skip
+# The jobs that go through sbatch: each once.
+REMOTE_JOBS = {"build_demo_model": 1, "sample_responses": 2, "execute_samples": 2}
+if not QUICK:
+    REMOTE_JOBS |= {"train_dpo": 1, "train_rft": 1, "generate_eval": 3, "execute_eval": 3,
+                    "analyze_implicit_reward": 1}  # fmt: skip
 SUBMITTED = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", re.M)
 REMOTE_RULE = re.compile(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
 
 @dataclass
@@ -144,8 +159,13 @@ def write_workflow(workdir: Path, snakefile: str) -> Path:
 
 
 @pytest.fixture(scope="module")
-def slurm_demo(tmp_path_factory):
-    return copy_workflow(tmp_path_factory.mktemp("demo-slurm"), extra=("profiles",))
+def slurm_demo(tmp_path_factory, request):
+    workdir = tmp_path_factory.mktemp("demo-slurm")
+    if not FULL_DEMO:
+        shutil.copytree(request.getfixturevalue("demo"), workdir, symlinks=True, dirs_exist_ok=True)
+        for rel in REMOVED:
+            shutil.rmtree(workdir / rel)
+    return copy_workflow(workdir, extra=("profiles",))
 
 
 def test_cluster_is_up(cluster):
@@ -175,17 +195,28 @@ def test_demo_through_sbatch(cluster, slurm_demo, request):
     assert len(set(submitted.values())) == len(submitted)
     for job, slurm_id in submitted.items():
         assert ctld_submitted_and_succeeded(cluster, slurm_id), (remote[job], slurm_id)
-    assert {"build_demo_model", "sample_responses", "execute_samples"} <= set(remote.values())
+    if FULL_DEMO:
+        assert set(REMOTE_JOBS) <= set(remote.values())
+    else:
+        assert Counter(remote.values()) == REMOTE_JOBS
     # The localrules (problems, pairs, tables) ran beside SLURM, not through it.
     assert "localrule build_pairs:" in out
+    # The same outputs as the demo run on one machine (tests/conftest.py): every job is seeded
+    # and sets its own thread count, so where it ran changes nothing.
+    local = request.getfixturevalue("demo")
+    if not FULL_DEMO:  # the model built again: the same weights, tokenizer and build record
+        for path in sorted((local / f"results/models/{BUILT}").iterdir()):
+            mine = slurm_demo / path.relative_to(local)
+            if path.name == "demo_model.json":
+                records = [json.loads(p.read_text()) for p in (mine, path)]
+                for r in records:
+                    r.pop("build_seconds")
+                assert records[0] == records[1]
+            else:
+                assert mine.read_bytes() == path.read_bytes(), path.name
     if QUICK:
         assert all((slurm_demo / t).stat().st_size > 0 for t in target)
     else:
-        assert {"train_dpo", "train_rft", "generate_eval", "execute_eval",
-                "analyze_implicit_reward"} <= set(remote.values())  # fmt: skip
-        # The same outputs as the demo run on one machine (tests/conftest.py): every job is
-        # seeded and sets its own thread count, so where it ran changes nothing.
-        local = request.getfixturevalue("demo")
         policies = ("demo-codeqwen", "demo-deepseek-coder", "demo-codellama")
         same = [f"results/pairs/{p}/pairs.jsonl" for p in (policies if FULL_DEMO else [POLICY])]
         same += [f"results/eval/{POLICY}/{v}/demo_eval/samples.jsonl"

@@ -21,7 +21,7 @@ import pytest
 import yaml
 from workflow_helpers import copy_workflow, planned_jobs, snakemake, snakemake_env
 
-pytestmark = pytest.mark.slow
+pytestmark = pytest.mark.workflow
 
 
 def read_jsonl(path: Path) -> list[dict]:
@@ -117,16 +117,23 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
         [sys.executable, "-m", "snakemake", "--cores", "2"], cwd=workdir, env=snakemake_env(),
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
     )  # fmt: skip
-    # Kill it (and every job it started) once sampling outputs exist: mid-pipeline.
-    deadline = time.monotonic() + 300
-    while time.monotonic() < deadline and proc.poll() is None:
-        if list(workdir.glob("results/samples/demo-codeqwen/shard*.jsonl")):
-            break
-        time.sleep(0.5)
-    time.sleep(3)
+    # Kill it (and every job it started) the moment the first redone sample shard is written
+    # (renamed into place): mid-pipeline on a fast machine as on a loaded one, since the pairs
+    # still need both shards' execution jobs and then build_pairs, each a process start of a
+    # second or more. Freezing the group first (SIGSTOP) fixes what exists at that moment.
+    samples = workdir / "results/samples/demo-codeqwen"
+    deadline = time.monotonic() + 600
+    while not list(samples.glob("shard*.jsonl")):
+        assert proc.poll() is None, "snakemake ended before it wrote a sample shard"
+        assert time.monotonic() < deadline, "no sample shard after 600 s"
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGSTOP)
+    written = sorted(p.name for p in samples.glob("shard*.jsonl"))
+    pairs_made = (workdir / "results/pairs/demo-codeqwen/pairs.jsonl").exists()
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    assert not (workdir / "results/pairs/demo-codeqwen/pairs.jsonl").exists(), "killed too late"
+    assert not pairs_made, "killed too late"
+    print(f"killed with sample shards {written} written")
     snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
     snakemake(workdir, "--rerun-incomplete")
     tables = [f"results/tables/table{i}.{ext}" for i in (1, 2) for ext in ("csv", "md", "tex")]
@@ -161,9 +168,9 @@ def test_paper_matrix_dry_run_is_offline(tmp_path):
     (tables,) = [line for line in shell.splitlines() if "codedpo tables" in line]
     assert "--paper configs/paper_results.yaml" in tables
     assert "codeqwen=Qwen/CodeQwen1.5-7B-Chat" in tables and "mbpp_plus=mbpp_plus" in tables
-    export = [line for line in shell.splitlines() if "-m codedpo.problems.train_sources" in line]
+    export = [line for line in shell.splitlines() if "codedpo export-source" in line]
     assert any("--hub newfacade/LeetCodeDataset --split train --out" in x for x in export)
-    train = [line for line in shell.splitlines() if "-m codedpo.training.train" in line]
+    train = [line for line in shell.splitlines() if "-m codedpo train " in line]
     assert len(train) == 5 + 3
     assert not any("--learning_rate" in line or "--num_train_epochs" in line for line in train)
 
