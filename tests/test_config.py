@@ -10,7 +10,7 @@ import sys
 
 import pytest
 import yaml
-from workflow_helpers import REPO, copy_workflow, snakemake_env
+from workflow_helpers import REPO, copy_workflow, merge, snakemake_env
 
 from codedpo.workflow import config as config_check
 from codedpo.workflow.config import ConfigError, Layer
@@ -19,16 +19,6 @@ SCHEMA = config_check.load_schema(REPO / "schemas/config.schema.yaml")
 DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 PAPER = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
 
-
-def merge(base: dict, override: dict) -> dict:
-    """Snakemake's merge of --configfile over config.yaml (nested dicts update)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def check(*overrides: dict, base: dict = DEMO) -> dict:

@@ -11,6 +11,7 @@ from types import SimpleNamespace
 
 import pytest
 import yaml
+from workflow_helpers import merge
 
 from codedpo.workflow import flags
 from codedpo.workflow.config import Layer, check, load_schema
@@ -24,16 +25,6 @@ DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 ITERATIVE = yaml.safe_load((REPO / "configs/iterative.yaml").read_text())
 PAPER = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
 
-
-def merge(base: dict, override: dict) -> dict:
-    """Snakemake's merge of --configfile over config.yaml (nested mappings update)."""
-    out = copy.deepcopy(base)
-    for key, value in override.items():
-        if isinstance(value, dict) and isinstance(out.get(key), dict):
-            out[key] = merge(out[key], value)
-        else:
-            out[key] = copy.deepcopy(value)
-    return out
 
 
 def workflow(*overrides: dict) -> Workflow:

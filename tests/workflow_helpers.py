@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 import shutil
 import subprocess
 import sys
 from pathlib import Path
+
+from snakemake.utils import update_config
 
 REPO = Path(__file__).resolve().parents[1]
 # profiles/default: the workflow profile Snakemake reads on every run (show-failed-logs, checksums)
@@ -58,3 +61,11 @@ def planned_jobs(workdir: Path, *args: str) -> dict[str, int]:
         if m.group(1) != "total":
             jobs[m.group(1)] = int(m.group(2))
     return jobs
+
+
+def merge(base: dict, override: dict) -> dict:
+    """``override`` merged over a copy of ``base`` as ``--configfile`` merges a file over
+    config.yaml (Snakemake's own ``update_config``: nested mappings update, the rest replaces)."""
+    out = copy.deepcopy(base)
+    update_config(out, copy.deepcopy(override))
+    return out
