@@ -20,6 +20,7 @@ from codedpo.execution.sandbox import codec
 from codedpo.io import InputError
 from codedpo.problems.load import load_problems
 from codedpo.problems.python_source import split_check_function
+from codedpo.records import join_executions, load_records
 
 BACKENDS = ["process"] + (["bwrap"] if shutil.which("bwrap") else [])
 
@@ -253,6 +254,21 @@ def test_sandbox_fault_is_retried_then_reported(tmp_path, problems_file):
     assert records["killer"]["status"] == "sandbox_error"
     assert records["killer"]["attempts"] == 2
     assert records["after"]["status"] == "passed"
+
+
+def test_samples_without_ids_join_their_records_by_line(tmp_path, problems_file):
+    """A sample without ``sample_id`` is its line number (docs/formats.md), for the executor as
+    for every later stage: its execution record joins it (codedpo.records)."""
+    samples = write_jsonl(tmp_path / "samples.jsonl", [
+        {"task_id": "t/add", "solution": ADD, "raw": ADD},
+        {"task_id": "t/add", "solution": "def add(a, b):\n    return a - b\n", "raw": "-"},
+    ])  # fmt: skip
+    out = tmp_path / "out.jsonl"
+    problems = load_problems(problems_file)
+    execute_files(problems, [samples], out, _config("process"), expected_path=tmp_path / "e.json",
+                  progress=False)  # fmt: skip
+    joined = join_executions(problems, load_records([samples]), load_records([out]))
+    assert [(e.sample_id, e.status) for e in joined] == [("1", "passed"), ("2", "failed")]
 
 
 @pytest.mark.parametrize(

@@ -16,34 +16,36 @@ from tqdm import tqdm
 from codedpo.execution.plan import Limits, plan_problem
 from codedpo.execution.running import ExecConfig, Executor
 from codedpo.execution.verdicts import parse_results
-from codedpo.io import InputError, atomic_write, read_jsonl, sha256_json, write_json
+from codedpo.io import InputError, atomic_write, sha256_json, write_json
+from codedpo.records import WHERE, load_records
 
 # Bumped when the cache's content changes meaning (v2: digests of Python values, worker clock).
 CACHE_VERSION = 3
 
 
 def load_samples(paths: list[Path]) -> list[dict]:
+    """The samples to run, read as every stage reads them (:func:`codedpo.records.load_records`:
+    a missing ``sample_id`` is the line number), with the fields the executor needs checked."""
     samples = []
     seen: set[str] = set()
-    for path in paths:
-        for lineno, rec in read_jsonl(path):
-            where = f"{path}:{lineno}"
-            if not isinstance(rec.get("task_id"), str):
-                raise InputError(f"{where}: field 'task_id' is missing or not a string")
-            if not isinstance(rec.get("solution"), str):
-                raise InputError(f"{where}: field 'solution' is missing or not a string")
-            sample_id = rec.get("sample_id", f"{path.name}:{lineno}")
-            if not isinstance(sample_id, str):
-                raise InputError(f"{where}: field 'sample_id' must be a string")
-            if sample_id in seen:
-                raise InputError(f"{where}: field 'sample_id': duplicate id {sample_id!r}")
-            seen.add(sample_id)
-            rescued = rec.get("rescued") or []
-            if not isinstance(rescued, list) or not all(isinstance(r, str) for r in rescued):
-                raise InputError(f"{where}: field 'rescued' must be a list of strings")
-            samples.append({"task_id": rec["task_id"], "sample_id": sample_id,
-                            "solution": rec["solution"], "rescued": rescued,
-                            "_where": where})  # fmt: skip
+    for rec in load_records(paths):
+        where = rec[WHERE]
+        if not isinstance(rec.get("task_id"), str):
+            raise InputError(f"{where}: field 'task_id' is missing or not a string")
+        if not isinstance(rec.get("solution"), str):
+            raise InputError(f"{where}: field 'solution' is missing or not a string")
+        sample_id = rec["sample_id"]
+        if not isinstance(sample_id, str):
+            raise InputError(f"{where}: field 'sample_id' must be a string")
+        if sample_id in seen:
+            raise InputError(f"{where}: field 'sample_id': duplicate id {sample_id!r}")
+        seen.add(sample_id)
+        rescued = rec.get("rescued") or []
+        if not isinstance(rescued, list) or not all(isinstance(r, str) for r in rescued):
+            raise InputError(f"{where}: field 'rescued' must be a list of strings")
+        samples.append({"task_id": rec["task_id"], "sample_id": sample_id,
+                        "solution": rec["solution"], "rescued": rescued,
+                        "_where": where})  # fmt: skip
     return samples
 
 
