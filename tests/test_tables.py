@@ -15,16 +15,12 @@ import yaml
 sys.path.insert(0, str(Path(__file__).parent))
 from workflow_helpers import copy_workflow, snakemake  # noqa: E402
 
+from codedpo.evaluation.score_files import DEFAULT_RUN  # noqa: E402
 from codedpo.io import InputError  # noqa: E402
 from codedpo.reporting.make_tables import main
-from codedpo.reporting.tables import (  # noqa: E402
-    DEFAULT_RUN,
-    best_in_block,
-    build_tables,
-    latex_escape,
-    load_paper,
-    write_tables,
-)
+from codedpo.reporting.paper_results import load_paper  # noqa: E402
+from codedpo.reporting.table_format import best_in_block, latex_escape  # noqa: E402
+from codedpo.reporting.tables import build_tables, write_tables  # noqa: E402
 
 MODELS = ["deepseek", "codeqwen"]
 BENCHMARKS = ["humaneval", "humaneval_plus", "mbpp"]

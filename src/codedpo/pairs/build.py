@@ -56,7 +56,7 @@ from codedpo.verbs import command_parser
 
 
 def _prompt(problem: dict, task_id: str) -> list[dict]:
-    content = require(problem, "prompt", str, problem.get(WHERE) or f"problems[{task_id!r}]")
+    content = require(problem, "prompt", str, f"problems[{task_id!r}]")
     return [{"role": "user", "content": content}]
 
 

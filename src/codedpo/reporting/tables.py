@@ -40,34 +40,22 @@ from pathlib import Path
 
 import pandas as pd
 
-from codedpo.evaluation.score_files import (  # noqa: F401
+from codedpo.evaluation.score_files import (
     DEFAULT_RUN,
-    RESULT_FIELDS,
     Collected,
     Key,
     Run,
     collect,
-    load_scores,
-    results_digest,
     run_suffix,
 )
 from codedpo.io import InputError, atomic_write
 from codedpo.reporting import significance
-
-# The paper's numbers and the reading of score files live in their own modules; these names stay
-# importable from here.
-from codedpo.reporting.paper_results import PAPER_BENCHMARKS, PAPER_SCHEMA, Cells, load_paper  # noqa: F401
-
-# Rendering lives in table_format; these names stay importable from here.
-from codedpo.reporting.table_format import (  # noqa: F401
+from codedpo.reporting.paper_results import Cells
+from codedpo.reporting.table_format import (
     DIFF,
     HIGH,
     LOW,
-    MARK_NOTE,
-    MISSING,
     P,
-    best_in_block,
-    latex_escape,
     to_latex,
     to_markdown,
 )
