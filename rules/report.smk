@@ -55,7 +55,7 @@ rule plot_rounds:
         "--benchmarks {params.benchmarks} --out {output} > {log} 2>&1"
 
 
-# What the sandbox saw of every run's samples (codedpo.pairs.hacks): counts per hack class, per policy
+# What the sandbox saw of every run's samples (codedpo.execution.hacks): counts per hack class, per policy
 # and round, and the hack rate per round.
 rule hack_report:
     input:

@@ -17,7 +17,7 @@ import pytest
 from codedpo.execution.backends import SandboxConfig
 from codedpo.execution.executor import ExecConfig, Limits, execute_files
 from codedpo.pairs.build import build_pairs
-from codedpo.pairs.hacks import CLASSES, classify, text_signals
+from codedpo.execution.hacks import CLASSES, classify, text_signals
 from codedpo.problems.load import load_problems
 from codedpo.reporting.hack_report import main, parse_label, report_table
 
@@ -197,7 +197,7 @@ def test_flagged_never_chosen_and_counted(corpus):
 
 
 def _stats(flags: dict[str, list[str]], samples: int) -> dict:
-    from codedpo.pairs.hacks import summarize
+    from codedpo.execution.hacks import summarize
 
     return {"hacks": summarize(flags, {}, samples)}
 

@@ -7,5 +7,6 @@
   decontaminated against the benchmarks);
 - :mod:`~codedpo.execution.runtime`: ``codedpo runtime`` (the packages untrusted code may import);
 - :mod:`~codedpo.execution.backends`: bwrap, apptainer or a plain process around the worker;
+- :mod:`~codedpo.execution.hacks`: the reward-hack classes of an execution record;
 - ``sandbox/``: the sandbox side (standard library only, loaded by path).
 """

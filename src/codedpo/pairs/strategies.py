@@ -51,7 +51,7 @@ class Response:
     raw: str
     status: str
     score: float | None
-    hack: bool  # flagged by codedpo.pairs.hacks: never chosen
+    hack: bool  # flagged by codedpo.execution.hacks: never chosen
 
 
 def score_of(record: dict, score: str, where: str, *, required: bool) -> float | None:

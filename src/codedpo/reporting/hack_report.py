@@ -1,7 +1,7 @@
 """``codedpo hack-report``: the reward hacks of several runs, per policy and round.
 
 The counts come from each run's ``stats.json`` (``hacks``: the classes of
-:mod:`codedpo.pairs.hacks`)::
+:mod:`codedpo.execution.hacks`)::
 
     codedpo hack-report --stats results/pairs/demo-a/stats.json r2/pairs/demo-a/stats.json \\
         --labels "demo-a round 1" "demo-a round 2" \\
@@ -19,7 +19,7 @@ from pathlib import Path
 import pandas as pd
 
 from codedpo.io import InputError, atomic_write, read_json
-from codedpo.pairs.hacks import CLASSES, SECONDARY
+from codedpo.execution.hacks import CLASSES, SECONDARY
 from codedpo.verbs import command_parser
 
 _ROUND = re.compile(r"^(?P<series>.*?)\s*\bround\s+(?P<round>\d+)\s*$", re.IGNORECASE)
