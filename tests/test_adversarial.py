@@ -116,6 +116,12 @@ def corpus_run(tmp_path_factory):
         {"task_id": "adv/secret", "entry_point": "secret", "canonical_solution": None,
          "prompt": mark,
          "tests": {"kind": "call", "cases": [{"input": [], "output": secret_value}]}},
+        # Split assertions: each call's value crosses and is compared outside.
+        {"task_id": "adv/asserts", "prompt": "add", "entry_point": "add",
+         "canonical_solution": GOOD,
+         "tests": {"kind": "assert", "asserts": ["assert add(1, 2) == 3",
+                                                 "assert add(5, 7) == 12",
+                                                 "assert add(2, 2) == 4"]}},
         # A check with a loop: the problem's own test code runs in a judge.
         {"task_id": "adv/judged", "prompt": "add", "entry_point": "add",
          "canonical_solution": GOOD,

@@ -757,3 +757,62 @@ def test_a_samples_extraction_rescues_reach_its_record(tmp_path, problems_file):
     execute_files(load_problems(problems_file), [samples], out, _config("process"),
                   expected_path=tmp_path / "e.json", progress=False)  # fmt: skip
     assert json.loads(out.read_text())["rescued"] == ["joined_blocks"]
+
+
+def test_the_reference_check_checks_stored_outputs(tmp_path):
+    """A call case whose stored output the reference does not give is refused, naming the task
+    and the case; the problems whose stored outputs agree pass (and outputs the reference
+    computed are its own, checked by their bad cases)."""
+    from codedpo.execution.executor import write_expected  # noqa: PLC0415
+
+    add = "def add(a, b):\n    return a + b\n"
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/wrong", "prompt": "", "entry_point": "add", "canonical_solution": add,
+         "tests": {"kind": "call", "cases": [{"input": [1, 2], "output": 3},
+                                              {"input": [5, 7], "output": 13}]}},
+        {"task_id": "t/right", "prompt": "", "entry_point": "add", "canonical_solution": add,
+         "tests": {"kind": "call", "cases": [{"input": [1, 2], "output": 3}, {"input": [4, 4]}]}},
+    ])  # fmt: skip
+    loaded = load_problems(problems)
+    with pytest.raises(InputError, match=r"t/wrong: reference solution failed on case 1 "
+                       r"\(input \[5, 7\]\): wrong answer: 12, stored output 13"):  # fmt: skip
+        write_expected(loaded, _config(BACKENDS[-1]), tmp_path / "e.json", strict=True,
+                       progress=False)  # fmt: skip
+    del loaded["t/wrong"]
+    summary = write_expected(loaded, _config(BACKENDS[-1]), tmp_path / "e2.json", strict=True,
+                             progress=False)  # fmt: skip
+    assert summary["references_failing"] == 0
+
+
+def test_the_command_judges_in_the_built_runtime_by_default(tmp_path, judge_runtime, monkeypatch,
+                                                           capsys):  # fmt: skip
+    """`codedpo execute` as a new user runs it: the runtime `make setup` builds (where the workflow
+    judges) without a flag, one line saying so when none is built, `--runtime stdlib` on purpose."""
+    from codedpo.execution.command import main  # noqa: PLC0415
+
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/sorted", "prompt": "", "entry_point": "f",
+         "tests": {"kind": "call", "cases": [{"input": [[3, 1, 2]], "output": [1, 2, 3]}]}},
+    ])  # fmt: skip
+    code = "from sortedcontainers import SortedList\ndef f(xs):\n    return list(SortedList(xs))\n"
+    samples = write_jsonl(tmp_path / "s.jsonl", [{"task_id": "t/sorted", "solution": code}])
+    built = tmp_path / "built"
+    (built / "resources/runtime").mkdir(parents=True)
+    (built / "resources/runtime/judge").symlink_to(judge_runtime)
+    bare = tmp_path / "bare"
+    bare.mkdir()
+    runtime_id = json.loads((judge_runtime / "runtime.json").read_text())["id"]
+    for cwd, flags, status, runtime, warned in (
+        (built, [], "passed", runtime_id, False),
+        (bare, [], "runtime_error", "stdlib", True),
+        (built, ["--runtime", "stdlib"], "runtime_error", "stdlib", False),
+    ):
+        monkeypatch.chdir(cwd)
+        out = cwd / "out.jsonl"
+        assert main(["--problems", str(problems), "--samples", str(samples), "--out", str(out),
+                     "--workers", "1", "--no-progress", *flags]) == 0  # fmt: skip
+        record = json.loads(out.read_text())
+        assert (record["status"], record["runtime"]) == (status, runtime), record
+        err = capsys.readouterr().err
+        assert ("no judge runtime at resources/runtime/judge" in err) == warned, err
+        assert err.count("judging with the standard library only") == int(warned)

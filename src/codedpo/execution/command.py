@@ -14,6 +14,9 @@ from pathlib import Path
 
 from codedpo.execution.backends import BACKENDS, SandboxConfig, SandboxUnavailable, default_backend
 from codedpo.execution.executor import ExecConfig, Limits, execute_files, write_expected
+from codedpo.execution.runtime import DEFAULT_DIR as DEFAULT_RUNTIME
+from codedpo.execution.runtime import STDLIB
+from codedpo.execution.runtime import resolve as resolve_runtime
 from codedpo.io import InputError
 from codedpo.problems.load import load_problems
 from codedpo.verbs import command_parser
@@ -52,7 +55,8 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
         "--runtime",
         default=None,
         help="judge runtime directory (pinned packages untrusted code may import; built by "
-        "`codedpo runtime`); default: the standard library only",
+        "`codedpo runtime`), or 'stdlib' for the standard library only; default: "
+        f"{DEFAULT_RUNTIME}, as the workflow judges, when it is built (`make setup`)",
     )
     p.add_argument(
         "--parallel-reruns",
@@ -101,7 +105,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def config_from_args(args: argparse.Namespace) -> ExecConfig:
-    if args.runtime is not None and not Path(args.runtime).is_dir():
+    if args.runtime not in (None, STDLIB) and not Path(args.runtime).is_dir():
         raise InputError(
             f"--runtime {args.runtime}: no such directory (build it with `codedpo runtime "
             f"--out {args.runtime}`)"
@@ -111,7 +115,7 @@ def config_from_args(args: argparse.Namespace) -> ExecConfig:
         max_processes=args.max_processes,
         apptainer_image=args.apptainer_image,
         stack_mb=args.stack_mb,
-        runtime=args.runtime,
+        runtime=resolve_runtime(args.runtime),
     )
     limits = Limits(
         memory_mb=args.memory_mb,

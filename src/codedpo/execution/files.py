@@ -15,7 +15,7 @@ from tqdm import tqdm
 
 from codedpo.execution.plan import Limits, plan_problem
 from codedpo.execution.running import ExecConfig, Executor
-from codedpo.execution.verdicts import parse_results
+from codedpo.execution.verdicts import parse_results, short
 from codedpo.io import InputError, atomic_write, sha256_json, write_json
 from codedpo.records import WHERE, load_records
 
@@ -175,7 +175,7 @@ def _reference_outputs(executor: Executor, task_id: str, problem: dict, limits: 
     start = 0
     while start < n:
         run = executor.run_raw(plan, code, limits, start)
-        by_index, load_error, syntax = parse_results(run.get("results") or "")
+        by_index, load_error, syntax, _ = parse_results(run.get("results") or "", start, True)
         if run.get("timeout_at") == "load":
             raise InputError(f"{task_id}: field 'canonical_solution' takes too long to load")
         if syntax or load_error:
@@ -293,22 +293,42 @@ def load_expected(problems: dict[str, dict], executor: Executor, path: Path | No
     return tasks
 
 
+def _stored(problem: dict) -> bool:
+    """Does a call problem carry outputs of its own (not computed from its reference)?"""
+    return problem["tests"]["kind"] == "call" and any("output" in c for c in
+                                                       problem["tests"]["cases"])  # fmt: skip
+
+
 def check_references(problems: dict[str, dict], executor: Executor, expected: dict,
                      progress: bool = True) -> dict[str, dict]:  # fmt: skip
-    """Run every reference solution of assertion and stdio problems through its own tests.
+    """Run every reference solution through every test it is scored on.
 
-    Call problems' references produced the expected outputs; theirs are the ``bad_cases``.
-    Returns ``{task_id: record}`` of the references that do not pass.
+    Assertion and stdio problems' references, and the references of call problems whose cases
+    carry stored outputs: a stored output the reference disagrees with is a failure naming the
+    case (the outputs a reference computed are its own; their cases it cannot give are the
+    ``bad_cases``). Returns ``{task_id: record}`` of the references that do not pass.
     """
     jobs = []
     for task_id, problem in problems.items():
         code = problem.get("canonical_solution")
-        if problem["tests"]["kind"] == "call" or not code:
+        if not code or (problem["tests"]["kind"] == "call" and not _stored(problem)):
             continue
         plan = plan_problem(problem, executor.config.limits, expected.get(task_id))
         jobs.append((task_id, plan, code))
     records = executor.run(jobs, desc="reference solutions", progress=progress)
     return {t: r for t, r in records.items() if r["status"] != "passed"}
+
+
+def _failure_line(task_id: str, problem: dict, record: dict) -> str:
+    """One line naming the task, the case and what differs."""
+    first = record.get("first_failure") or {}
+    index, message = first.get("index"), first.get("message")
+    line = f"{task_id}: reference solution {record['status']}"
+    if problem["tests"]["kind"] == "call" and isinstance(index, int):
+        case = problem["tests"]["cases"][index]
+        stored = f", stored output {short(case['output'])}" if "output" in case else ""
+        return f"{line} on case {index} (input {short(case.get('input'))}): {message}{stored}"
+    return f"{line}: {message}"
 
 
 def write_expected(problems: dict[str, dict], config: ExecConfig, path: Path, *,
@@ -326,9 +346,7 @@ def write_expected(problems: dict[str, dict], config: ExecConfig, path: Path, *,
         write_json(path, {"key": None, "date": time.strftime("%Y-%m-%dT%H:%M:%S"), "tasks": {}})
     bad = {t: e["bad_cases"] for t, e in tasks.items() if e["bad_cases"]}
     if strict and (failures or bad):
-        lines = [f"{t}: reference solution {r['status']}: "
-                 f"{(r['first_failure'] or {}).get('message')}"
-                 for t, r in sorted(failures.items())]  # fmt: skip
+        lines = [_failure_line(t, problems[t], r) for t, r in sorted(failures.items())]
         lines += [f"{t}: the reference gives no output for case {b[0]['index']} ({b[0]['why']})"
                   for t, b in sorted(bad.items())]  # fmt: skip
         raise InputError(

@@ -29,6 +29,7 @@ from codedpo.execution.verdicts import (
     load_outcome,
     parse_results,
     stdio_outcomes,
+    tamper_outcome,
 )
 
 # A timed-out sample whose process got less than this share of its wall time on a CPU, while the
@@ -165,7 +166,9 @@ def _run_judged(slot: Slot, plan: Plan, code: str, limits: Limits, span: tuple[i
                                        "limits": wire}, limits.load_seconds + 30)  # fmt: skip
     if "runs" in served:  # it did not load: syntax error, crash or timeout while defining
         run = served["runs"][0]
-        _, load_error, syntax = parse_results(run.get("results") or "")
+        if run.get("tamper"):
+            return [tamper_outcome(run["tamper"])] * (span[1] - span[0]), [run]
+        _, load_error, syntax, _ = parse_results(run.get("results") or "", cut=True)
         outcome = load_outcome(run, load_error, syntax) or death_outcome(run, "while loading")
         return [outcome] * (span[1] - span[0]), [run]
     judge = slot.judge()
@@ -203,6 +206,8 @@ def _run_judged(slot: Slot, plan: Plan, code: str, limits: Limits, span: tuple[i
             events[i] = Outcome("timeout", f"test {i} exceeded {plan.test_seconds[i]:.1f} s")
         elif "exceeded" in reply:
             events[i] = Outcome("output_exceeded", "the result is too large to return")
+        elif "tamper" in reply:
+            events[i] = tamper_outcome(str(reply["tamper"]))
         elif "died" in reply:
             events[i] = None  # decided below from how the solution's process ended
         else:
@@ -218,6 +223,9 @@ def _run_judged(slot: Slot, plan: Plan, code: str, limits: Limits, span: tuple[i
             solution_run = ended["runs"][0] if ended.get("runs") else {}
             events[i] = death_outcome(solution_run, "during the call")
     outcomes = judged_outcomes(plan, judged, events, None, span)
+    stray = next((r["tamper"] for r in ended.get("runs", []) if r.get("tamper")), None)
+    if stray:  # a line the solution wrote after its last reply: the whole sample fails
+        outcomes = [tamper_outcome(stray)] * len(outcomes)
     return outcomes, runs
 
 

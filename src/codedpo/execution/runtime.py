@@ -29,6 +29,33 @@ from codedpo.io import InputError
 from codedpo.verbs import command_parser
 
 _PIN = re.compile(r"^([A-Za-z0-9][A-Za-z0-9._-]*)==([A-Za-z0-9.+!_-]+)$")
+# Where `make setup` and the workflow's rule build_runtime build it (relative to the working
+# directory, as every path of the workflow is).
+DEFAULT_DIR = Path("resources/runtime/judge")
+# `--runtime stdlib`: the standard library only, on purpose.
+STDLIB = "stdlib"
+
+
+def resolve(runtime: str | Path | None, *, warn: bool = True) -> str | None:
+    """The judge runtime to run in: the one named, else the one `make setup` builds.
+
+    ``runtime`` is a directory, ``"stdlib"`` (the standard library only, chosen), or None: then
+    ``resources/runtime/judge`` when it is built, as the workflow judges, and otherwise the
+    standard library, with one line on stderr saying so (``warn``). A named directory that is not
+    a built runtime is an error naming it.
+    """
+    if runtime is not None and str(runtime) == STDLIB:
+        return None
+    if runtime is not None:
+        describe(Path(runtime))  # an error naming the directory if it is not a runtime
+        return str(runtime)
+    if (DEFAULT_DIR / "runtime.json").exists():
+        return str(DEFAULT_DIR)
+    if warn:
+        print(f"codedpo: no judge runtime at {DEFAULT_DIR} (build it with `make setup` or "
+              f"`codedpo runtime --out {DEFAULT_DIR}`): judging with the standard library only, "
+              "so answers that import sortedcontainers or numpy fail", file=sys.stderr)  # fmt: skip
+    return None
 
 
 def read_requirements(path: Path) -> list[str]:

@@ -15,7 +15,7 @@ import json
 import math
 import signal
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NamedTuple
 
 from codedpo.execution.asserts import judge
 from codedpo.execution.compare import outputs_match
@@ -29,27 +29,85 @@ _ARG_CHECKS = ("poly_root", "surface_area", "digit_distance")
 class Outcome:
     status: str
     message: str = ""
+    tamper: bool = False  # the solution wrote on the results channel (the hack report's tamper)
 
 
-def parse_results(text: str) -> tuple[dict[int, dict], dict | None, str | None]:
-    """Per-test lines by index (the first of each), the load error, the syntax error."""
+# What a solution child may write on its channel, in order: what it tried (audit lines, at any
+# point), then one load report (a syntax error, a load error, or "loaded"), then after "loaded"
+# exactly one record per test, in order, each carrying exactly one of these.
+_RECORD_KEYS = frozenset({"v", "exc", "bad", "h", "nn"})
+_AUDIT_PREFIX = '{"audit": "'
+
+
+class Reports(NamedTuple):
+    """A run's channel, read by the framing rule: the per-test records by index, the load
+    error, the syntax error, and ``tamper``: what broke the framing (None when nothing did)."""
+
+    by_index: dict[int, dict]
+    load_error: dict | None
+    syntax: str | None
+    tamper: str | None
+
+
+def tamper_outcome(what: str) -> Outcome:
+    return Outcome("runtime_error", f"tamper: {what} on the results channel", tamper=True)
+
+
+def _is_audit(line: str) -> bool:
+    return line.startswith(_AUDIT_PREFIX) and len(line) < 64 and line.endswith('"}')
+
+
+def parse_results(text: str, start: int = 0, cut: bool = False) -> Reports:
+    """Read a call or script run's channel by its framing (tests from ``start`` on).
+
+    Anything but the harness's own reports in their order (a record before the solution loaded,
+    a second reply to a test, a reply to another test, a line that is not a report) is the
+    solution writing on the channel: ``tamper``, and the sample fails. A last line cut short is
+    allowed only where the run was (``cut``: killed at a limit, or its reports over the cap).
+    """
     by_index: dict[int, dict] = {}
-    load_error = None
-    syntax = None
-    for line in text.splitlines():
+    load_error = syntax = tamper = None
+    loaded, nxt = False, start
+    *lines, last = text.split("\n")
+    if last and not cut:
+        tamper = "bytes outside the framing"
+    for line in lines:
+        if _is_audit(line):
+            continue
         try:
             rec = json.loads(line)
         except (json.JSONDecodeError, RecursionError):
-            continue
+            rec = None
         if not isinstance(rec, dict):
-            continue
-        if "syntax" in rec and syntax is None:
-            syntax = str(rec["syntax"])[:500]
-        elif "load_error" in rec and load_error is None:
-            load_error = rec
-        elif type(rec.get("i")) is int and rec["i"] not in by_index:
-            by_index[rec["i"]] = rec
-    return by_index, load_error, syntax
+            tamper = "a line that is not a report"
+        elif syntax is not None or load_error is not None:
+            tamper = "a line after the load report"
+        elif not loaded:
+            if rec == {"loaded": True}:
+                loaded = True
+            elif rec.keys() == {"syntax"}:
+                syntax = str(rec["syntax"])[:500]
+            elif rec.keys() in ({"load_error"}, {"load_error", "where"}):
+                load_error = rec
+            else:
+                tamper = "a line before the solution loaded"
+        elif type(rec.get("i")) is not int or len(rec) != 2 or not rec.keys() & _RECORD_KEYS:
+            tamper = "a line that is not a test's record"
+        elif rec["i"] != nxt:
+            tamper = (f"a second reply to test {rec['i']}" if rec["i"] < nxt
+                      else f"a reply to test {rec['i']} before test {nxt}")  # fmt: skip
+        else:
+            by_index[nxt] = rec
+            nxt += 1
+        if tamper is not None:
+            break
+    return Reports(by_index, load_error, syntax, tamper)
+
+
+def _was_cut(run: dict) -> bool:
+    return bool(run.get("timed_out") or run.get("exceeded") or run.get("signal") is not None
+                or run.get("killed") or int(run.get("results_bytes") or 0) > len(
+                    (run.get("results") or "").encode()))  # fmt: skip
 
 
 def exception_outcome(exc: Any) -> Outcome:
@@ -110,9 +168,12 @@ def load_outcome(run: dict, load_error: dict | None, syntax: str | None) -> Outc
 def call_outcomes(plan: Plan, run: dict, output_bytes: int,
                   span: tuple[int, int] | None = None) -> list[Outcome]:  # fmt: skip
     """Per-test outcomes of tests ``span`` (default all) of a call or script run."""
-    by_index, load_error, syntax = parse_results(run.get("results") or "")
     start, end = span or (0, plan.total)
-    first = load_outcome(run, load_error, syntax)
+    reports = parse_results(run.get("results") or "", start, _was_cut(run))
+    if reports.tamper is not None:
+        return [tamper_outcome(reports.tamper)] * (end - start)
+    by_index = reports.by_index
+    first = load_outcome(run, reports.load_error, reports.syntax)
     if first is not None:
         return [first] * (end - start)
     outcomes: list[Outcome] = []
@@ -215,6 +276,29 @@ def tokens_match(out: str, expected: str, float_tol: float | None) -> bool:
     return True
 
 
+def program_reports(run: dict) -> tuple[str | None, dict | None, str | None]:
+    """A whole program's channel: what it tried, a syntax error, or its exceptions (the first
+    counts; the interpreter's shutdown may add more). Anything else is ``tamper``."""
+    syntax = report = None
+    *lines, last = (run.get("results") or "").split("\n")
+    if last and not _was_cut(run):
+        return None, None, "bytes outside the framing"
+    for line in lines:
+        if _is_audit(line):
+            continue
+        try:
+            rec = json.loads(line)
+        except (json.JSONDecodeError, RecursionError):
+            rec = None
+        if isinstance(rec, dict) and rec.keys() == {"syntax"} and syntax is None:
+            syntax = str(rec["syntax"])[:500]
+        elif isinstance(rec, dict) and rec.keys() == {"exc"}:
+            report = report or rec
+        else:
+            return None, None, "a line that is not a report"
+    return syntax, report, None
+
+
 def stdio_outcomes(plan: Plan, runs: list[dict], output_bytes: int,
                    start: int = 0) -> list[Outcome]:  # fmt: skip
     outcomes = []
@@ -224,17 +308,10 @@ def stdio_outcomes(plan: Plan, runs: list[dict], output_bytes: int,
             outcomes.append(outcomes[-1] if outcomes else Outcome("timeout"))
             continue
         run = runs[k]
-        _, _, syntax = parse_results(run.get("results") or "")
-        report = None
-        for line in (run.get("results") or "").splitlines():
-            try:
-                rec = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            if isinstance(rec, dict) and "exc" in rec:
-                report = rec
-                break
-        if syntax is not None:
+        syntax, report, tamper = program_reports(run)
+        if tamper is not None:
+            outcomes.append(tamper_outcome(tamper))
+        elif syntax is not None:
             outcomes.append(Outcome("syntax_error", syntax))
         elif run.get("timed_out"):
             outcomes.append(death_outcome(run))
@@ -319,7 +396,10 @@ def assemble(plan: Plan, outcomes: list[Outcome], runs: list[dict]) -> dict:
                      "message": outcome.message}  # fmt: skip
     passed = sum(o.status == "passed" for o in outcomes)
     stderr = "".join(r.get("stderr_tail") or "" for r in runs)[-2000:]
-    observed = sorted({kind for r in runs for kind in r.get("audit") or ()})
+    observed = {kind for r in runs for kind in r.get("audit") or ()}
+    if any(o.tamper for o in outcomes):
+        observed.add("tamper")
+    observed = sorted(observed)
     return {
         "status": "passed" if first is None else first["status"],
         "passed": passed,

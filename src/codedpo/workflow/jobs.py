@@ -134,7 +134,8 @@ class Workflow:
         return self.runtime_dir if self.config["execution"]["runtime"] else []
 
     def runtime_flag(self) -> str:
-        return f"--runtime {self.runtime_dir}" if self.config["execution"]["runtime"] else ""
+        # `stdlib` when the config says null: the command's default is the built runtime.
+        return f"--runtime {self.runtime_dir if self.config['execution']['runtime'] else 'stdlib'}"
 
     def filter_flags(self) -> str:
         return flags.filter_flags(self.config["train_filters"])

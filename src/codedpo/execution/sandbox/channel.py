@@ -15,6 +15,14 @@ import socket
 import time
 
 IPC_RMID = 0
+_TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _stat_cpu(pid: int) -> float:
+    """User + system CPU seconds of a whole process (all its threads), from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat", "rb") as fh:
+        fields = fh.read().rsplit(b")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / _TICK
 
 
 def _wipe(path: str) -> None:
@@ -99,6 +107,7 @@ class Child:
         self.killed = False
         self.audits: set[str] = set()
         self._wait, self._wait_read, self.schedstat = 0.0, 0.0, False
+        self._others, self._others_read = 0.0, 0.0
         try:
             self.pidfd = os.pidfd_open(pid)
         except (AttributeError, OSError):
@@ -118,6 +127,66 @@ class Child:
             except (OSError, ValueError, IndexError):
                 pass
         return self._wait
+
+    def credit(self, pid1: bool, fresh: bool = False) -> float:
+        """The part of :meth:`waited` that load from outside the sample caused: the clock gives
+        that back, never the time the sample's own other threads and processes took (a fork or
+        thread bomb starves its own main thread; crediting that would stretch its limit without
+        end). Their CPU time is subtracted; a lone single-threaded sample keeps it all."""
+        waited = self.waited(fresh)
+        if waited < 0.001:
+            return waited
+        return max(0.0, waited - self.others_cpu(pid1))
+
+    def others_cpu(self, pid1: bool) -> float:
+        """CPU seconds of the sample's tasks other than its main thread: its other threads, and
+        its other processes (as PID 1 of the namespace: all but this worker; elsewhere: those of
+        its session, once it started one). Re-read at most every 20 ms. (The clock also never
+        gives back more than a test's own limit: see the harness.)"""
+        now = time.monotonic()
+        if now - self._others_read < 0.02:
+            return self._others
+        self._others_read = now
+        total = 0.0
+        try:
+            with open(f"/proc/{self.pid}/schedstat", "rb") as fh:
+                main_thread = int(fh.read().split()[0]) / 1e9
+            total += max(0.0, _stat_cpu(self.pid) - main_thread)
+        except (OSError, ValueError, IndexError):
+            pass
+        if not pid1 and "processes" not in self.audits:
+            self._others = total  # no process started (that it let the audit hook see)
+            return total
+        me = os.getpid()
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) in (me, self.pid):
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    fields = fh.read().rsplit(b")", 1)[1].split()
+                if pid1 or int(fields[3]) == self.pid:  # session id
+                    total += (int(fields[11]) + int(fields[12])) / _TICK
+            except (OSError, ValueError, IndexError):
+                continue
+        self._others = total
+        return total
+
+    def processes(self, pid1: bool) -> int:
+        """Processes of the sample now (as PID 1: every one in the namespace but the worker)."""
+        me, count = os.getpid(), 0
+        for name in os.listdir("/proc"):
+            if not name.isdigit() or int(name) == me:
+                continue
+            if pid1:
+                count += 1
+                continue
+            try:
+                with open(f"/proc/{name}/stat", "rb") as fh:
+                    if int(fh.read().rsplit(b")", 1)[1].split()[3]) == self.pid:
+                        count += 1
+            except (OSError, ValueError, IndexError):
+                continue
+        return count
 
     def poll_exit(self) -> bool:
         if self.status is None:

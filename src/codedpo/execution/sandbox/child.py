@@ -21,6 +21,7 @@ own evaluator runs it: the problem's ``prelude`` (prompt-level imports and helpe
 solution, then ``setup`` (code that builds test inputs from the solution's definitions).
 """
 
+import _thread
 import builtins
 import copy
 import json
@@ -66,10 +67,25 @@ def install_builtins() -> None:
 
 
 # -- the channel --------------------------------------------------------------------------------
+# The process the worker forked. A copy the solution forks runs this harness too, from wherever
+# the fork left it: it must not report or read requests (its lines would be a second reply), so it
+# ends at its first step on the channel.
+ORIGIN = 0
+# One writer at a time: a record written in pieces is never split by another thread's report.
+LOCK = _thread.RLock()
+
+
+def _mine() -> None:
+    if os.getpid() != ORIGIN:
+        os._exit(0)
+
+
 def _write(data: bytes) -> None:
-    while data:
-        n = os.write(3, data)
-        data = data[n:]
+    _mine()
+    with LOCK:
+        while data:
+            n = os.write(3, data)
+            data = data[n:]
 
 
 def emit(obj: dict) -> None:
@@ -83,6 +99,7 @@ class _Lines:
         self.buf = b""
 
     def read(self) -> dict | None:
+        _mine()
         while b"\n" not in self.buf:
             chunk = os.read(3, 1 << 20)
             if not chunk:
@@ -273,10 +290,11 @@ def _emit_value(i: int, out, allow_digest: bool, not_none: bool, digest_over: in
     except (ValueError, RecursionError) as exc:
         emit({"i": i, "bad": f"value cannot be serialized: {exc}"})
         return
-    _write(b'{"i": %d, "v": ' % i)
-    for k in range(0, len(text), 1 << 22):  # no full copy of a large text in memory
-        _write(text[k : k + (1 << 22)].encode())
-    _write(b"}\n")
+    with LOCK:  # one record, however many pieces
+        _write(b'{"i": %d, "v": ' % i)
+        for k in range(0, len(text), 1 << 22):  # no full copy of a large text in memory
+            _write(text[k : k + (1 << 22)].encode())
+        _write(b"}\n")
 
 
 def run_tests(code: str, spec: dict, start: int, end: int) -> None:
@@ -296,7 +314,7 @@ def run_tests(code: str, spec: dict, start: int, end: int) -> None:
             try:
                 out = fn(*copy.deepcopy(tests[i]))
             except MemoryError:
-                os.write(3, _MEMORY_RECORD % i)  # pre-encoded: memory may have run out
+                _write(_MEMORY_RECORD % i)  # pre-encoded: memory may have run out
                 return
             except BaseException as exc:  # noqa: BLE001
                 emit({"i": i, "exc": describe(exc)})
@@ -309,7 +327,7 @@ def run_tests(code: str, spec: dict, start: int, end: int) -> None:
         try:
             out = eval(compile(exprs[i], f"test_{i}.py", "eval", dont_inherit=True), ns)
         except MemoryError:
-            os.write(3, _MEMORY_RECORD % i)
+            _write(_MEMORY_RECORD % i)
             return
         except BaseException as exc:  # noqa: BLE001
             emit({"i": i, "exc": describe(exc)})

@@ -148,6 +148,7 @@ class Worker(Sessions):
             except (ValueError, OSError):
                 pass
         child.RUN_DIR = self.run_dir
+        child.ORIGIN = os.getpid()
         child.install_builtins()
         audit.watch(self.allowed_reads + tuple(p for p in sys.path if p.startswith("/")))
 
@@ -282,9 +283,11 @@ class Worker(Sessions):
     def _watch(self, kid: Child, limits: dict, start: int, end: int) -> dict:
         """Read a run's reports; kill the child at its load, test or sample limit.
 
-        The clock is wall time minus the time the child waited for a CPU: on a loaded machine a
-        test gets the time it would have had on an idle one, so load does not turn a correct
-        answer into a timeout, while a loop or a sleep is stopped at the limit as ever.
+        The clock is wall time minus the time the child waited for a CPU because of load from
+        outside the sample (:meth:`Child.credit`), and never more than the limit itself: on a
+        loaded machine a test gets the time it would have had on an idle one, so load does not
+        turn a correct answer into a timeout, while a loop, a sleep or a fork bomb is stopped at
+        the limit as ever.
         """
         test_limits = limits["test_seconds"]
         budget = limits.get("deadline_seconds", float("inf"))
@@ -293,26 +296,30 @@ class Worker(Sessions):
         mark_wait = tests_wait = 0.0
         clock: list[float] = []
         timeout_at = None
-        while True:
-            now, waited = time.monotonic(), kid.waited()
+
+        def deadline_now(fresh: bool = False) -> float:
+            waited = kid.credit(self.pid1, fresh)
             if mark is None:
-                deadline = kid.start + limits["load_seconds"] + waited
-            elif current >= end:
-                deadline = now + 5.0  # every test reported: only the exit is left
-            else:
-                deadline = min(mark + test_limits[current] + waited - mark_wait,
-                               tests_start + budget + waited - tests_wait) + GRACE  # fmt: skip
+                load = limits["load_seconds"]
+                return kid.start + load + min(waited, load)
+            limit = test_limits[current]
+            return min(mark + limit + min(max(0.0, waited - mark_wait), limit),
+                       tests_start + budget + min(max(0.0, waited - tests_wait), budget)) + GRACE
+
+        while True:
+            now = time.monotonic()
+            deadline = now + 5.0 if mark is not None and current >= end else deadline_now()
             lines = kid.wait(deadline - now, cap)
             arrived = time.monotonic()
             for line in lines:
                 if mark is None:
                     if line.startswith(b'{"loaded"'):
                         mark = tests_start = arrived
-                        mark_wait = tests_wait = kid.waited(fresh=True)
+                        mark_wait = tests_wait = kid.credit(self.pid1, fresh=True)
                     continue
                 found = _INDEX.match(line)
                 if found and int(found.group(1)) == current:
-                    waited = kid.waited()
+                    waited = max(mark_wait, kid.credit(self.pid1))
                     clock.append(arrived - mark - (waited - mark_wait))
                     mark, mark_wait = arrived, waited
                     current += 1
@@ -321,10 +328,10 @@ class Worker(Sessions):
                 break
             if kid.eof or kid.status is not None:
                 break
+            # Past the deadline as last computed: the child may have waited for a CPU meanwhile,
+            # which moves it; look again before calling it a timeout.
             if not lines and time.monotonic() >= deadline:
-                # Past the deadline as last computed: if the child waited for a CPU meanwhile,
-                # its deadline moved; look again before calling it a timeout.
-                if kid.waited(fresh=True) > waited + 0.001:
+                if current < end and time.monotonic() < deadline_now(fresh=True):
                     continue
                 timeout_at = "load" if mark is None else current
                 kid.kill()
@@ -354,19 +361,19 @@ class Worker(Sessions):
         return [self._watch(kid, limits, start, end)]
 
     def _watch_program(self, kid: Child, limits: dict, seconds: float) -> dict:
-        """A whole program's run, on the same clock as :meth:`_watch` (wall time minus the time
-        it waited for a CPU)."""
+        """A whole program's run, on the same clock as :meth:`_watch`."""
         cap = limits["results_bytes"]
         timed_out = False
         while True:
-            deadline = kid.start + seconds + GRACE + kid.waited()
+            deadline = kid.start + seconds + GRACE + min(kid.credit(self.pid1), seconds)
             kid.wait(deadline - time.monotonic(), cap)
             if kid.size > cap:
                 kid.kill()
                 break
             if kid.eof or kid.status is not None:
                 break
-            if time.monotonic() >= kid.start + seconds + GRACE + kid.waited(fresh=True):
+            credit = min(kid.credit(self.pid1, fresh=True), seconds)
+            if time.monotonic() >= kid.start + seconds + GRACE + credit:
                 timed_out = True
                 kid.kill()
                 break

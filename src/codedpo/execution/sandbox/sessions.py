@@ -5,6 +5,8 @@ Mixed into :class:`harness.Worker`: the same forking, clock and sweeping.
 """
 
 import json
+import os
+import select
 import time
 
 import child
@@ -24,13 +26,18 @@ class Sessions:
         timed_out = False
         while True:
             lines = kid.wait(deadline - time.monotonic(), limits["results_bytes"])
-            # Only the harness's own first report counts; anything written before it is noise.
-            first = next((ln for ln in lines if ln.startswith(_LOAD_REPORTS)), None)
-            if first is not None and first.startswith(b'{"loaded"'):
-                kid.chunks, kid.size, kid.lines = [], 0, []  # replies are relayed, not kept
+            # The harness's load report comes first; a line before it is the solution's own.
+            if lines and not lines[0].startswith(_LOAD_REPORTS):
+                kid.kill()
+                run = self._finish(kid, limits)
+                run["tamper"] = "a line on the channel before the solution loaded"
+                return {"runs": [run]}
+            if lines and lines[0].startswith(b'{"loaded"'):
+                kid.chunks, kid.size = [], 0  # replies are relayed, not kept
+                kid.lines = lines[1:]  # a line after it is stray: the first call says so
                 self.session, self.session_limits = kid, limits
                 return {"loaded": True}
-            if first is not None or kid.eof or kid.status is not None or kid.killed:
+            if lines or kid.eof or kid.status is not None or kid.killed:
                 break
             if kid.size > limits["results_bytes"]:
                 kid.kill()
@@ -43,52 +50,82 @@ class Sessions:
                                       timeout_at="load" if timed_out else None)]}  # fmt: skip
 
     def call(self, msg: dict) -> dict:
+        """One call of the judge's, answered by the serving child: exactly one reply line, to
+        this call. Anything else on its channel (a line before the call was sent, a second
+        reply, bytes outside the framing) is ``tamper``: the solution wrote on the channel."""
         kid = self.session
         if kid is None:
             return {"died": True}
         limits = self.session_limits
         cap = limits["results_bytes"]
+        limit = float(msg["limit"])
+        stray = self._stray(kid, cap)
+        if stray:
+            return {"tamper": f"{stray} before call was sent", "t": 0.0}
         before = kid.size
-        t0, wait0 = time.monotonic(), kid.waited(fresh=True)
+        t0, wait0 = time.monotonic(), kid.credit(self.pid1, fresh=True)
+
+        def credit(fresh: bool = False) -> float:  # waits caused from outside, at most `limit`
+            return min(max(0.0, kid.credit(self.pid1, fresh) - wait0), limit)
+
         if not kid.send({"target": msg["target"], "args": msg["args"]}):
             return {"died": True}
         while True:
-            # The harness's clock: wall time minus the time the child waited for a CPU.
-            deadline = t0 + float(msg["limit"]) + GRACE + kid.waited() - wait0
+            deadline = t0 + limit + GRACE + credit()
             lines = kid.wait(deadline - time.monotonic(), before + cap)
-            elapsed = time.monotonic() - t0 - (kid.waited(fresh=True) - wait0)
+            elapsed = time.monotonic() - t0 - credit(fresh=True)
             if lines:
-                line = lines[0]
                 kid.chunks = []
+                if len(lines) > 1 or kid.partial:
+                    return {"tamper": "a second reply to one call", "t": elapsed}
                 try:
-                    reply = json.loads(line)
+                    reply = json.loads(lines[0])
                 except (json.JSONDecodeError, RecursionError):
                     reply = None
-                if not isinstance(reply, dict):
-                    return {"bad": "malformed reply", "t": elapsed}
-                reply = {k: reply[k] for k in ("v", "exc", "bad") if k in reply}
-                reply = reply or {"bad": "malformed reply"}
+                if not isinstance(reply, dict) or len(reply) != 1 or not (
+                        reply.keys() <= {"v", "exc", "bad"}):  # fmt: skip
+                    return {"tamper": "a line outside the reply framing", "t": elapsed}
                 reply["t"] = elapsed
                 return reply
             if kid.size - before > cap:
                 kid.kill()
+                kid.lines, kid.partial = [], []  # the reply too large to carry, not a stray line
                 return {"exceeded": True, "t": elapsed}
             if kid.eof or kid.status is not None:
                 return {"died": True, "t": elapsed}
-            waited = kid.waited(fresh=True) - wait0
-            if time.monotonic() >= t0 + float(msg["limit"]) + GRACE + waited:
+            if time.monotonic() >= t0 + limit + GRACE + credit(fresh=True):
                 kid.kill()
                 return {"timeout": True, "t": elapsed}
+
+    @staticmethod
+    def _stray(kid, cap: int) -> str | None:
+        """What the serving child wrote that no call asked for (audit reports aside)."""
+        try:
+            while select.select([kid.fd], [], [], 0)[0]:  # whatever has arrived, no waiting
+                chunk = os.read(kid.fd, 1 << 20)
+                if not chunk or kid.size > cap:
+                    break
+                kid._feed(chunk)
+        except OSError:
+            pass
+        if kid.lines or kid.partial:
+            kid.lines, kid.partial, kid.chunks = [], [], []
+            return "a line"
+        return None
 
     def end_session(self) -> dict:
         kid, self.session = self.session, None
         if kid is None:
             return {"runs": []}
+        stray = self._stray(kid, self.session_limits["results_bytes"])
         if not kid.eof and not kid.poll_exit():
             # Still serving, every call answered: nothing is left to observe. (A child whose
             # channel closed is left to exit, so that a death by a signal is seen as such.)
             kid.kill()
-        return {"runs": [self._finish(kid, self.session_limits)]}
+        run = self._finish(kid, self.session_limits)
+        if stray:
+            run["tamper"] = f"{stray} after the last call"
+        return {"runs": [run]}
 
     # -- the judge's side: the problem's test code, relaying its calls ----------------------
     def judge(self, spec: dict, limits: dict, protocol) -> dict:
