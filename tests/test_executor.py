@@ -816,3 +816,23 @@ def test_the_command_judges_in_the_built_runtime_by_default(tmp_path, judge_runt
         err = capsys.readouterr().err
         assert ("no judge runtime at resources/runtime/judge" in err) == warned, err
         assert err.count("judging with the standard library only") == int(warned)
+
+
+def test_sandboxes_outlive_the_threads_that_started_them(tmp_path):
+    """bwrap's --die-with-parent follows the thread that started a sandbox: a judge started on
+    one of Executor.run's threads must not die when that call's threads end (it did: every call
+    after the first needed a second attempt)."""
+    from codedpo.execution.executor import Executor, plan_problem  # noqa: PLC0415
+
+    add = "def add(a, b):\n    return a + b\n"
+    problems = write_jsonl(tmp_path / "problems.jsonl", [
+        {"task_id": "t/judged", "prompt": "", "entry_point": "add", "canonical_solution": add,
+         "tests": {"kind": "assert", "asserts": ["check(candidate)"],
+                   "helpers": "def check(candidate):\n    assert candidate(2, 1) == 3\n"}},
+    ])  # fmt: skip
+    config = _config(BACKENDS[-1])
+    with Executor(config) as executor:
+        plan = plan_problem(load_problems(problems)["t/judged"], config.limits)
+        for _ in range(3):
+            record = executor.run([("a", plan, add)], progress=False)["a"]
+            assert (record["status"], record["attempts"]) == ("passed", 1), record

@@ -16,8 +16,8 @@ import pytest
 
 from codedpo.execution.backends import SandboxConfig
 from codedpo.execution.executor import ExecConfig, Limits, execute_files
-from codedpo.pairs.build import build_pairs
 from codedpo.execution.hacks import CLASSES, classify, text_signals
+from codedpo.pairs.build import build_pairs
 from codedpo.problems.load import load_problems
 from codedpo.reporting.hack_report import main, parse_label, report_table
 

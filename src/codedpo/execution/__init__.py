@@ -8,5 +8,6 @@
 - :mod:`~codedpo.execution.runtime`: ``codedpo runtime`` (the packages untrusted code may import);
 - :mod:`~codedpo.execution.backends`: bwrap, apptainer or a plain process around the worker;
 - :mod:`~codedpo.execution.hacks`: the reward-hack classes of an execution record;
+- :mod:`~codedpo.execution.reward`: the executor as a batch reward for RL trainers (TRL's GRPO);
 - ``sandbox/``: the sandbox side (standard library only, loaded by path).
 """

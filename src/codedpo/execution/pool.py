@@ -10,8 +10,10 @@ import select
 import shutil
 import subprocess
 import tempfile
+import threading
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 
 from codedpo.execution.backends import (
@@ -26,6 +28,34 @@ from codedpo.execution.backends import (
 # worker itself caps a sample's reports at Limits.results_bytes (256 MiB); quoted inside a reply
 # they grow by at most 2x.
 MAX_REPLY_BYTES = 576 * 2**20
+
+
+class _Launcher:
+    """Starts every sandbox from one long-lived thread of this process.
+
+    bwrap's ``--die-with-parent`` (``PR_SET_PDEATHSIG``) fires when the *thread* that started the
+    sandbox ends, not the process: a sandbox started from a short-lived worker thread (a judge
+    started on first use, a sandbox restarted after a fault) would die with that thread, and the
+    next sample on it would need a second attempt. A process forked from this one gets a
+    launcher of its own."""
+
+    def __init__(self) -> None:
+        self._pool: ThreadPoolExecutor | None = None
+        self._lock = threading.Lock()
+        os.register_at_fork(after_in_child=self._forget)
+
+    def _forget(self) -> None:
+        self._pool, self._lock = None, threading.Lock()  # the thread stayed in the parent
+
+    def popen(self, *args, **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(1, thread_name_prefix="codedpo-sandbox-launcher")
+            pool = self._pool
+        return pool.submit(subprocess.Popen, *args, **kwargs).result()
+
+
+_LAUNCHER = _Launcher()
 
 
 class SandboxFault(RuntimeError):
@@ -58,7 +88,7 @@ class Sandbox:
             resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
 
         try:
-            self.proc = subprocess.Popen(
+            self.proc = _LAUNCHER.popen(
                 cmd,
                 stdin=subprocess.PIPE,
                 stdout=subprocess.PIPE,

@@ -343,7 +343,8 @@ class Executor:
         assert self._pool is not None
         return self._pool
 
-    def _one(self, plan: Plan, code: str) -> dict:
+    def run_one(self, plan: Plan, code: str) -> dict:
+        """One sample on a free slot (the timeout re-run included): its record's fields."""
         limits = self.config.limits
         with self.pool.acquire() as slot:
             idle0, t0 = idle_seconds(), time.monotonic()
@@ -370,7 +371,7 @@ class Executor:
         bar = tqdm(total=len(jobs), desc=desc, unit="sample", disable=not progress,
                    dynamic_ncols=True)  # fmt: skip
         with ThreadPoolExecutor(max_workers=self.pool.size) as ex:
-            pending = {ex.submit(self._one, plan, code): job_id for job_id, plan, code in jobs}
+            pending = {ex.submit(self.run_one, plan, code): job_id for job_id, plan, code in jobs}
             while pending:
                 done, _ = wait(pending, return_when=FIRST_COMPLETED)
                 for fut in done:

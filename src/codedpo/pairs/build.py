@@ -6,8 +6,8 @@ on every passing response. Both are written in TRL's conversational formats with
 *raw* response as the assistant turn, i.e. the text exactly as the policy produced it.
 Other pair strategies (best against worst score, rejected from one verdict class, ``k`` pairs
 per problem) are in :mod:`codedpo.pairs.strategies`; each pair records both scores and their
-margin. A response :mod:`codedpo.execution.hacks` flags as a reward hack is never chosen and never an
-RFT example (it may be rejected).
+margin. A response :mod:`codedpo.execution.hacks` flags as a reward hack is never chosen and
+never an RFT example (it may be rejected).
 
 The draw uses a ``random.Random`` seeded from ``(seed, task_id)``, so the pairs depend neither
 on the order of the shard files nor on the order of lines inside them.
@@ -29,8 +29,8 @@ from collections import Counter
 from collections.abc import Sequence
 from pathlib import Path
 
-from codedpo.io import require, sha256_file, write_json, write_jsonl
 from codedpo.execution import hacks
+from codedpo.io import require, sha256_file, write_json, write_jsonl
 from codedpo.pairs.strategies import (
     DIGITS,
     SCORED,

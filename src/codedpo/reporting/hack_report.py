@@ -18,8 +18,8 @@ from pathlib import Path
 
 import pandas as pd
 
-from codedpo.io import InputError, atomic_write, read_json
 from codedpo.execution.hacks import CLASSES, SECONDARY
+from codedpo.io import InputError, atomic_write, read_json
 from codedpo.verbs import command_parser
 
 _ROUND = re.compile(r"^(?P<series>.*?)\s*\bround\s+(?P<round>\d+)\s*$", re.IGNORECASE)
