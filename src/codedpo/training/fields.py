@@ -1,6 +1,6 @@
 """What ``codedpo train`` accepts: the fields of our :class:`ScriptArguments` and of TRL's
-``DPOConfig`` (DPO) or ``SFTConfig`` (RFT), with the kinds of value each takes, for checking
-recipes and ``dpo.overrides`` / ``rft.overrides`` during ``snakemake -n`` instead of inside the job.
+``DPOConfig``, ``SFTConfig`` or ``GRPOConfig`` (:data:`CONFIGS`), with the kinds of value each
+takes, for checking recipes and ``dpo.overrides`` / ``rft.overrides`` during ``snakemake -n``.
 
 Importing TRL takes seconds, so the field table is computed once per installed (trl,
 transformers) pair and cached under ``$XDG_CACHE_HOME/codedpo/`` (default ``~/.cache``); a cache
@@ -17,6 +17,7 @@ Two fields get more than their type hint says:
   step). A single name is taken as a one-item list, as ``DPOConfig`` does.
 - ``peft`` (our ``ScriptArguments``) has ``keys``: the fields of PEFT's ``LoraConfig`` a recipe
   may set (:data:`LORA_SET_BY_US` excluded) and ``merge``, each checked like a field.
+- ``rewards`` (ours, GRPO) has ``item_choices``: :data:`codedpo.execution.reward.KINDS`.
 """
 
 from __future__ import annotations
@@ -34,26 +35,30 @@ from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
-METHODS = ("dpo", "rft")
+METHODS = ("dpo", "rft", "grpo")
+# Each method's TRL config class.
+CONFIGS = {"dpo": "DPOConfig", "rft": "SFTConfig", "grpo": "GRPOConfig"}
+# Our fields that only grpo reads, with their defaults (any other method refuses another value).
+GRPO_DEFAULTS: dict[str, Any] = {"rewards": ["pass_all"], "reward_workers": None}
 
 
 @dataclass
 class ScriptArguments:
-    """Our arguments; everything else is a field of TRL's ``DPOConfig`` or ``SFTConfig``."""
+    """Our arguments; everything else is a field of the method's TRL config (:data:`CONFIGS`)."""
 
     method: str = field(
-        default="dpo", metadata={"help": "dpo (preference pairs) or rft (SFT on chosen responses)"}
+        default="dpo", metadata={"help": "dpo (pairs), rft (SFT on chosen responses), grpo (RL)"}
     )
     model_name_or_path: str | None = field(
         default=None, metadata={"help": "policy to start from: a model directory or a Hub id"}
     )
     train_file: str | None = field(
-        default=None, metadata={"help": "pairs.jsonl (dpo) or rft.jsonl (rft), docs/formats.md"}
+        default=None, metadata={"help": "pairs (dpo), RFT examples (rft), problems (grpo)"}
     )
     effective_batch_size: int | None = field(
         default=16,
         metadata={
-            "help": "examples per optimizer step over all processes; sets "
+            "help": "examples (grpo: completions) per optimizer step over all processes; sets "
             "gradient_accumulation_steps from per_device_train_batch_size and the number of "
             "processes (null: leave gradient_accumulation_steps as given)"
         },
@@ -79,6 +84,13 @@ class ScriptArguments:
             "adapter); a mapping in the recipe, a JSON object on the command line; null: train "
             "every weight"
         },
+    )
+    rewards: list[str] = field(
+        default_factory=lambda: list(GRPO_DEFAULTS["rewards"]),
+        metadata={"help": "grpo: reward kinds (pass_all, fraction, rule), one function each"},
+    )
+    reward_workers: int | None = field(
+        default=None, metadata={"help": "grpo: sandboxes per process (default: its CPU share)"}
     )
 
 
@@ -116,7 +128,12 @@ RANGES: dict[str, tuple[str, float]] = {
     "max_grad_norm": (">=", 0),
     "label_smoothing": (">=", 0),
     "logging_steps": (">", 0),
+    "num_generations": (">=", 2),  # GRPO's advantage compares completions of one prompt
+    "max_completion_length": (">=", 1),
+    "reward_workers": (">=", 1),
 }
+# GRPO's KL coefficient may be 0: no KL term (TRL's default).
+GRPO_BETA = (">=", 0)
 
 
 class FieldError(ValueError):
@@ -214,19 +231,20 @@ def _cache_dir() -> Path:
 
 
 def trl_fields(cache_dir: Path | None = None) -> dict[str, dict[str, dict]]:
-    """``{"dpo": fields of DPOConfig, "rft": fields of SFTConfig}``, cached per TRL version."""
+    """``{method: fields of its TRL config, "lora": ...}``, cached per TRL version."""
     versions = _versions()
     key = hashlib.sha256(json.dumps([FORMAT, versions], sort_keys=True).encode()).hexdigest()
     path = (cache_dir or _cache_dir()) / f"trl-fields-{key[:16]}.json"
     try:
         cached = json.loads(path.read_text(encoding="utf-8"))
-        if cached.get("versions") == versions:
+        if cached.get("versions") == versions and set(METHODS) <= set(cached["fields"]):
             return cached["fields"]
     except (OSError, ValueError, KeyError):
         pass
-    from trl import DPOConfig, SFTConfig
+    from trl import DPOConfig, GRPOConfig, SFTConfig
 
-    fields = {"dpo": dataclass_fields(DPOConfig), "rft": dataclass_fields(SFTConfig)}
+    fields = {"dpo": dataclass_fields(DPOConfig), "rft": dataclass_fields(SFTConfig),
+              "grpo": dataclass_fields(GRPOConfig)}  # fmt: skip
     fields["dpo"]["loss_type"]["item_choices"] = dpo_loss_types()
     fields["lora"] = lora_fields()
     try:
@@ -241,9 +259,12 @@ def trl_fields(cache_dir: Path | None = None) -> dict[str, dict[str, dict]]:
 def train_fields(method: str, cache_dir: Path | None = None) -> dict[str, dict]:
     """Every key ``codedpo train --method METHOD`` accepts: ScriptArguments + TRL's
     config."""
+    from codedpo.execution.reward import KINDS
+
     table = trl_fields(cache_dir)
     ours = dataclass_fields(ScriptArguments)
     ours["peft"]["keys"] = table["lora"]
+    ours["rewards"]["item_choices"] = list(KINDS)
     return {**table[method], **ours}
 
 
@@ -346,10 +367,10 @@ def check_losses(loss_type: Any, loss_weights: Any) -> None:
         )
 
 
-def check_range(key: str, value: Any) -> None:
+def check_range(key: str, value: Any, method: str | None = None) -> None:
     if key not in RANGES or isinstance(value, bool) or not isinstance(value, (int, float)):
         return
-    op, limit = RANGES[key]
+    op, limit = GRPO_BETA if (method, key) == ("grpo", "beta") else RANGES[key]
     if (op == ">" and not value > limit) or (op == ">=" and not value >= limit):
         raise FieldError(f"{value!r} must be {op} {limit:g}")
 
@@ -363,7 +384,7 @@ def check_recipe(path: str, recipe: dict, method: str) -> None:
     from codedpo.io import InputError
 
     fields = train_fields(method)
-    config = "DPOConfig" if method == "dpo" else "SFTConfig"
+    config = CONFIGS[method]
     for key, value in recipe.items():
         if key == "env":  # TRL's parser sets these environment variables
             continue
@@ -375,7 +396,7 @@ def check_recipe(path: str, recipe: dict, method: str) -> None:
                 f"{config}){hint}"
             )
         try:
-            check_range(key, coerce(key, value, fields[key]))
+            check_range(key, coerce(key, value, fields[key]), method)
         except FieldError as exc:
             raise InputError(f"{path}: field '{key}': {exc}") from None
     if method == "dpo":
@@ -409,7 +430,17 @@ def check_arguments(script_args, training_args) -> None:
             )
             where = "--loss_weights"
             check_losses(training_args.loss_type, training_args.loss_weights)
+        if script_args.method == "grpo":
+            where = "--rewards"
+            script_args.rewards = coerce("rewards", script_args.rewards, fields["rewards"])
     except FieldError as exc:
         raise InputError(f"{where}: {exc}") from None
     if script_args.ref_model_name_or_path and script_args.method != "dpo":
         raise InputError("--ref_model_name_or_path: only dpo has a reference model")
+    if script_args.method == "grpo":
+        from codedpo.training import grpo
+
+        grpo.check_arguments(script_args, training_args)
+    for name, default in GRPO_DEFAULTS.items():
+        if script_args.method != "grpo" and getattr(script_args, name) != default:
+            raise InputError(f"--{name}: only grpo has reward functions")

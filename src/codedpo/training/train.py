@@ -1,9 +1,11 @@
-"""Train a policy on execution-verified preferences: DPO, or RFT (SFT on the chosen responses).
+"""Train a policy on execution-verified preferences: DPO, or RFT (SFT on the chosen responses);
+or online with execution rewards: GRPO (:mod:`codedpo.training.grpo`).
 
-The losses are TRL's (`DPOTrainer`, `SFTTrainer`); this script only reads our files, fills in the
-paper's defaults from a recipe and writes the checkpoint atomically: training runs in ``OUT.tmp/``
-and the directory is renamed to ``OUT/`` only after the model, the tokenizer and
-``train_summary.json`` are saved, so an interrupted job never leaves a checkpoint that looks done.
+The losses are TRL's (`DPOTrainer`, `SFTTrainer`, `GRPOTrainer`); this script only reads our
+files, fills in the paper's defaults from a recipe and writes the checkpoint atomically: training
+runs in ``OUT.tmp/`` and the directory is renamed to ``OUT/`` only after the model, the tokenizer
+and ``train_summary.json`` are saved, so an interrupted job never leaves a checkpoint that looks
+done. A job killed after TRL saved a checkpoint (``save_steps``) resumes from the last complete one.
 
 The examples reach TRL already tokenized (:func:`tokenize_records`, through
 :mod:`codedpo.models.chat`): the prompt exactly as sampling fed it to the policy, the response as
@@ -29,11 +31,12 @@ accelerate launch --config_file configs/accelerate/zero3.yaml --num_processes 8 
     --train_file results/rft/base.jsonl --output_dir results/models/rft-base
 ```
 
-Any field of ``ScriptArguments`` or of TRL's ``DPOConfig`` / ``SFTConfig`` can be set in the recipe
-or overridden on the command line (``--beta 0.05``, ``--learning_rate 1e-6``). The recipe's
-``method`` picks the trainer; ``--method`` on the command line overrides it. The recipe is checked
-before anything loads (unknown keys, values of the wrong kind, DPO loss names TRL does not have,
-``loss_weights`` of the wrong length): the error names the recipe file and the field.
+Any field of ``ScriptArguments`` or of the method's TRL config (``DPOConfig``, ``SFTConfig``,
+``GRPOConfig``) can be set in the recipe or overridden on the command line (``--beta 0.05``,
+``--learning_rate 1e-6``). The recipe's ``method`` picks the trainer; ``--method`` on the command
+line overrides it. The recipe is checked before anything loads (unknown keys, values of the wrong
+kind, DPO loss names TRL does not have, ``loss_weights`` of the wrong length): the error names the
+recipe file and the field.
 
 Loss variants are TRL's (``loss_type``: ``sigmoid`` = the paper, ``ipo``, ``robust``,
 ``apo_zero``, ``[sigmoid, sft]`` with ``loss_weights`` = DPO + NLL, ...: configs/recipes/dpo-*).
@@ -62,6 +65,7 @@ from pathlib import Path
 
 from codedpo.io import InputError, read_json, read_jsonl, sha256_file, write_json
 from codedpo.training import fields as train_fields
+from codedpo.training import grpo, resume
 from codedpo.training.fields import METHODS, ScriptArguments
 
 # TRL pings the Hub with usage telemetry from rank 0; a reproducible offline pipeline opts out.
@@ -111,9 +115,10 @@ def make_parser(method: str):
     A recipe or a flag still overrides them.
     """
     import torch
-    from trl import DPOConfig, SFTConfig, TrlParser
+    import trl
+    from trl import TrlParser
 
-    config_class = DPOConfig if method == "dpo" else SFTConfig
+    config_class = getattr(trl, train_fields.CONFIGS[method])
     parser = TrlParser((ScriptArguments, config_class), prog="codedpo train")
     if not torch.cuda.is_available():
         parser.set_defaults(use_cpu=True, bf16=False)
@@ -134,7 +139,10 @@ def load_train_records(path: str | os.PathLike, method: str) -> list[dict]:
     """Read pairs (dpo) or RFT examples (rft) in TRL's conversational format, checked.
 
     Only the columns TRL consumes are kept; our bookkeeping fields (ids, statuses) stay in the file.
+    grpo: the problems (:func:`codedpo.training.grpo.load_prompts`).
     """
+    if method == "grpo":
+        return grpo.load_prompts(path)
     columns = ("prompt", "chosen", "rejected") if method == "dpo" else ("prompt", "completion")
     records = []
     for lineno, record in read_jsonl(path):
@@ -262,8 +270,6 @@ def build_trainer(script_args: ScriptArguments, training_args, records: list[dic
     from codedpo.models.load import is_adapter, load_causal_lm
 
     tokenizer = load_tokenizer(script_args.model_name_or_path)
-    dataset = datasets.Dataset.from_list(tokenize_records(tokenizer, records, script_args.method))
-    trainer_cls = _dpo_trainer_class() if script_args.method == "dpo" else trl.SFTTrainer
     start = script_args.model_name_or_path
     dtype = _model_dtype(training_args)
     model = load_causal_lm(start, dtype=dtype) if is_adapter(start) else start
@@ -271,6 +277,11 @@ def build_trainer(script_args: ScriptArguments, training_args, records: list[dic
     peft_config = lora_config(script_args)
     if peft_config is not None:
         kwargs["peft_config"] = peft_config
+    if script_args.method == "grpo":
+        return grpo.build_trainer(script_args, training_args, records, model=model,
+                                  tokenizer=tokenizer, **kwargs)  # fmt: skip
+    dataset = datasets.Dataset.from_list(tokenize_records(tokenizer, records, script_args.method))
+    trainer_cls = _dpo_trainer_class() if script_args.method == "dpo" else trl.SFTTrainer
     if script_args.method == "dpo":
         ref = reference_path(script_args)
         # TRL's default reference is the starting model: a copy loaded from the model's config
@@ -339,18 +350,19 @@ def train(script_args: ScriptArguments, training_args) -> dict:
     if script_args.ref_model_name_or_path:
         check_model_path(script_args.ref_model_name_or_path)
     records = load_train_records(script_args.train_file, script_args.method)
+    accumulation = training_args.gradient_accumulation_steps
     _set_gradient_accumulation(script_args, training_args)
+    if script_args.method == "grpo":
+        grpo.follow_accumulation(training_args, accumulation, len(records))
 
     final_dir = Path(training_args.output_dir)
     tmp_dir = final_dir.with_name(final_dir.name + ".tmp")
     training_args.output_dir = str(tmp_dir)
-    state = training_args.distributed_state
-    if state.is_main_process and tmp_dir.exists():
-        shutil.rmtree(tmp_dir)  # left by a killed run
-    state.wait_for_everyone()
+    settings = resume.run_settings(script_args, training_args)
+    checkpoint = resume.prepare(tmp_dir, settings, training_args.distributed_state)
 
     trainer = build_trainer(script_args, training_args, records)
-    result = trainer.train()
+    result = trainer.train(resume_from_checkpoint=checkpoint)
     trainer.save_model(str(tmp_dir))  # every rank: ZeRO-3 gathers the shards here
     if script_args.peft is not None and trainer.accelerator.is_main_process:
         _finish_adapter(trainer, script_args, tmp_dir)
@@ -366,6 +378,7 @@ def train(script_args: ScriptArguments, training_args) -> dict:
         "num_examples": len(records),
         "train_loss": result.training_loss,
         "global_step": result.global_step,
+        "resumed_from": Path(checkpoint).name if checkpoint else None,
         "num_processes": training_args.world_size,
         "distributed_type": str(trainer.accelerator.distributed_type.value),
         "zero_stage": getattr(trainer.accelerator.state.deepspeed_plugin, "zero_stage", None),
@@ -382,7 +395,10 @@ def train(script_args: ScriptArguments, training_args) -> dict:
         "log_history": trainer.state.log_history,
     }
     summary["training_args"]["output_dir"] = str(final_dir)
+    if script_args.method == "grpo":
+        summary["budget"] = trainer.budget
     if trainer.accelerator.is_main_process:
+        resume.clear(tmp_dir)
         write_json(tmp_dir / "train_summary.json", summary)
         if final_dir.exists():
             shutil.rmtree(final_dir)
