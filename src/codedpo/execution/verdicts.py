@@ -57,6 +57,22 @@ def _is_audit(line: str) -> bool:
     return line.startswith(_AUDIT_PREFIX) and len(line) < 64 and line.endswith('"}')
 
 
+def _channel(text: str, cut: bool) -> tuple[list, str | None]:
+    """A channel's complete lines, parsed (None where a line is not JSON), what it tried (audit
+    lines) left out; and ``"bytes outside the framing"`` where a last line was left unfinished
+    though nothing cut the run short."""
+    *lines, last = text.split("\n")
+    records = []
+    for line in lines:
+        if _is_audit(line):
+            continue
+        try:
+            records.append(json.loads(line))
+        except (json.JSONDecodeError, RecursionError):
+            records.append(None)
+    return records, "bytes outside the framing" if last and not cut else None
+
+
 def parse_results(text: str, start: int = 0, cut: bool = False) -> Reports:
     """Read a call or script run's channel by its framing (tests from ``start`` on).
 
@@ -68,16 +84,8 @@ def parse_results(text: str, start: int = 0, cut: bool = False) -> Reports:
     by_index: dict[int, dict] = {}
     load_error = syntax = tamper = None
     loaded, nxt = False, start
-    *lines, last = text.split("\n")
-    if last and not cut:
-        tamper = "bytes outside the framing"
-    for line in lines:
-        if _is_audit(line):
-            continue
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            rec = None
+    records, tamper = _channel(text, cut)
+    for rec in records:
         if not isinstance(rec, dict):
             tamper = "a line that is not a report"
         elif syntax is not None or load_error is not None:
@@ -280,16 +288,10 @@ def program_reports(run: dict) -> tuple[str | None, dict | None, str | None]:
     """A whole program's channel: what it tried, a syntax error, or its exceptions (the first
     counts; the interpreter's shutdown may add more). Anything else is ``tamper``."""
     syntax = report = None
-    *lines, last = (run.get("results") or "").split("\n")
-    if last and not _was_cut(run):
-        return None, None, "bytes outside the framing"
-    for line in lines:
-        if _is_audit(line):
-            continue
-        try:
-            rec = json.loads(line)
-        except (json.JSONDecodeError, RecursionError):
-            rec = None
+    records, tamper = _channel(run.get("results") or "", _was_cut(run))
+    if tamper is not None:
+        return None, None, tamper
+    for rec in records:
         if isinstance(rec, dict) and rec.keys() == {"syntax"} and syntax is None:
             syntax = str(rec["syntax"])[:500]
         elif isinstance(rec, dict) and rec.keys() == {"exc"}:

@@ -18,6 +18,54 @@ IPC_RMID = 0
 _TICK = os.sysconf("SC_CLK_TCK")
 
 
+# The clock gives back at most this many times a test's limit for waits on a CPU (a backstop:
+# the sample's own processes are subtracted already), so a test ends by (1 + MAX_CREDIT) x limit.
+MAX_CREDIT = 10.0
+
+
+def _descendants(root: int) -> list[int] | None:
+    """Every descendant of ``root`` (``/proc/PID/task/TID/children``), or None where the kernel
+    does not list children."""
+    out, todo = [], [root]
+    while todo:
+        pid = todo.pop()
+        try:
+            tids = os.listdir(f"/proc/{pid}/task")
+        except OSError:
+            continue
+        for tid in tids:
+            try:
+                with open(f"/proc/{pid}/task/{tid}/children", "rb") as fh:
+                    kids = [int(k) for k in fh.read().split()]
+            except FileNotFoundError:
+                if pid == root:
+                    return None
+                continue
+            except (OSError, ValueError):
+                continue
+            out += kids
+            todo += kids
+    return out
+
+
+def _session(leader: int, pid1: bool) -> list[int]:
+    """Processes of ``leader``'s session (as PID 1 of a namespace: every process but this one)."""
+    me, out = os.getpid(), []
+    for name in os.listdir("/proc"):
+        if not name.isdigit() or int(name) == me:
+            continue
+        try:
+            if pid1:
+                out.append(int(name))
+                continue
+            with open(f"/proc/{name}/stat", "rb") as fh:
+                if int(fh.read().rsplit(b")", 1)[1].split()[3]) == leader:
+                    out.append(int(name))
+        except (OSError, ValueError, IndexError):
+            continue
+    return out
+
+
 def _stat_cpu(pid: int) -> float:
     """User + system CPU seconds of a whole process (all its threads), from /proc/PID/stat."""
     with open(f"/proc/{pid}/stat", "rb") as fh:
@@ -140,9 +188,9 @@ class Child:
 
     def others_cpu(self, pid1: bool) -> float:
         """CPU seconds of the sample's tasks other than its main thread: its other threads, and
-        its other processes (as PID 1 of the namespace: all but this worker; elsewhere: those of
-        its session, once it started one). Re-read at most every 20 ms. (The clock also never
-        gives back more than a test's own limit: see the harness.)"""
+        every other process it started (the worker's descendants: as PID 1 of its namespace, or
+        as a child subreaper, the sample's orphans are its children too). Re-read at most every
+        20 ms; the cost follows the sample's own processes, not the machine's."""
         now = time.monotonic()
         if now - self._others_read < 0.02:
             return self._others
@@ -154,39 +202,17 @@ class Child:
             total += max(0.0, _stat_cpu(self.pid) - main_thread)
         except (OSError, ValueError, IndexError):
             pass
-        if not pid1 and "processes" not in self.audits:
-            self._others = total  # no process started (that it let the audit hook see)
-            return total
-        me = os.getpid()
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) in (me, self.pid):
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    fields = fh.read().rsplit(b")", 1)[1].split()
-                if pid1 or int(fields[3]) == self.pid:  # session id
-                    total += (int(fields[11]) + int(fields[12])) / _TICK
-            except (OSError, ValueError, IndexError):
-                continue
+        others = _descendants(os.getpid())
+        if others is None:  # the kernel lists no children: every process (as PID 1) or its session
+            others = _session(self.pid, pid1)
+        for pid in others:
+            if pid != self.pid:
+                try:
+                    total += _stat_cpu(pid)
+                except (OSError, ValueError, IndexError):
+                    continue
         self._others = total
         return total
-
-    def processes(self, pid1: bool) -> int:
-        """Processes of the sample now (as PID 1: every one in the namespace but the worker)."""
-        me, count = os.getpid(), 0
-        for name in os.listdir("/proc"):
-            if not name.isdigit() or int(name) == me:
-                continue
-            if pid1:
-                count += 1
-                continue
-            try:
-                with open(f"/proc/{name}/stat", "rb") as fh:
-                    if int(fh.read().rsplit(b")", 1)[1].split()[3]) == self.pid:
-                        count += 1
-            except (OSError, ValueError, IndexError):
-                continue
-        return count
 
     def poll_exit(self) -> bool:
         if self.status is None:

@@ -284,7 +284,7 @@ class Worker(Sessions):
         """Read a run's reports; kill the child at its load, test or sample limit.
 
         The clock is wall time minus the time the child waited for a CPU because of load from
-        outside the sample (:meth:`Child.credit`), and never more than the limit itself: on a
+        outside the sample (:meth:`Child.credit`; at most ``MAX_CREDIT`` x the limit): on a
         loaded machine a test gets the time it would have had on an idle one, so load does not
         turn a correct answer into a timeout, while a loop, a sleep or a fork bomb is stopped at
         the limit as ever.
@@ -298,13 +298,14 @@ class Worker(Sessions):
         timeout_at = None
 
         def deadline_now(fresh: bool = False) -> float:
-            waited = kid.credit(self.pid1, fresh)
+            waited, most = kid.credit(self.pid1, fresh), channel.MAX_CREDIT
             if mark is None:
                 load = limits["load_seconds"]
-                return kid.start + load + min(waited, load)
+                return kid.start + load + min(waited, most * load)
             limit = test_limits[current]
-            return min(mark + limit + min(max(0.0, waited - mark_wait), limit),
-                       tests_start + budget + min(max(0.0, waited - tests_wait), budget)) + GRACE
+            return min(mark + limit + min(max(0.0, waited - mark_wait), most * limit),
+                       tests_start + budget + min(max(0.0, waited - tests_wait),
+                                                  most * budget)) + GRACE  # fmt: skip
 
         while True:
             now = time.monotonic()
@@ -365,14 +366,15 @@ class Worker(Sessions):
         cap = limits["results_bytes"]
         timed_out = False
         while True:
-            deadline = kid.start + seconds + GRACE + min(kid.credit(self.pid1), seconds)
+            most = channel.MAX_CREDIT * seconds
+            deadline = kid.start + seconds + GRACE + min(kid.credit(self.pid1), most)
             kid.wait(deadline - time.monotonic(), cap)
             if kid.size > cap:
                 kid.kill()
                 break
             if kid.eof or kid.status is not None:
                 break
-            credit = min(kid.credit(self.pid1, fresh=True), seconds)
+            credit = min(kid.credit(self.pid1, fresh=True), most)
             if time.monotonic() >= kid.start + seconds + GRACE + credit:
                 timed_out = True
                 kid.kill()

@@ -11,6 +11,7 @@ import time
 
 import child
 import judge
+from channel import MAX_CREDIT
 
 GRACE = 0.05
 _LOAD_REPORTS = (b'{"loaded"', b'{"syntax"', b'{"load_error"')
@@ -65,8 +66,8 @@ class Sessions:
         before = kid.size
         t0, wait0 = time.monotonic(), kid.credit(self.pid1, fresh=True)
 
-        def credit(fresh: bool = False) -> float:  # waits caused from outside, at most `limit`
-            return min(max(0.0, kid.credit(self.pid1, fresh) - wait0), limit)
+        def credit(fresh: bool = False) -> float:  # waits caused from outside the sample
+            return min(max(0.0, kid.credit(self.pid1, fresh) - wait0), MAX_CREDIT * limit)
 
         if not kid.send({"target": msg["target"], "args": msg["args"]}):
             return {"died": True}
