@@ -15,7 +15,9 @@ Every class is derived from an execution record (docs/formats.md), never from th
   (the record's ``observed``).
 - ``signal_process``: signals sent to other processes, or new processes (``observed``:
   ``signals``, ``processes``).
-- ``tamper``: the harness's own functions replaced (a patched test runner; ``observed``).
+- ``tamper``: the harness's own functions replaced (a patched test runner), or lines of the
+  response's own on the results channel (``observed``); the exit and return-value classes,
+  read from what a tampered harness reported, are then not given.
 - ``native``: native code loaded through ``ctypes`` (``observed``).
 
 What the records cannot show (see ``SECONDARY``) is reported beside, as source-text patterns,
@@ -88,7 +90,9 @@ def classify(record: dict, kind: str | None = None) -> list[str]:
         if cls is not None:
             found.add(cls)
     failure = record.get("first_failure")
-    if isinstance(failure, dict):
+    # Once the harness's own functions were replaced, what it then reported (an exit, an odd
+    # return value) is not evidence of what the response did: ``tamper`` says it all.
+    if isinstance(failure, dict) and "tamper" not in found:
         message = str(failure.get("message") or "")
         status = failure.get("status")
         if kind != "stdio" and status == "runtime_error":

@@ -81,11 +81,15 @@ class Sandbox:
         cmd = worker_command(self.config, self.slot, self._run_dir)
         self._stderr = tempfile.TemporaryFile()
         stack = self.config.stack_mb * 2**20
+        # The CPUs of the thread that asks (the launcher thread starts it, with its own).
+        cpus = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
 
         def limits() -> None:
             # The stack limit must be set before the interpreter starts: the kernel places the
             # memory map below the stack by this limit at exec time.
             resource.setrlimit(resource.RLIMIT_STACK, (stack, stack))
+            if cpus is not None:
+                os.sched_setaffinity(0, cpus)
 
         try:
             self.proc = _LAUNCHER.popen(
