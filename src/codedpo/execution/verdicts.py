@@ -113,9 +113,8 @@ def parse_results(text: str, start: int = 0, cut: bool = False) -> Reports:
 
 
 def _was_cut(run: dict) -> bool:
-    return bool(run.get("timed_out") or run.get("exceeded") or run.get("signal") is not None
-                or run.get("killed") or int(run.get("results_bytes") or 0) > len(
-                    (run.get("results") or "").encode()))  # fmt: skip
+    """Was the run stopped mid-report: at a limit, by a signal, or its reports over the cap?"""
+    return bool(run.get("timed_out") or run.get("exceeded") or run.get("signal") is not None)
 
 
 def exception_outcome(exc: Any) -> Outcome:
