@@ -46,3 +46,13 @@ rule all:
             if config["tables"]["hack_report"]
             else []
         ),
+        # grpo.arms: Table 3 (every method with its budget), its plot, the GRPO curves
+        (
+            [
+                "results/tables/table3.md",
+                "results/plots/budget.png",
+                "results/plots/grpo_curves.png",
+            ]
+            if W.grpo_shown
+            else []
+        ),

@@ -4,6 +4,7 @@
 # the resources are codedpo.workflow.jobs, .runs, .flags and .resources
 # (tests/test_workflow_logic.py). This file keeps only the glue that needs Snakemake's objects.
 import os
+import re
 import sys
 from pathlib import Path
 
@@ -52,7 +53,8 @@ wildcard_constraints:
     policy="|".join(W.models),
     pairs_from="|".join(W.models),
     benchmark="|".join(W.benchmarks),
-    variant=f"base|rft|(?:{W.runs.pattern[1:]}/)?dpo-(" + "|".join(W.models) + ")",
+    variant=W.variant_pattern,
+    grpo_arm="|".join(re.escape(a) for a in W.grpo) or "(?!)",
     shard=r"\d+",
     source="|".join(W.train_sources),
     chain=f"(?:{W.runs.pattern})?",

@@ -56,10 +56,11 @@ rule plot_rounds:
 
 
 # What the sandbox saw of every run's samples (codedpo.execution.hacks): counts per hack class, per policy
-# and round, and the hack rate per round.
+# and round, and the hack rate per round; a GRPO run's row counts its rollouts (its train_summary.json).
 rule hack_report:
     input:
-        W.hack_report_stats(),
+        stats=W.hack_report_stats(),
+        grpo=W.grpo_checkpoints(),
     output:
         md="results/tables/hacks.md",
         csv=report(
@@ -82,9 +83,10 @@ rule hack_report:
     container:
         config["containers"]["cpu"]
     params:
+        grpo=lambda wc, input: [f"{c}/train_summary.json" for c in input.grpo],
         labels=W.hack_report_labels(),
     shell:
-        "codedpo hack-report --stats {input} --labels {params.labels} "
+        "codedpo hack-report --stats {input.stats} {params.grpo} --labels {params.labels} "
         "--out-md {output.md} --out-csv {output.csv} --out-plot {output.plot} > {log} 2>&1"
 
 
@@ -202,3 +204,31 @@ rule analyze_implicit_reward:
         "--label {wildcards.policy} --out-responses {output.responses} "
         "--out-pairs {output.pairs} --out-summary {output.summary} "
         "--out-figure {output.figure} > {log} 2>&1"
+
+
+# The reward and pass-rate curves of every GRPO run, per optimizer step, from its rollouts.
+rule plot_grpo_curves:
+    input:
+        W.grpo_checkpoints,
+    output:
+        plot=report(
+            "results/plots/grpo_curves.png",
+            caption="../report/grpo_curves.rst",
+            category="Figures",
+            labels={"figure": "GRPO reward and pass rate per step"},
+        ),
+        csv="results/tables/grpo_curves.csv",
+    log:
+        "logs/plot_grpo_curves/grpo_curves.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config["containers"]["cpu"]
+    params:
+        rollouts=lambda wc, input: [f"{c}/rollouts.jsonl" for c in input],
+        labels=W.grpo_labels,
+        rewards=W.grpo_rewards,
+    shell:
+        "codedpo plot grpo-curves --rollouts {params.rollouts} --labels {params.labels} "
+        "--rewards {params.rewards} --out {output.plot} --out-csv {output.csv} > {log} 2>&1"

@@ -63,3 +63,73 @@ rule make_tables:
         "codedpo tables --scores {input.scores} --models {params.models} "
         "--benchmarks {params.benchmarks} {params.paper} {params.flags} "
         "--outdir results/tables > {log} 2>&1"
+
+
+# What each evaluated variant cost (codedpo.reporting.budget): responses and tokens generated,
+# executor and training seconds, GPU hours; cumulative over a chain's rounds.
+rule count_budget:
+    input:
+        unpack(W.budget_inputs),
+    output:
+        "results/budget/{policy}/{variant}.json",
+    log:
+        "logs/count_budget/{policy}/{variant}.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config["containers"]["cpu"]
+    params:
+        identity=W.budget_flags,
+        summaries=lambda wc, input: [
+            f"{c}/train_summary.json" for c in input.checkpoints
+        ],
+    shell:
+        "codedpo budget --policy {wildcards.policy} {params.identity} "
+        "--samples {input.samples} --executions {input.executions} "
+        "--train-summaries {params.summaries} --out {output} > {log} 2>&1"
+
+
+# Table 3 (grpo.arms): base vs RFT vs DPO (every round and arm) vs GRPO (every arm), with the
+# differences to the base model and to DPO and what each row cost; the plot of pass@1 against
+# responses generated (codedpo.reporting.table3).
+rule make_table3:
+    input:
+        scores=W.table_scores,
+        budgets=W.table3_budgets,
+    output:
+        md="results/tables/table3.md",
+        csv=report(
+            "results/tables/table3.csv",
+            caption="../report/table3.rst",
+            category="Tables",
+            labels={"table": "Table 3", "format": "CSV"},
+        ),
+        tex=report(
+            "results/tables/table3.tex",
+            caption="../report/table3.rst",
+            category="Tables",
+            labels={"table": "Table 3", "format": "LaTeX"},
+        ),
+        plot=report(
+            "results/plots/budget.png",
+            caption="../report/budget.rst",
+            category="Figures",
+            labels={"figure": "pass@1 against responses generated"},
+        ),
+    log:
+        "logs/make_table3/table3.log",
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config["containers"]["cpu"]
+    params:
+        models=config["tables"]["models"],
+        benchmarks=config["tables"]["benchmarks"],
+        bootstrap=W.bootstrap_flags,
+        note=W.grpo_budget_note,
+    shell:
+        "codedpo table3 --scores {input.scores} --budgets {input.budgets} "
+        "--models {params.models} --benchmarks {params.benchmarks} {params.bootstrap} "
+        "--budget-note {params.note} --outdir results/tables --plot {output.plot} > {log} 2>&1"

@@ -58,3 +58,34 @@ use rule train_dpo as train_rft with:
         method="rft",
         model=W.base_model_ref,
         overrides=W.train_flags("rft"),
+
+
+# GRPO (the online-RL arms, grpo.arms): TRL's GRPOTrainer from the original model on the training
+# problems, rewarded in the job by the sandboxed executor with the config's execution settings
+# (codedpo.workflow.online); its rollouts.jsonl and budget are in the checkpoint.
+use rule train_dpo as train_grpo with:
+    input:
+        train="results/problems/train.jsonl",
+        expected="results/problems/train.expected.json",
+        runtime=W.runtime_input(),
+        model=W.base_model_input,
+        recipe=W.grpo_recipe,
+        accelerate=config["training"]["accelerate_config"],
+    output:
+        directory("results/checkpoints/{policy}/grpo-{grpo_arm}"),
+    log:
+        "logs/train_grpo/{policy}/grpo-{grpo_arm}.log",
+    benchmark:
+        "benchmarks/train_grpo/{policy}/grpo-{grpo_arm}.tsv"
+    threads: W.grpo_cpus
+    resources:
+        gpu=W.training_gpus,
+        mem_mb=W.grpo_mem_mb,
+        cpus_per_task=W.grpo_cpus,
+        runtime=lambda wc, attempt: 240 * attempt,
+        torch_threads=config["training"]["threads"],
+    params:
+        method="grpo",
+        model=W.base_model_ref,
+        overrides=W.grpo_flags,
+        processes=config["training"]["num_processes"],

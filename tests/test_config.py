@@ -77,12 +77,15 @@ def test_every_object_in_the_schema_is_closed():
 
     walk(SCHEMA, "schema")
     # open in the schema, closed by config_check against the classes that define them (the
-    # tests below): demo-model fields (DemoModelArgs) and TRL's DPOConfig/SFTConfig fields
+    # tests below): demo-model fields (DemoModelArgs) and TRL's DPOConfig/SFTConfig/GRPOConfig
+    # fields
     assert open_objects == [
         "schema.properties.models.additionalProperties.properties.demo",
         "schema.properties.dpo.properties.overrides",
         "schema.properties.arms.additionalProperties.properties.dpo.properties.overrides",
         "schema.properties.rft.properties.overrides",
+        "schema.properties.grpo.properties.arms.additionalProperties.properties.overrides",
+        "schema.properties.grpo.properties.overrides",
     ]
 
 

@@ -148,7 +148,7 @@ def test_scores_outside_the_requested_models_are_ignored() -> None:
     ("scores", "message"),
     [
         ([s("deepseek", "base", "mbpp", 0.5), s("deepseek", "base", "mbpp", 0.6)], "two scores"),
-        ([s("deepseek", "ppo", "mbpp", 0.5)], r"field 'variant': 'ppo' is not base, rft or dpo"),
+        ([s("deepseek", "ppo", "mbpp", 0.5)], r"'ppo' is not base, rft, dpo or grpo"),
         ([s("deepseek", "dpo-beta01", "mbpp", 0.5)], r"'dpo-beta01' names no model"),
         ([s("deepseek", "base", "mbpp", 1.5)], r"field 'pass_at_1': 1.5"),
         ([{"policy": "deepseek", "variant": "base", "benchmark": "mbpp"}], "'pass_at_1'"),

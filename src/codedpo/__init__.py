@@ -15,8 +15,8 @@ helpers (``tests/test_layout.py`` checks it)::
     pairs/           rules/pairs.smk            build-pairs
     training/        rules/train.smk            train
     evaluation/      rules/evaluate.smk         score, verdicts
-    reporting/       rules/tables.smk,          tables, plot, hack-report, analyze-rewards
-                     rules/report.smk
+    reporting/       rules/tables.smk,          tables, table3, budget, plot, hack-report,
+                     rules/report.smk           analyze-rewards
     workflow/        rules/common.smk           launch (and every rule's inputs, params and
                                                 resources: ``W`` in rules/common.smk)
     cli              (the ``codedpo`` command: one verb per stage's command)

@@ -9,6 +9,7 @@
     codedpo score --problems P --executions E --benchmark B --policy M --variant V --out F
     codedpo verdicts results/eval/demo-a/base/demo_eval   (each problem's verdict, first failure)
     codedpo tables --scores S... --models A B --benchmarks X --outdir DIR
+    codedpo budget / table3          (what each method cost; Table 3: DPO vs RFT vs GRPO)
     codedpo analyze-rewards ...      (DPO implicit reward vs rule-based reward, Figure 1)
     codedpo plot pass-at-1 | pass-histogram | verdicts | rounds ...
     codedpo hack-report / significance   (reward hacks per run; two scores compared)
@@ -46,6 +47,8 @@ COMMANDS = {
     "score": "codedpo.evaluation.score",
     "verdicts": "codedpo.evaluation.per_problem",
     "tables": "codedpo.reporting.make_tables",
+    "table3": "codedpo.reporting.table3",
+    "budget": "codedpo.reporting.budget",
     "train": "codedpo.training.train",
     "analyze-rewards": "codedpo.reporting.implicit_reward",
     "plot": "codedpo.reporting.plots",

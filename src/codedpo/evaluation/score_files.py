@@ -2,12 +2,14 @@
 plots.
 
 A score says which model it is about through its fields, never its path: ``policy`` (the model
-trained and evaluated), ``variant`` (``base``, ``rft``, ``dpo``), for DPO ``pairs_from`` (the model
-whose samples built the pairs; a variant ``dpo-<model>`` without it means pairs from <model>), and
-which run of an iterative or multi-arm experiment it is: ``round`` (1 = the paper's one round),
-``arm`` (``paper`` = the config's own pairs and DPO settings) and ``recipe`` (``dpo`` = the paper's
-loss). Scores written before these fields existed are the paper's run. A base model is one run
-whatever its fields say; an RFT run has no DPO recipe.
+trained and evaluated), ``variant`` (``base``, ``rft``, ``dpo``, ``grpo``), for DPO
+``pairs_from`` (the model whose samples built the pairs; a variant ``dpo-<model>`` without it
+means pairs from <model>), and which run of an iterative or multi-arm experiment it is: ``round``
+(1 = the paper's one round), ``arm`` (``paper`` = the config's own pairs and DPO settings) and
+``recipe`` (``dpo`` = the paper's loss). Scores written before these fields existed are the
+paper's run. A base model is one run whatever its fields say; an RFT run has no DPO recipe. A
+GRPO run (the online-RL arm) is named by its ``arm`` (the config's ``grpo.arms`` key, e.g.
+``pass_all``) and ``recipe`` (its recipe file's stem, e.g. ``grpo-rule``).
 
 Each score is filed under a :data:`Key` ``(policy, kind, pairs_from, run, benchmark)``.
 """
@@ -82,7 +84,8 @@ def run_of(score: dict, kind: str, where: str) -> Run:
 
 
 def cell_key(score: dict, models: Sequence[str], where: str) -> tuple[str, str, str | None]:
-    """``(policy, kind, pairs_from)`` with kind in base/rft/dpo; an unknown variant is an error."""
+    """``(policy, kind, pairs_from)`` with kind in base/rft/dpo/grpo; an unknown variant is an
+    error."""
     for name in ("policy", "variant", "benchmark", "pass_at_1"):
         if name not in score:
             raise InputError(f"{where}: missing field '{name}'")
@@ -91,6 +94,8 @@ def cell_key(score: dict, models: Sequence[str], where: str) -> tuple[str, str, 
         return policy, "base", None
     if variant == "rft":
         return policy, "rft", None
+    if variant == "grpo" or variant.startswith("grpo-"):
+        return policy, "grpo", None
     if variant == "dpo" or variant.startswith(("dpo-", "dpo_")):
         suffix = str(score["variant"])[4:]
         if score.get("pairs_from"):
@@ -105,7 +110,9 @@ def cell_key(score: dict, models: Sequence[str], where: str) -> tuple[str, str, 
         else:
             pairs_from = policy
         return policy, "dpo", pairs_from
-    raise InputError(f"{where}: field 'variant': {score['variant']!r} is not base, rft or dpo")
+    raise InputError(
+        f"{where}: field 'variant': {score['variant']!r} is not base, rft, dpo or grpo"
+    )
 
 
 def verdicts_of(score: dict, where: str) -> dict[str, bool] | None:

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import dataclasses
 import glob
 import os
 import threading
@@ -133,6 +134,39 @@ def default_config(workers: int | None = None) -> ExecConfig:
     sandbox = SandboxConfig(backend=default_backend(),
                             runtime=str(Path(runtime).resolve()) if runtime else None)  # fmt: skip
     return ExecConfig(sandbox=sandbox, workers=workers or os.cpu_count() or 1)
+
+
+# The executor's settings a trainer may be given (config.yaml's ``execution`` keys, as the
+# workflow passes them to ``codedpo train --execution``); ``workers`` is the trainer's own.
+SETTINGS = ("backend", "apptainer_image", "memory_mb", "test_seconds", "min_test_seconds",
+            "time_factor", "sample_seconds", "fast_check", "runtime", "stack_mb")  # fmt: skip
+
+
+def execution_config(settings: dict, workers: int | None = None) -> ExecConfig:
+    """An :class:`ExecConfig` from the workflow's ``execution`` settings (:data:`SETTINGS`; a
+    key left out keeps :func:`default_config`'s value), so a reward judges as the workflow's
+    execution jobs do. ``runtime``: a directory, ``"stdlib"``, or null (the built default)."""
+    unknown = sorted(set(settings) - set(SETTINGS))
+    if unknown:
+        raise InputError(f"execution settings: unknown key {unknown[0]!r} (keys: "
+                         f"{', '.join(SETTINGS)})")  # fmt: skip
+    config = default_config(workers)
+    sandbox: dict = {}
+    if "runtime" in settings and settings["runtime"] is not None:
+        resolved = resolve(settings["runtime"])
+        sandbox["runtime"] = str(Path(resolved).resolve()) if resolved else None
+    if (settings.get("backend") or "auto") != "auto":
+        sandbox["backend"] = settings["backend"]
+    sandbox.update({k: settings[k] for k in ("apptainer_image", "stack_mb")
+                    if settings.get(k) is not None})  # fmt: skip
+    limits = {k: type(getattr(config.limits, k))(settings[k])
+              for k in ("memory_mb", "test_seconds", "min_test_seconds", "time_factor",
+                        "sample_seconds") if settings.get(k) is not None}  # fmt: skip
+    return dataclasses.replace(
+        config, sandbox=dataclasses.replace(config.sandbox, **sandbox),
+        limits=dataclasses.replace(config.limits, **limits),
+        fast_check=bool(settings.get("fast_check", False)),
+    )  # fmt: skip
 
 
 class ExecutionReward:

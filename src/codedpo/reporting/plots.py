@@ -1,4 +1,5 @@
-"""Figures of the report: pass@1, the samples' pass rates and verdicts, DPO's implicit reward.
+"""Figures of the report: pass@1, the samples' pass rates and verdicts, DPO's implicit reward,
+GRPO's training curves (drawn from the frame of :mod:`codedpo.reporting.grpo_curves`).
 
 Every figure is drawn with matplotlib's Agg backend (no display) and written atomically; the
 format follows the file's suffix (``.png``, ``.pdf``, ``.svg``).
@@ -11,6 +12,8 @@ Command line::
         --benchmarks demo_eval --out results/plots/rounds.png
     codedpo plot pass-histogram --stats results/pairs/*/stats.json --out pass_histogram.png
     codedpo plot verdicts --stats results/pairs/*/stats.json --out verdicts.png
+    codedpo plot grpo-curves --rollouts results/models/*/rollouts.jsonl --labels a b \\
+        --rewards a=pass_all --rewards b=rule --out grpo_curves.png --out-csv grpo_curves.csv
 
 The policy of a ``stats.json`` is the name of its directory (``results/pairs/{policy}/``) unless
 ``--policies`` names them. The implicit-reward figure is drawn by ``codedpo analyze-rewards``.
@@ -44,9 +47,10 @@ from codedpo.evaluation.score_files import (  # noqa: E402
     run_suffix,
 )
 from codedpo.io import InputError, atomic_write, read_json  # noqa: E402
+from codedpo.reporting import grpo_curves  # noqa: E402
 
-# The paper's order of methods; on-policy DPO first, then pairs from other models.
-VARIANT_ORDER = {"base": 0, "rft": 1, "dpo": 2}
+# The paper's order of methods; on-policy DPO first, then pairs from other models; then GRPO.
+VARIANT_ORDER = {"base": 0, "rft": 1, "dpo": 2, "grpo": 3}
 # One colour per verdict, failures from mild (orange) to severe (dark red), infrastructure grey.
 STATUS_COLORS = {
     "passed": "#2ca02c",
@@ -79,12 +83,14 @@ def _save(fig, out: str | os.PathLike) -> Path:
 
 
 def variant_label(policy: str, variant: str, pairs_from: str | None, run: Run = DEFAULT_RUN) -> str:
-    """``base``, ``+ RFT``, ``+ DPO`` (on-policy) or ``+ DPO (pairs from X)``; a run other than
-    the paper's adds its arm, recipe and round (``+ DPO max_min r2``)."""
+    """``base``, ``+ RFT``, ``+ DPO`` (on-policy), ``+ DPO (pairs from X)`` or ``+ GRPO <arm>``;
+    a run other than the paper's adds its arm, recipe and round (``+ DPO max_min r2``)."""
     kind = variant.split("-")[0].lower()
     suffix = f" {run_suffix(run)}" if run_suffix(run) else ""
     if kind == "base":
         return "base"
+    if kind == "grpo":
+        return f"+ GRPO {run.arm}"
     if kind == "rft":
         return "+ RFT" + suffix
     source = pairs_from or (variant.split("-", 1)[1] if "-" in variant else policy)
@@ -102,7 +108,7 @@ def pass_at_1_frame(scores: Sequence[dict]) -> pd.DataFrame:
         policy, variant = str(score["policy"]), str(score["variant"])
         kind = variant.split("-")[0].lower()
         if kind not in VARIANT_ORDER:
-            raise InputError(f"{where}: field 'variant': {variant!r} is not base, rft or dpo")
+            raise InputError(f"{where}: field 'variant': {variant!r} is not base, rft, dpo or grpo")
         run = run_of(score, kind, where)
         label = variant_label(policy, variant, score.get("pairs_from"), run)
         # Off-policy after on-policy; the paper's run first, then the others in run order.
@@ -245,6 +251,13 @@ def plot_pass_at_1(
         ax.grid(axis="y", alpha=0.3)
     axes[0][-1].legend(fontsize=7, loc="upper left", bbox_to_anchor=(1.0, 1.0), frameon=False)
     return _save(fig, out)
+
+
+def plot_curves(
+    frame: pd.DataFrame, out: str | os.PathLike, trained: dict[str, list[str]] | None = None
+) -> Path:
+    """GRPO's training curves (:func:`codedpo.reporting.grpo_curves.curves_figure`)."""
+    return _save(grpo_curves.curves_figure(frame, trained), out)
 
 
 def parse_histogram(histogram: dict[str, int]) -> list[tuple[int, int, int]]:
@@ -440,9 +453,25 @@ def main(argv: list[str] | None = None) -> int:
         p.add_argument("--stats", required=True, nargs="+", help="results/pairs/*/stats.json")
         p.add_argument("--policies", nargs="+", default=None, help="names (default: directory)")
         p.add_argument("--out", required=True)
+    p = sub.add_parser(
+        "grpo-curves", formatter_class=parser.formatter_class,
+        help="GRPO's pass rate, mean reward and hack rate per optimizer step",
+    )  # fmt: skip
+    p.add_argument("--rollouts", required=True, nargs="+", help="rollouts.jsonl of GRPO runs")
+    p.add_argument("--labels", nargs="+", default=None, help="one per file (default: directory)")
+    p.add_argument("--rewards", action="extend", nargs="+", default=None,
+                   help="kinds drawn per run: LABEL=KIND[,KIND] ... (repeatable) or a JSON "
+                        "object (default: every kind with values)")  # fmt: skip
+    p.add_argument("--out", required=True)
+    p.add_argument("--out-csv", default=None, help="the curves' table")
     args = parser.parse_args(argv)
 
-    if args.figure == "pass-at-1":
+    if args.figure == "grpo-curves":
+        frame = grpo_curves.curves_frame(args.rollouts, args.labels)
+        out = plot_curves(frame, args.out, grpo_curves.parse_trained(args.rewards))
+        if args.out_csv:
+            print(f"wrote {grpo_curves.write_csv(frame, args.out_csv)}", file=sys.stderr)
+    elif args.figure == "pass-at-1":
         scores = []
         for path in args.scores:
             score = read_json(path)

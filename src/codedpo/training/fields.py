@@ -39,7 +39,9 @@ METHODS = ("dpo", "rft", "grpo")
 # Each method's TRL config class.
 CONFIGS = {"dpo": "DPOConfig", "rft": "SFTConfig", "grpo": "GRPOConfig"}
 # Our fields that only grpo reads, with their defaults (any other method refuses another value).
-GRPO_DEFAULTS: dict[str, Any] = {"rewards": ["pass_all"], "reward_workers": None}
+GRPO_DEFAULTS: dict[str, Any] = {"rewards": ["pass_all"], "reward_workers": None,
+                                 "execution": None, "expected_file": None,
+                                 "max_responses": None, "responses_per_problem": None}  # fmt: skip
 
 
 @dataclass
@@ -91,6 +93,29 @@ class ScriptArguments:
     )
     reward_workers: int | None = field(
         default=None, metadata={"help": "grpo: sandboxes per process (default: its CPU share)"}
+    )
+    execution: dict | str | None = field(
+        default=None,
+        metadata={
+            "help": "grpo: the executor's settings (config.yaml's execution keys: backend, "
+            "memory_mb, test_seconds, runtime, ...), a mapping in the recipe, a JSON object on the "
+            "command line; null: codedpo.execution.reward.default_config"
+        },
+    )
+    expected_file: str | None = field(
+        default=None,
+        metadata={"help": "grpo: the problems' expected outputs (codedpo execute --expected-only)"},
+    )
+    max_responses: int | None = field(
+        default=None,
+        metadata={"help": "grpo: the budget in generated responses (sets max_steps)"},
+    )
+    responses_per_problem: float | None = field(
+        default=None,
+        metadata={
+            "help": "grpo: the budget per training problem (DPO's, K rounds of n samples: n x K); "
+            "sets max_steps"
+        },
     )
 
 
@@ -433,6 +458,14 @@ def check_arguments(script_args, training_args) -> None:
         if script_args.method == "grpo":
             where = "--rewards"
             script_args.rewards = coerce("rewards", script_args.rewards, fields["rewards"])
+            where = "--execution"
+            if isinstance(script_args.execution, str):
+                try:
+                    script_args.execution = json.loads(script_args.execution)
+                except ValueError as exc:
+                    raise FieldError(f"not a JSON object ({exc})") from None
+            if script_args.execution is not None and not isinstance(script_args.execution, dict):
+                raise FieldError(f"{script_args.execution!r} is not a mapping of settings")
     except FieldError as exc:
         raise InputError(f"{where}: {exc}") from None
     if script_args.ref_model_name_or_path and script_args.method != "dpo":

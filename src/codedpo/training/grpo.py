@@ -53,7 +53,15 @@ import time
 from collections.abc import Callable, Sequence
 from pathlib import Path
 
-from codedpo.execution.reward import KINDS, ExecutionReward, Reward, completion_text, default_config
+from codedpo.execution import hacks
+from codedpo.execution.reward import (
+    KINDS,
+    ExecutionReward,
+    Reward,
+    completion_text,
+    default_config,
+    execution_config,
+)
 from codedpo.io import InputError, read_jsonl
 from codedpo.problems.load import load_problems
 
@@ -84,6 +92,16 @@ def check_arguments(script_args, training_args) -> None:
     if weights is not None and len(weights) != len(kinds):
         raise InputError(f"--reward_weights: {len(weights)} weights for {len(kinds)} rewards "
                          f"{kinds!r}: one weight per reward")  # fmt: skip
+    settings = script_args.execution or {}
+    if settings.get("fast_check") and "fraction" in kinds:
+        raise InputError("--execution: fast_check stops at the first failing test, and the "
+                         "fraction reward needs every test run: set fast_check false")  # fmt: skip
+    if script_args.max_responses is not None and script_args.responses_per_problem is not None:
+        raise InputError("--max_responses and --responses_per_problem: give the budget once")
+    for name in ("max_responses", "responses_per_problem"):
+        value = getattr(script_args, name)
+        if value is not None and value <= 0:
+            raise InputError(f"--{name}: {value} is not a positive budget")
     if training_args.use_vllm and not torch.cuda.is_available():
         raise InputError("use_vllm: vLLM generation needs a CUDA GPU and this machine has none "
                          "(set use_vllm: false to generate with transformers)")  # fmt: skip
@@ -109,6 +127,34 @@ def follow_accumulation(training_args, before: int, problems: int) -> None:
             f"{problems} problems do not fill one generation batch of {prompts} "
             "(generation_batch_size / num_generations): no step would train"
         )
+
+
+def responses_per_step(training_args) -> float:
+    """New completions per optimizer step: a step trains on ``per_device_train_batch_size x
+    processes x gradient_accumulation_steps`` completions, each generation batch used
+    ``num_iterations`` times (TRL's GRPO)."""
+    trained = (training_args.per_device_train_batch_size * training_args.world_size
+               * training_args.gradient_accumulation_steps)  # fmt: skip
+    return trained / training_args.num_iterations
+
+
+def apply_budget(script_args, training_args, problems: int) -> int | None:
+    """Set ``max_steps`` from the budget in generated responses (``max_responses``, or
+    ``responses_per_problem`` x ``problems``): the most whole steps within it. Returns the budget
+    (None: none given, the recipe's epochs or max_steps decide)."""
+    if script_args.max_responses is not None:
+        budget = int(script_args.max_responses)
+    elif script_args.responses_per_problem is not None:
+        budget = round(script_args.responses_per_problem * problems)
+    else:
+        return None
+    per_step = responses_per_step(training_args)
+    steps = int(budget // per_step)
+    if steps < 1:
+        raise InputError(f"a budget of {budget} responses does not cover one optimizer step "
+                         f"({per_step:g} responses)")  # fmt: skip
+    training_args.max_steps = steps
+    return budget
 
 
 def default_workers() -> int:
@@ -178,6 +224,7 @@ class Rollouts:
                     "completion_tokens": len(completion_ids[k]) if completion_ids else None,
                     "status": r.status, "passed": r.passed, "total": r.total,
                     "rewards": {kind: r.value(kind) for kind in KINDS}, "hacks": list(r.hacks),
+                    "sandbox_s": round(float(r.record.get("duration_s") or 0.0), 6),
                     "executor_s": round(share, 6)}  # fmt: skip
             lines.append(json.dumps(line) + "\n")
         with open(self.path, "a", encoding="utf-8") as fh:  # one write per batch, closed at once
@@ -199,10 +246,22 @@ class Rollouts:
             "rewards": self.kinds,
             "responses": len(lines),
             "completion_tokens": sum(r.get("completion_tokens") or 0 for r in lines),
-            "executor_seconds": round(sum(r.get("executor_s", 0.0) for r in lines), 3),
+            "executor_seconds": round(sum(r.get("sandbox_s", 0.0) for r in lines), 3),
+            "reward_seconds": round(sum(r.get("executor_s", 0.0) for r in lines), 3),
             "attempts": max((r.get("attempt", 1) for r in lines), default=1),
             "train_seconds": round(train_seconds, 3),
         }
+
+    def hack_summary(self) -> dict:
+        """The hack classes of every rollout (stats.json's ``hacks``, as ``codedpo build-pairs``
+        writes it for sampled responses: ``codedpo hack-report`` reads either)."""
+        lines = [r for path in rollout_files(self.out_dir) for _, r in read_jsonl(path)]
+        ids = [f"{r['task_id']}#{i}" for i, r in enumerate(lines)]
+        pairs = list(zip(ids, lines, strict=True))
+        flags = {sid: list(r.get("hacks") or []) for sid, r in pairs}
+        signals = {sid: hacks.text_signals(r.get("completion") or "") for sid, r in pairs}
+        passed = {sid for sid, r in pairs if r.get("status") == "passed"}
+        return hacks.summarize(flags, signals, len(lines), passed)
 
 
 def _trainer_class():
@@ -214,6 +273,7 @@ def _trainer_class():
 
         rollouts: Rollouts
         budget: dict | None = None
+        hacks: dict | None = None
 
         def train(self, *args, **kwargs):
             started = time.perf_counter()
@@ -224,6 +284,7 @@ def _trainer_class():
             self.accelerator.wait_for_everyone()
             if self.accelerator.is_main_process:
                 self.budget = self.rollouts.finish(time.perf_counter() - started)
+                self.hacks = self.rollouts.hack_summary()
             return result
 
     return ExecutionGRPOTrainer
@@ -251,8 +312,11 @@ def build_trainer(script_args, training_args, problems: list[dict], *, model, to
 
     out_dir = Path(training_args.output_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    config = default_config(script_args.reward_workers or default_workers())
-    reward = ExecutionReward({p["task_id"]: p for p in problems}, config)
+    workers = script_args.reward_workers or default_workers()
+    settings = script_args.execution
+    config = default_config(workers) if settings is None else execution_config(settings, workers)
+    reward = ExecutionReward({p["task_id"]: p for p in problems}, config,
+                             expected_path=script_args.expected_file)  # fmt: skip
     rollouts = Rollouts(reward, script_args.rewards, out_dir, training_args.process_index)
     rows = [{"prompt": messages(p), "task_id": p["task_id"]} for p in problems]
     trainer = _trainer_class()(

@@ -352,8 +352,10 @@ def train(script_args: ScriptArguments, training_args) -> dict:
     records = load_train_records(script_args.train_file, script_args.method)
     accumulation = training_args.gradient_accumulation_steps
     _set_gradient_accumulation(script_args, training_args)
+    budget = None
     if script_args.method == "grpo":
         grpo.follow_accumulation(training_args, accumulation, len(records))
+        budget = grpo.apply_budget(script_args, training_args, len(records))
 
     final_dir = Path(training_args.output_dir)
     tmp_dir = final_dir.with_name(final_dir.name + ".tmp")
@@ -380,6 +382,8 @@ def train(script_args: ScriptArguments, training_args) -> dict:
         "global_step": result.global_step,
         "resumed_from": Path(checkpoint).name if checkpoint else None,
         "num_processes": training_args.world_size,
+        # CUDA devices the run trained on (GPU hours = wall time x gpus); 0 on the CPU
+        "gpus": training_args.world_size if torch.cuda.is_available() else 0,
         "distributed_type": str(trainer.accelerator.distributed_type.value),
         "zero_stage": getattr(trainer.accelerator.state.deepspeed_plugin, "zero_stage", None),
         "mixed_precision": trainer.accelerator.mixed_precision,
@@ -396,7 +400,8 @@ def train(script_args: ScriptArguments, training_args) -> dict:
     }
     summary["training_args"]["output_dir"] = str(final_dir)
     if script_args.method == "grpo":
-        summary["budget"] = trainer.budget
+        summary["budget"] = {**(trainer.budget or {}), "budget_responses": budget}
+        summary["hacks"] = trainer.hacks
     if trainer.accelerator.is_main_process:
         resume.clear(tmp_dir)
         write_json(tmp_dir / "train_summary.json", summary)

@@ -17,7 +17,9 @@ every key without one of their own), then checks, in order:
    ``codedpo.training.train`` accepts (``codedpo.training.fields``), with their value kinds and
    ranges, and ``effective_batch_size`` against the batch size and process count; the same for
    every DPO recipe of ``dpo.recipes`` and of the arms, and each arm's overrides;
-5. rounds and arms: arm and recipe names that paths and tables can tell apart, pair settings
+5. online RL (``grpo``, :mod:`codedpo.workflow.online`): GRPO arm names, recipes and overrides
+   against TRL's ``GRPOConfig``, as in 4;
+6. rounds and arms: arm and recipe names that paths and tables can tell apart, pair settings
    that fit together (``by_error`` needs ``rejected_verdicts``), ``eval.pass_at_k`` within
    ``eval.samples_per_problem``.
 
@@ -32,26 +34,29 @@ then each ``--configfile``, then ``--config``): an error names the last one that
 from __future__ import annotations
 
 import copy
-import difflib
 import os
-import re
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import jsonschema
 import yaml
 
-from codedpo.training.fields import (
-    SET_BY_WORKFLOW,
-    FieldError,
-    check_range,
-    coerce,
-    dataclass_fields,
-    train_fields,
-)
+from codedpo.training.fields import FieldError, coerce, dataclass_fields, train_fields
 from codedpo.workflow.chains import DEFAULT_ARM, Chain, chains
+from codedpo.workflow.messages import (  # noqa: F401 (the names callers import from here)
+    NAME,
+    ConfigError,
+    Layer,
+    _get,
+    _hint,
+    error,
+    location,
+    nearest,
+    source_of,
+)
+from codedpo.workflow.online import check_grpo
+from codedpo.workflow.recipes import Checked, check_training
 
 # Keys holding file paths (``*`` is any name), normalized and checked for existence.
 PATH_KEYS = [
@@ -62,6 +67,7 @@ PATH_KEYS = [
     ("dpo", "recipe"),
     ("dpo", "recipes", "*"),
     ("arms", "*", "dpo", "recipe"),
+    ("grpo", "arms", "*", "recipe"),
     ("rft", "recipe"),
     ("training", "accelerate_config"),
     ("demo_problems",),
@@ -74,76 +80,11 @@ TRAIN_EXPORTS = "resources/train_sources/"
 DEMO_SET_BY_WORKFLOW = {"threads": "training.threads", "progress": "the rule (--no-progress)"}
 
 
-class ConfigError(ValueError):
-    """A configuration error; the message is what the user reads (one or two lines)."""
-
-
-@dataclass(frozen=True)
-class Layer:
-    """One source of configuration as the user wrote it: a file, or ``--config``."""
-
-    label: str
-    data: Any
-
-
-@dataclass
-class Checked:
-    """What the checks computed that the rules use: each method's recipe, typed, every DPO
-    recipe by its path, and the chains of rounds (codedpo.workflow.chains)."""
-
-    recipes: dict[str, dict] = field(default_factory=dict)
-    dpo_recipes: dict[str, dict] = field(default_factory=dict)
-    chains: list[Chain] = field(default_factory=list)
-
-
-# -- messages ------------------------------------------------------------------------------------
-def location(path: Sequence) -> str:
-    out = ""
-    for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else str(part))
-    return out or "(top level)"
-
-
-def _get(data: Any, path: Sequence) -> tuple[bool, Any]:
-    for part in path:
-        if isinstance(data, dict) and part in data:
-            data = data[part]
-        elif isinstance(data, list) and isinstance(part, int) and part < len(data):
-            data = data[part]
-        else:
-            return False, None
-    return True, data
-
-
-def source_of(path: Sequence, layers: Sequence[Layer]) -> str:
-    """The last layer that sets ``path`` (or its nearest parent): where the user wrote it."""
-    for depth in range(len(path), 0, -1):
-        for layer in reversed(layers):
-            if _get(layer.data, path[:depth])[0]:
-                return layer.label
-    return " + ".join(layer.label for layer in layers) or "config"
-
-
-def nearest(word: str, options) -> str | None:
-    match = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
-    return match[0] if match else None
-
-
-def _hint(word: str, options) -> str:
-    near = nearest(word, options)
-    if near:
-        return f" (did you mean '{near}'?)"
-    return "\n  valid keys: " + ", ".join(sorted(map(str, options)))
-
-
-def error(layers: Sequence[Layer], path: Sequence, what: str, label: str | None = None):
-    return ConfigError(f"{label or source_of(path, layers)}: {location(path)}: {what}")
-
-
 # -- 0. null entries -----------------------------------------------------------------------------
 # Mappings of named entries where a later config file may remove one that an earlier file set:
 # --configfile merges into config.yaml, and configs/paper.yaml drops the demo's models this way.
-NULLABLE_ENTRIES = [("models",), ("benchmarks",), ("arms",), ("train_problems", "sources")]
+NULLABLE_ENTRIES = [("models",), ("benchmarks",), ("arms",), ("grpo", "arms"),
+                    ("train_problems", "sources")]  # fmt: skip
 
 
 def drop_null_entries(config: dict) -> None:
@@ -319,108 +260,7 @@ def check_files(config: dict, layers: Sequence[Layer], root: Path) -> None:
         raise error(layers, path, what)
 
 
-# -- 4. training ---------------------------------------------------------------------------------
-def _load_recipe(path: str, layers: Sequence[Layer], key: list, root: Path) -> dict:
-    try:
-        with open(root / path, encoding="utf-8") as fh:
-            recipe = yaml.safe_load(fh) or {}
-    except (OSError, UnicodeDecodeError, yaml.YAMLError) as exc:
-        raise error(layers, key, f"{path}: cannot read the recipe ({exc})") from None
-    if not isinstance(recipe, dict):
-        raise error(layers, key, f"{path}: a recipe is a mapping of field: value")
-    return recipe
-
-
-def _check_recipe(path: str, method: str, fields: dict, layers, key: list, root: Path) -> dict:
-    recipe = _load_recipe(path, layers, key, root)
-    for name, value in recipe.items():
-        where = f"{path}: {name}"
-        if name == "method":
-            if value != method:
-                raise error(layers, key, f"{path} is a {value!r} recipe")
-            continue
-        if name not in fields:
-            raise ConfigError(f"{where}: unknown key" + _hint(name, fields))
-        try:
-            recipe[name] = coerce(name, value, fields[name])
-            check_range(name, recipe[name])
-        except FieldError as exc:
-            raise ConfigError(f"{where}: {exc}") from None
-    return recipe
-
-
-def _check_overrides(overrides: dict, fields: dict, layers, key: list) -> None:
-    for name, value in overrides.items():
-        path = [*key, name]
-        if name in SET_BY_WORKFLOW:
-            raise error(layers, path, f"set by the workflow: use {SET_BY_WORKFLOW[name]}")
-        if name not in fields:
-            raise error(layers, path, "unknown key" + _hint(name, fields))
-        try:
-            overrides[name] = coerce(name, value, fields[name])
-            check_range(name, overrides[name])
-        except FieldError as exc:
-            raise error(layers, path, str(exc)) from None
-
-
-def check_training(
-    config: dict,
-    layers: Sequence[Layer],
-    fields_for: Callable[[str], dict[str, dict]] = train_fields,
-    root: Path | None = None,
-) -> Checked:
-    checked = Checked()
-    root = root or Path.cwd()
-    for method in ("dpo", "rft"):
-        fields = fields_for(method)
-        recipe = _check_recipe(config[method]["recipe"], method, fields, layers,
-                               [method, "recipe"], root)  # fmt: skip
-        checked.recipes[method] = recipe
-        overrides = config[method]["overrides"] or {}
-        _check_overrides(overrides, fields, layers, [method, "overrides"])
-        _check_batch(config, [method, "overrides"], {**recipe, **overrides}, fields, layers,
-                     config[method]["recipe"])  # fmt: skip
-    fields = fields_for("dpo")
-    checked.dpo_recipes[config["dpo"]["recipe"]] = checked.recipes["dpo"]
-    for arm, settings in (config["arms"] or {}).items():
-        overrides = settings["dpo"]["overrides"] or {}
-        _check_overrides(overrides, fields, layers, ["arms", arm, "dpo", "overrides"])
-    for chain in chains(config):
-        if chain.recipe_path not in checked.dpo_recipes:
-            checked.dpo_recipes[chain.recipe_path] = _check_recipe(
-                chain.recipe_path, "dpo", fields, layers, list(chain.where), root
-            )
-        recipe = checked.dpo_recipes[chain.recipe_path]
-        key = ["arms", chain.arm, "dpo", "overrides"]
-        if chain.arm == DEFAULT_ARM or "effective_batch_size" not in _get(config, key)[1]:
-            key = ["dpo", "overrides"]
-        _check_batch(config, key, {**recipe, **chain.overrides}, fields, layers, chain.recipe_path)
-    return checked
-
-
-def _check_batch(config, key, merged, fields, layers, recipe_path) -> None:
-    """codedpo.training.train derives gradient accumulation from effective_batch_size; it must
-    divide."""
-    effective = merged.get("effective_batch_size", fields["effective_batch_size"].get("default"))
-    if effective is None:
-        return
-    per_device = merged.get(
-        "per_device_train_batch_size", fields["per_device_train_batch_size"].get("default", 8)
-    )
-    processes = config["training"]["num_processes"]
-    if effective % (per_device * processes) or effective < per_device * processes:
-        path = [*key, "effective_batch_size"]
-        raise error(
-            layers,
-            path,
-            f"{effective} is not a multiple of per_device_train_batch_size {per_device} x "
-            f"training.num_processes {processes}",
-            label=source_of(path, layers) if _get(config, path)[0] else recipe_path,
-        )
-
-
 # -- 5. rounds and arms --------------------------------------------------------------------------
-NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$")
 
 
 def check_rounds(config: dict, layers: Sequence[Layer]) -> list[Chain]:
@@ -501,6 +341,7 @@ def check(
     check_rounds(config, layers)
     checked = check_training(config, layers, fields_for, root)
     checked.chains = chains(config)  # after the checks: the overrides are typed
+    checked.grpo_recipes = check_grpo(config, layers, fields_for, root or Path.cwd())
     return checked
 
 
