@@ -80,7 +80,7 @@ use rule train_dpo as train_grpo with:
     threads: W.grpo_cpus
     resources:
         gpu=W.training_gpus,
-        mem_mb=W.grpo_mem_mb,
+        mem_mb=W.training_mem_mb,
         cpus_per_task=W.grpo_cpus,
         runtime=lambda wc, attempt: 240 * attempt,
         torch_threads=config["training"]["threads"],

@@ -310,8 +310,16 @@ def test_the_recipe_check_names_the_file_and_the_field(
         (["--effective_batch_size", "16"],
          "3 problems do not fill one generation batch of 4 (generation_batch_size / "
          "num_generations): no step would train"),
+        (["--max_responses", "16", "--responses_per_problem", "8"],
+         "--max_responses and --responses_per_problem: give the budget once"),
+        (["--max_responses", "0"], "--max_responses: 0 is not a positive budget"),
+        (["--rewards", "fraction", "--execution", '{"fast_check": true}'],
+         "--execution: fast_check stops at the first failing test"),
+        (["--execution", "[1]"], "--execution: [1] is not a mapping of settings"),
+        (["--execution", '{"workers": 2}'], "execution settings: unknown key 'workers'"),
     ],
-    ids=["weights", "twice", "whole-groups", "too-few-problems"],
+    ids=["weights", "twice", "whole-groups", "too-few-problems", "two-budgets", "no-budget",
+         "fast-check-fraction", "not-a-mapping", "unknown-setting"],
 )  # fmt: skip
 def test_bad_grpo_arguments_fail_before_training(extra, message, model_dir, problems_file,
                                                  tmp_path, capsys):  # fmt: skip
@@ -334,3 +342,32 @@ def test_reward_fields_belong_to_grpo(tmp_path, capsys):
             "--output_dir", str(tmp_path / "out")]  # fmt: skip
     assert main(args) == 2
     assert "error: --rewards: only grpo has reward functions" in capsys.readouterr().err
+
+
+def test_the_budget_in_responses_sets_the_steps():
+    """A step generates per_device x processes x accumulation / num_iterations responses; the run
+    trains the most whole steps within the budget (the demo: 43 problems x 8 = 344 -> 5 x 64)."""
+    from types import SimpleNamespace
+
+    from codedpo.io import InputError
+    from codedpo.training.grpo import apply_budget, responses_per_step
+
+    def args(**kw):
+        base = {"per_device_train_batch_size": 8, "world_size": 1,
+                "gradient_accumulation_steps": 8, "num_iterations": 1, "max_steps": -1}  # fmt: skip
+        return SimpleNamespace(**{**base, **kw})
+
+    def script(max_responses=None, per_problem=None):
+        return SimpleNamespace(max_responses=max_responses, responses_per_problem=per_problem)
+
+    training = args()
+    assert responses_per_step(training) == 64
+    assert apply_budget(script(per_problem=8), training, 43) == 344 and training.max_steps == 5
+    training = args(world_size=2, gradient_accumulation_steps=4, num_iterations=2)
+    assert responses_per_step(training) == 32
+    assert apply_budget(script(max_responses=128), training, 43) == 128
+    assert training.max_steps == 4
+    training = args()
+    assert apply_budget(script(), training, 43) is None and training.max_steps == -1
+    with pytest.raises(InputError, match="does not cover one optimizer step"):
+        apply_budget(script(max_responses=63), args(), 43)

@@ -28,6 +28,7 @@ from codedpo.execution.reward import (
     ExecutionReward,
     completion_text,
     default_config,
+    execution_config,
     reward_of,
 )
 from codedpo.execution.running import ExecConfig
@@ -283,6 +284,29 @@ def test_default_config():
     config = default_config(3)
     assert (config.sandbox.backend, config.workers, config.fast_check) == ("bwrap", 3, False)
     assert config.sandbox.runtime is None or Path(config.sandbox.runtime).is_absolute()
+
+
+def test_the_workflows_execution_settings_make_the_config(tmp_path):
+    """What `codedpo train --execution` gets from the workflow (codedpo.workflow.online): the
+    config's execution keys; a key left out keeps the default; an unknown one is an error."""
+    settings = {"backend": "process", "memory_mb": 512, "test_seconds": 3, "min_test_seconds": 0.5,
+                "time_factor": 2, "sample_seconds": 30, "fast_check": True, "stack_mb": 64,
+                "runtime": "stdlib"}  # fmt: skip
+    config = execution_config(settings, 4)
+    assert (config.sandbox.backend, config.sandbox.stack_mb, config.sandbox.runtime) == (
+        "process", 64, None)  # fmt: skip
+    limits = config.limits
+    assert (limits.memory_mb, limits.test_seconds, limits.min_test_seconds) == (512, 3.0, 0.5)
+    assert (limits.time_factor, limits.sample_seconds) == (2.0, 30.0)
+    assert isinstance(limits.memory_mb, int) and isinstance(limits.test_seconds, float)
+    assert (config.fast_check, config.workers) == (True, 4)
+    default = default_config(4)
+    assert execution_config({}, 4) == default
+    assert execution_config({"backend": "auto"}, 4).sandbox.backend == default.sandbox.backend
+    with pytest.raises(InputError, match="unknown key 'workers'"):
+        execution_config({"workers": 2})
+    with pytest.raises(InputError, match="no-such-dir"):
+        execution_config({"runtime": str(tmp_path / "no-such-dir")})
 
 
 TRAINER = """

@@ -248,7 +248,7 @@ def test_cli_writes_the_table_the_note_and_the_plot(scores, budgets, tmp_path: P
     note = "GRPO budget: 12 responses, matched to DPO with 1 round(s)"
     argv = ["--scores", *scores, "--budgets", *budgets.values(), "--models", MODEL,
             "--benchmarks", BENCHMARK, "--outdir", str(out), "--plot", str(png),
-            "--resamples", "2000", "--budget-note", note]  # fmt: skip
+            "--bootstrap-resamples", "2000", "--budget-note", note]  # fmt: skip
     assert table3.main(argv) == 0
     csv = pd.read_csv(out / "table3.csv", keep_default_na=False)
     b = BENCHMARK

@@ -26,7 +26,7 @@ Command line::
 
     codedpo table3 --scores results/eval/*/*/*/scores.json --budgets results/budget/*/*.json \\
         --models demo-a --benchmarks demo_eval --outdir results/tables \\
-        [--plot results/plots/table3.png] [--resamples 10000 --confidence 0.95 --seed 0] \\
+        [--plot results/plots/budget.png] [--bootstrap-resamples 10000 --bootstrap-seed 0] \\
         [--budget-note "GRPO budget: 344 responses, matched to DPO with 1 round(s)"]
 
 writes ``table3.{csv,md,tex}``.
@@ -362,15 +362,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
     parser.add_argument("--outdir", required=True, help="directory for table3.{csv,md,tex}")
     parser.add_argument("--plot", default=None, help="also draw pass@1 against responses here")
-    parser.add_argument("--resamples", type=int, default=significance.RESAMPLES, help="bootstrap")
+    parser.add_argument(
+        "--bootstrap-resamples", type=int, default=significance.RESAMPLES, help="bootstrap"
+    )
     parser.add_argument(
         "--confidence", type=float, default=significance.CONFIDENCE, help="interval level"
     )
-    parser.add_argument("--seed", type=int, default=significance.SEED, help="bootstrap seed")
+    parser.add_argument(
+        "--bootstrap-seed", type=int, default=significance.SEED, help="bootstrap seed"
+    )
     parser.add_argument("--budget-note", default="", help="a sentence added to the note")
     args = parser.parse_args(argv)
 
-    settings = Bootstrap(args.resamples, args.confidence, args.seed)
+    settings = Bootstrap(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
     scores = load_scores(args.scores)
     budgets = read_budgets(args.budgets)
     table = build_table3(scores, budgets, args.models, args.benchmarks, settings)

@@ -93,6 +93,7 @@ def check_arguments(script_args, training_args) -> None:
         raise InputError(f"--reward_weights: {len(weights)} weights for {len(kinds)} rewards "
                          f"{kinds!r}: one weight per reward")  # fmt: skip
     settings = script_args.execution or {}
+    execution_config(settings)  # unknown keys, a runtime that is not built: before anything loads
     if settings.get("fast_check") and "fraction" in kinds:
         raise InputError("--execution: fast_check stops at the first failing test, and the "
                          "fraction reward needs every test run: set fast_check false")  # fmt: skip

@@ -473,14 +473,6 @@ class Workflow:
             self.config["execution"]["workers"] * training["num_processes"]
         )
 
-    def grpo_mem_mb(self, wildcards: Wildcards, attempt: int) -> int:
-        """A training job's memory, and each reward sandbox's address-space limit."""
-        training = self.config["training"]
-        sandboxes = self.config["execution"]["workers"] * training["num_processes"]
-        return self.training_mem_mb(wildcards, attempt) + sandboxes * int(
-            self.config["execution"]["memory_mb"]
-        )
-
     # -- resources -----------------------------------------------------------------------------
     def model_mem_mb(self, wildcards: Wildcards, attempt: int) -> int:
         return resources.model_mem_mb(self.is_demo(wildcards.policy), attempt)

@@ -97,16 +97,21 @@ def check_grpo(config: dict, layers: Sequence, fields_for: Callable[[str], dict]
                 arm.recipe_path, "grpo", fields, layers, [*key, "recipe"], root
             )
         merged = {**recipes[arm.recipe_path], **arm.overrides}
-        where = [*key, "overrides"] if "effective_batch_size" in arm.overrides else [
-            "grpo", "overrides"]  # fmt: skip
+        # the key that sets effective_batch_size: the arm's overrides, grpo.overrides, or the
+        # recipe (then the error is labelled with the recipe file)
+        own = messages._get(config, [*key, "overrides"])[1] or {}
+        where = [*key, "overrides"] if "effective_batch_size" in own else ["grpo", "overrides"]
         training._check_batch(config, where, merged, fields, layers, arm.recipe_path)
         generations = merged.get("num_generations", fields["num_generations"].get("default"))
         effective = merged.get("effective_batch_size")
         if generations and effective and effective % generations:
-            raise messages.error(layers, [*where, "effective_batch_size"],
-                            f"{effective} completions per step is not a multiple of "
-                            f"num_generations {generations}: a step holds whole groups",
-                            label=arm.recipe_path)  # fmt: skip
+            path = [*where, "effective_batch_size"]
+            set_here = messages._get(config, path)[0]
+            raise messages.error(layers, path,
+                                 f"{effective} completions per step is not a multiple of "
+                                 f"num_generations {generations}: a step holds whole groups",
+                                 label=messages.source_of(path, layers) if set_here
+                                 else arm.recipe_path)  # fmt: skip
         if config["execution"]["fast_check"] and "fraction" in merged.get("rewards", []):
             raise messages.error(layers, ["execution", "fast_check"],
                             f"GRPO arm {arm.name!r} is rewarded by the fraction of tests passed, "

@@ -72,8 +72,10 @@ class Runs:
         self.first = self.chains[0]
         arms = "|".join(sorted({re.escape(c.arm) for c in self.chains}))
         recipes = "|".join(sorted({re.escape(c.recipe) for c in self.chains}))
-        # The {chain} wildcard's text; the groups are the arm, the recipe and the round.
-        self.pattern = f"{SEP}({arms})/({recipes})/r([1-9][0-9]*)"
+        # The {chain} wildcard's text; the groups are the arm, the recipe and the round (one the
+        # config runs: a target of another round is no job of this config).
+        rounds_ = "|".join(str(k) for k in range(rounds, 0, -1))
+        self.pattern = f"{SEP}({arms})/({recipes})/r({rounds_})"
 
     def all(self) -> list[tuple[Chain, int]]:
         """Every run, chain by chain, round by round."""
