@@ -83,10 +83,14 @@ rule hack_report:
     container:
         config["containers"]["cpu"]
     params:
-        grpo=lambda wc, input: [f"{c}/train_summary.json" for c in input.grpo],
+        # the pairs' stats, then each GRPO run's summary (its rollouts' hack classes)
+        stats=lambda wc, input: [
+            *input.stats,
+            *(f"{c}/train_summary.json" for c in input.grpo),
+        ],
         labels=W.hack_report_labels(),
     shell:
-        "codedpo hack-report --stats {input.stats} {params.grpo} --labels {params.labels} "
+        "codedpo hack-report --stats {params.stats} --labels {params.labels} "
         "--out-md {output.md} --out-csv {output.csv} --out-plot {output.plot} > {log} 2>&1"
 
 
