@@ -156,6 +156,8 @@ CASES = {
         "missing": ("def plus(a, b):\n    return a + b\n", "runtime_error"),
         "eq": ("class E:\n    def __eq__(s, o): return True\ndef add(a, b):\n    return E()\n",
                "failed"),
+        "no_code": ("", "no_code"),  # the extraction found no code in the response
+        "blank": ("\n  \n", "no_code"),
     },
     "t/assert": {
         "ok": ("def sq(x):\n    return x * x\n", "passed"),
@@ -169,6 +171,7 @@ CASES = {
         "ok": ("a, b = map(float, input().split())\nprint(f'{a + b:g}')\n", "passed"),
         "wrong": ("print(0)\n", "failed"),
         "raise": ("raise SystemExit(3)\n", "runtime_error"),
+        "no_code": ("", "no_code"),
     },
 }  # fmt: skip
 
@@ -205,6 +208,13 @@ def test_verdicts(tmp_path, problems_file, backend):
     assert ok["groups"] == {"base": {"passed": 2, "total": 2, "status": "passed"},
                             "plus": {"passed": 1, "total": 1, "status": "passed"}}  # fmt: skip
     assert records["t/add/wrong"]["first_failure"]["index"] == 0
+    # no code, nothing run: every test counted, none passed, each group failed as no_code
+    nothing = records["t/add/no_code"]
+    assert (nothing["passed"], nothing["total"], nothing["tests_run"]) == (0, 3, 0)
+    none = "no_code"
+    assert nothing["groups"] == {"base": {"passed": 0, "total": 2, "status": none},
+                                 "plus": {"passed": 0, "total": 1, "status": none}}  # fmt: skip
+    assert nothing["first_failure"]["message"] == "no code in the response"
     assert "KeyError" in records["t/add/raise"]["first_failure"]["message"]
     # The loop cannot be split: the problem's tests run in a judge, nothing checks in-process.
     assert records["t/assert/ok"]["in_process_checks"] == 0

@@ -7,7 +7,7 @@ import json
 
 import pytest
 
-from codedpo.sampling.extract import extract_code, main, names_tests_use
+from codedpo.sampling.extract import extract_code, has_code, main, names_tests_use
 
 
 def run(code: str, entry: str):
@@ -207,10 +207,17 @@ def test_nothing_parses_returns_best_effort_text() -> None:
         ast.parse(code)
 
 
-def test_no_code_at_all_returns_text() -> None:
-    response = "I'm sorry, I cannot help with that request, it is unclear."
-    assert extract_code(response, "f") == response + "\n"
-    assert extract_code("", "f") == ""
+def test_no_code_at_all_is_no_code_and_broken_code_is_handed_over() -> None:
+    """Prose alone gives no code (the executor's ``no_code`` verdict); text with a line shaped
+    like a statement that does not parse is the model's broken code (a ``syntax_error``)."""
+    for prose in ("I'm sorry, I cannot help with that request, it is unclear.",
+                  "Sure! The answer loops over the list and returns the sum.\n\nHope it helps.",
+                  "First, for each item in the list we add it.", "", "  \n"):  # fmt: skip
+        assert extract_code(prose, "f") == "" and not has_code(prose), prose
+    for broken in ("def f(x) return x", "Here it is:\nfor i in range(3) print(i)",
+                   "result = [1, 2", "return x +"):  # fmt: skip
+        assert extract_code(broken, "f") == broken.strip() + "\n" and has_code(broken), broken
+    assert has_code("```\nno idea\n```")  # a fenced block is code, even when it fails
 
 
 def test_entry_point_missing_strips_noise_only() -> None:

@@ -7,7 +7,7 @@ import stat
 
 import pytest
 
-from codedpo.io import InputError, atomic_write, read_jsonl, write_jsonl
+from codedpo.io import InputError, atomic_write, read_json, read_jsonl, write_jsonl
 
 
 def test_atomic_write_leaves_old_file_on_failure(tmp_path):
@@ -35,3 +35,11 @@ def test_read_jsonl_names_file_and_line(tmp_path):
         list(read_jsonl(path))
     with pytest.raises(InputError, match="file not found"):
         list(read_jsonl(tmp_path / "missing.jsonl"))
+    path.write_text('{"a": 1}\n{"a": 1,, "b": 2}\n')
+    with pytest.raises(InputError, match=r"bad.jsonl:2: not valid JSON \(Expecting property "
+                       r"name enclosed in double quotes, column 9\)"):  # fmt: skip
+        list(read_jsonl(path))
+    json_file = tmp_path / "bad.json"
+    json_file.write_text('{\n  "a": [1, 2,\n  ]\n}\n')
+    with pytest.raises(InputError, match=r"bad.json:3: not valid JSON \(.*, column 3\)"):
+        read_json(json_file)

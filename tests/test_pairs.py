@@ -135,6 +135,7 @@ def test_stats_and_histogram() -> None:
         "failed": 1,
         "runtime_error": 1,
         "syntax_error": 1,
+        "no_code": 0,
         "timeout": 1,
         "memory_exceeded": 2,
         "output_exceeded": 2,

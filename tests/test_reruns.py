@@ -166,7 +166,9 @@ def test_a_failed_job_shows_its_log_and_a_rebuilt_file_reruns_nothing_after_it(f
     console = proc.stdout + proc.stderr
     assert "Error in rule prepare_train_source" in console
     assert "Logfile logs/prepare_problems/train_sources/demo.log:" in console
-    assert "codedpo prepare: error: bad.jsonl:2: not valid JSON (Expecting value)" in console
+    assert "codedpo prepare: error: bad.jsonl:2: not valid JSON (Expecting value, column 1)" in (
+        console
+    )
     assert planned_jobs(finished)["filter_train_problems"] == 1  # the plan cannot know yet
     snakemake(finished, target)  # this one job
     assert (finished / target).read_bytes() == before

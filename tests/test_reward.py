@@ -183,6 +183,16 @@ def test_batch_order_is_kept_and_each_program_runs_once(reward, problems):
     assert [r.status for r in again] == [r.status for r in reversed(results)]
 
 
+def test_an_answer_in_words_alone_is_no_code_and_gets_the_lowest_rule_reward(reward, problems):
+    task = sorted(t for t in problems if t.startswith("demo/"))[0]
+    prose, broken = "I am sorry, I cannot solve this one.", "def f(x) return x"
+    words, typo = reward.score([(task, prose), (task, broken)])
+    assert (words.status, words.code, words.passed) == ("no_code", "", 0)
+    assert (words.pass_all, words.fraction, words.rule) == (0.0, 0.0, -1.0)
+    assert words.total == typo.total == len(problems[task]["tests"]["cases"])
+    assert typo.status == "syntax_error" and typo.rule == -1.0
+
+
 def test_trl_signature_with_string_and_conversational_completions(reward, problems):
     answers = demo_answers(problems)
     tasks = [t for t, _, _ in answers]

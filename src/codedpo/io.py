@@ -73,7 +73,8 @@ def read_jsonl(path: str | os.PathLike) -> Iterator[tuple[int, dict]]:
             try:
                 record = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg})") from None
+                raise InputError(f"{path}:{lineno}: not valid JSON ({exc.msg}, column "
+                                 f"{exc.colno})") from None  # fmt: skip
             if not isinstance(record, dict):
                 raise InputError(
                     f"{path}:{lineno}: expected a JSON object, got {type(record).__name__}"
@@ -137,7 +138,8 @@ def read_json(path: str | os.PathLike) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as exc:
-        raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg})") from None
+        raise InputError(f"{path}:{exc.lineno}: not valid JSON ({exc.msg}, column "
+                         f"{exc.colno})") from None  # fmt: skip
 
 
 def sha256_file(path: str | os.PathLike) -> str:

@@ -19,6 +19,7 @@ STATUSES = (
     "failed",
     "runtime_error",
     "syntax_error",
+    "no_code",
     "timeout",
     "memory_exceeded",
     "output_exceeded",
@@ -42,6 +43,8 @@ RULE_REWARD = {
     "memory_exceeded": -0.6,
     "output_exceeded": -0.6,
     "syntax_error": -1.0,
+    # No code at all: no program to compile, CodeRL's worst outcome as for one that does not.
+    "no_code": -1.0,
 }
 
 # Key under which load_records remembers "file:line" of a record, for error messages.

@@ -18,13 +18,27 @@ from codedpo.io import InputError
 BAD_INPUT = 2
 
 
+class DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """``--help`` with each option's default, where it has one: not for a required option, a
+    flag that is off unless given, an option whose default is "none given" (its help says what
+    that means), or one whose help already names its default."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        off = action.default is False and not isinstance(action, argparse.BooleanOptionalAction)
+        if (action.required or off or action.default is None or action.default == argparse.SUPPRESS
+                or "(default:" in text or "%(default)" in text):  # fmt: skip
+            return text
+        return super()._get_help_string(action)
+
+
 def command_parser(verb: str, description: str | None) -> argparse.ArgumentParser:
     """The parser of ``codedpo VERB``: that usage line, ``description`` (a module docstring is
     cut to its first paragraph) and every option's default in ``--help``."""
     return argparse.ArgumentParser(
         prog=f"codedpo {verb}",
         description=(description or "").strip().split("\n\n")[0] or None,
-        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+        formatter_class=DefaultsFormatter,
     )
 
 

@@ -91,7 +91,8 @@ def main(argv: list[str] | None = None) -> int:
         "--executions", nargs="+", help="execution JSONL (default: EVAL_DIR/executions.jsonl)"
     )
     parser.add_argument("--failed", action="store_true", help="list only problems that failed")
-    parser.add_argument("--format", choices=("md", "csv", "tsv"), default="md")
+    parser.add_argument("--format", choices=("md", "csv", "tsv"), default="md",
+                        help="Markdown table, CSV or TSV")  # fmt: skip
     parser.add_argument("--out", help="write the table here instead of printing it")
     args = parser.parse_args(argv)
     if not args.eval_dir and not (args.scores and args.executions):

@@ -33,18 +33,25 @@ def add_executor_arguments(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--workers", type=int, default=os.cpu_count() or 1, help="warm sandboxes")
     p.add_argument("--apptainer-image", default=None, help="sandbox image for --backend apptainer")
-    p.add_argument("--memory-mb", type=int, default=Limits.memory_mb)
+    p.add_argument("--memory-mb", type=int, default=Limits.memory_mb,
+                   help="address-space limit of a sample's process, in MiB")  # fmt: skip
     p.add_argument(
         "--test-seconds",
         type=float,
         default=Limits.test_seconds,
         help="per-test limit where no reference time is known",
     )
-    p.add_argument("--min-test-seconds", type=float, default=Limits.min_test_seconds)
-    p.add_argument("--time-factor", type=float, default=Limits.time_factor)
-    p.add_argument("--sample-seconds", type=float, default=Limits.sample_seconds)
-    p.add_argument("--output-bytes", type=int, default=Limits.output_bytes)
-    p.add_argument("--max-processes", type=int, default=SandboxConfig.max_processes)
+    p.add_argument("--min-test-seconds", type=float, default=Limits.min_test_seconds,
+                   help="EvalPlus's rule: a test's limit is max(this, time factor x the "
+                   "reference's time)")  # fmt: skip
+    p.add_argument("--time-factor", type=float, default=Limits.time_factor,
+                   help="EvalPlus's rule: the reference's time is multiplied by this")  # fmt: skip
+    p.add_argument("--sample-seconds", type=float, default=Limits.sample_seconds,
+                   help="cap on the sum of a sample's per-test limits")  # fmt: skip
+    p.add_argument("--output-bytes", type=int, default=Limits.output_bytes,
+                   help="cap on what a sample may write to stdout and stderr")  # fmt: skip
+    p.add_argument("--max-processes", type=int, default=SandboxConfig.max_processes,
+                   help="processes and threads a sample may run at once")  # fmt: skip
     p.add_argument(
         "--stack-mb",
         type=int,
@@ -100,7 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
         "fail, naming each task, where one does not pass (benchmarks)",
     )
     add_executor_arguments(p)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 

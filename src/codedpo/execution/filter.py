@@ -359,7 +359,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     # The executor's own flags, so the workflow can pass execution_flags(config['execution']).
     add_executor_arguments(p)
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     return p
 
 

@@ -271,6 +271,28 @@ def _sandbox_error(plan: Plan, message: str) -> dict:
     }
 
 
+def no_code_record(plan: Plan) -> dict:
+    """A response with no code (:func:`codedpo.sampling.extract.extract` found none): nothing
+    to run. Its verdict is ``no_code``, not the ``syntax_error`` that running prose would give:
+    a model that answers in words alone is not one that writes broken code."""
+    return {
+        "status": "no_code",
+        "passed": 0,
+        "total": plan.total,
+        "tests_run": 0,
+        "first_failure": {"index": None, "group": None, "status": "no_code",
+                          "message": "no code in the response"},  # fmt: skip
+        "groups": {g: {"passed": 0, "total": plan.groups.count(g), "status": "no_code"}
+                   for g in dict.fromkeys(plan.groups)},  # fmt: skip
+        "duration_s": 0.0,
+        "cpu_s": 0.0,
+        "stderr_tail": "",
+        "in_process_checks": 0,
+        "observed": [],
+        "attempts": 0,
+    }
+
+
 def execute_one(slot: Slot, plan: Plan, code: str, limits: Limits,
                 fast_check: bool = False) -> dict:  # fmt: skip
     """Run one sample; a sandbox fault restarts the sandboxes and is retried once.
@@ -346,6 +368,8 @@ class Executor:
     def run_one(self, plan: Plan, code: str) -> dict:
         """One sample on a free slot (the timeout re-run included): its record's fields."""
         limits = self.config.limits
+        if not code.strip():
+            return no_code_record(plan)
         with self.pool.acquire() as slot:
             idle0, t0 = idle_seconds(), time.monotonic()
             record = execute_one(slot, plan, code, limits, self.config.fast_check)

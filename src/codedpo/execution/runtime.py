@@ -123,7 +123,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--requirements", type=Path, default=Path("envs/judge-runtime.txt"),
                    help="exact pins, one per line (default: %(default)s)")  # fmt: skip
     p.add_argument("--out", type=Path, required=True, help="the runtime directory to build")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
     args = p.parse_args(argv)
     meta = build(args.requirements, args.out, progress=not args.no_progress)
     print(json.dumps(meta))

@@ -372,10 +372,11 @@ def main(argv: list[str] | None = None) -> int:
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
         if field.type in ("bool", bool):
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default)
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=default,
+                                help=f"DemoModelArgs.{field.name}")  # fmt: skip
             continue
         kind = {"int": int, "float": float, "int | None": int}.get(str(field.type), str)
-        parser.add_argument(flag, type=kind, default=default, help=f"default: {default}")
+        parser.add_argument(flag, type=kind, default=default, help=f"DemoModelArgs.{field.name}")
     parser.add_argument("--list-families", action="store_true", help="print the families")
     ns = vars(parser.parse_args(argv))
     problems, out = ns.pop("problems"), ns.pop("out")

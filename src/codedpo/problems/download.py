@@ -69,8 +69,8 @@ def download(name: str, out: Path, timeout: float = 120) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = command_parser("download", __doc__.split("\n")[0])
-    p.add_argument("--name", required=True, choices=sorted(SOURCES))
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--name", required=True, choices=sorted(SOURCES), help="the pinned file")
+    p.add_argument("--out", type=Path, required=True, help="where to write it (atomic)")
     args = p.parse_args(argv)
     download(args.name, args.out)
     print(f"{args.out}: sha256 verified")

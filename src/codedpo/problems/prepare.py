@@ -155,9 +155,9 @@ def parse_exclusions(items: list[str]) -> dict[str, str]:
 
 def main(argv: list[str] | None = None) -> int:
     p = command_parser("prepare", __doc__.split("\n")[0])
-    p.add_argument("--source", type=Path, required=True)
-    p.add_argument("--format", choices=FORMATS, default="problems")
-    p.add_argument("--split", default=None)
+    p.add_argument("--source", type=Path, required=True, help="the source file (JSONL, .gz)")
+    p.add_argument("--format", choices=FORMATS, default="problems", help="how to read it")
+    p.add_argument("--split", default=None, help="keep only this split (default: every problem)")
     p.add_argument(
         "--prompt-template",
         type=Path,
@@ -178,7 +178,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="TASK_ID=REASON",
         help="leave out these tasks (the dataset's own fault, e.g. a reference that fails)",
     )
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="problems JSONL to write (atomic)")
     args = p.parse_args(argv)
     exclude = parse_exclusions(args.exclude)
     template = None

@@ -403,10 +403,10 @@ def export_hub(
 def main(argv: list[str] | None = None) -> int:
     p = command_parser("export-source", "Export a Hub dataset split to JSONL.")
     p.add_argument("--hub", required=True, help=f"dataset id, e.g. {LEETCODE_HUB}")
-    p.add_argument("--split", default="train")
+    p.add_argument("--split", default="train", help="the dataset's split")
     p.add_argument("--revision", default=None, help="dataset commit or tag (default: main)")
     p.add_argument("--limit", type=int, default=None, help="first N records only")
-    p.add_argument("--out", type=Path, required=True)
+    p.add_argument("--out", type=Path, required=True, help="JSONL to write (atomic)")
     args = p.parse_args(argv)
     n = export_hub(args.hub, args.split, args.out, args.limit, args.revision)
     print(json.dumps({"hub": args.hub, "split": args.split, "records": n, "out": str(args.out)}))

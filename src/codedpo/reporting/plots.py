@@ -60,6 +60,7 @@ STATUS_COLORS = {
     "memory_exceeded": "#8c564b",
     "output_exceeded": "#e377c2",
     "syntax_error": "#7f0000",
+    "no_code": "#7f7f7f",
     "sandbox_error": "#7f7f7f",
     "problem_error": "#bcbd22",
 }
@@ -436,7 +437,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scores", required=True, nargs="+", help="scores.json files")
     p.add_argument("--models", nargs="+", default=None, help="models, in order (default: all)")
     p.add_argument("--benchmarks", nargs="+", default=None, help="benchmarks (default: all)")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="PNG to write")
     p = sub.add_parser(
         "rounds", formatter_class=parser.formatter_class,
         help="pass@1 against the DPO round, one line per arm",
@@ -444,7 +445,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--scores", required=True, nargs="+", help="scores.json files")
     p.add_argument("--models", required=True, nargs="+", help="models, one row of panels each")
     p.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, one column each")
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="PNG to write")
     for name, help_ in (
         ("pass-histogram", "problems by the number of samples that pass"),
         ("verdicts", "samples by verdict, per policy"),
@@ -452,7 +453,7 @@ def main(argv: list[str] | None = None) -> int:
         p = sub.add_parser(name, formatter_class=parser.formatter_class, help=help_)
         p.add_argument("--stats", required=True, nargs="+", help="results/pairs/*/stats.json")
         p.add_argument("--policies", nargs="+", default=None, help="names (default: directory)")
-        p.add_argument("--out", required=True)
+        p.add_argument("--out", required=True, help="PNG to write")
     p = sub.add_parser(
         "grpo-curves", formatter_class=parser.formatter_class,
         help="GRPO's pass rate, mean reward and hack rate per optimizer step",
@@ -462,7 +463,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--rewards", action="extend", nargs="+", default=None,
                    help="kinds drawn per run: LABEL=KIND[,KIND] ... (repeatable) or a JSON "
                         "object (default: every kind with values)")  # fmt: skip
-    p.add_argument("--out", required=True)
+    p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--out-csv", default=None, help="the curves' table")
     args = parser.parse_args(argv)
 

@@ -185,7 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("other", help="scores.json of the run compared with it")
     parser.add_argument("--resamples", type=int, default=RESAMPLES, help="bootstrap resamples")
     parser.add_argument("--confidence", type=float, default=CONFIDENCE, help="interval level")
-    parser.add_argument("--seed", type=int, default=SEED)
+    parser.add_argument("--seed", type=int, default=SEED, help="the bootstrap's seed")
     args = parser.parse_args(argv)
     verdicts = []
     for path in (args.base, args.other):

@@ -42,6 +42,13 @@ _PYTHON_TAG_BLOCK = re.compile(r"\[PYTHON\]\n?(?P<code>.*?)(?:\[/PYTHON\]|\Z)", 
 _CODE_START = re.compile(
     r"^(def |async def |class |import |from \S+ import |@|if __name__|[A-Za-z_][\w, ]*\s*=|#)"
 )
+# A line that reads as Python, not prose: what an unfenced response without a parsing stretch
+# must have for its text to be handed over as (broken) code; without one it has no code at all.
+_CODE_LINE = re.compile(
+    r"^(def |async def |class |import |from \S+ import |@\w|return\b|yield\b|raise\b|"
+    r"for \w[\w, ()]* in |while .+:|if .+:|elif .+:|else\s*:|try\s*:|except\b|with .+:|print\(|"
+    r"[A-Za-z_][\w.\[\], ]*\s*[-+*/%]?=[^=])"
+)
 # Bound on ast.parse calls when searching unfenced text, so a pathological 4k-token response
 # cannot stall a shard: a 100-line response with 30 top-level lines needs well under this.
 _MAX_PARSES = 600
@@ -87,6 +94,15 @@ def extract_code(response: str, entry_point: str | None, keep: Iterable[str] = (
     return extract(response, entry_point, keep)[0]
 
 
+def has_code(response: str) -> bool:
+    """Whether a response holds anything that reads as code: a fenced block, a stretch that
+    parses, or a line shaped like a Python statement (``def f(x) return x`` is broken code;
+    ``I cannot help with that.`` is none)."""
+    if _fenced_blocks(response) or _largest_parsing_span(response) is not None:
+        return True
+    return any(_CODE_LINE.match(line.strip()) for line in response.splitlines())
+
+
 def extract(
     response: str, entry_point: str | None, keep: Iterable[str] = ()
 ) -> tuple[str, list[str]]:
@@ -98,7 +114,8 @@ def extract(
 
     Fenced blocks tagged Python (or untagged) are preferred; with several, the parseable ones
     are joined with the block defining ``entry_point`` last (so its definitions win, as they
-    would at run time). Without fences the longest parseable stretch of the text is used. With
+    would at run time). Without fences the longest parseable stretch of the text is used; a
+    response with no code at all (:func:`has_code`) gives ``""``. With
     ``entry_point`` the result keeps only what the entry point needs, and the top-level
     definitions of the names in ``keep`` (what the tests use: :func:`names_tests_use`).
     """
@@ -113,7 +130,9 @@ def extract(
     if not candidates:
         code = _largest_parsing_span(response)
         if code is None:
-            return (response.strip() + "\n" if response.strip() else ""), []
+            # Broken code is handed over, so the error is the model's own; prose alone is no
+            # code (the executor's ``no_code`` verdict, not a syntax error).
+            return (response.strip() + "\n" if has_code(response) else ""), []
         return _finish(code, entry, keep), []
 
     parsed: list[tuple[str, ast.Module]] = []

@@ -182,10 +182,11 @@ def build_parser() -> argparse.ArgumentParser:
     parser.add_argument("--shard", type=int, default=0, help="this shard's index (0-based)")
     parser.add_argument("--num-shards", type=int, default=1, help="number of shards")
     parser.add_argument("--n", type=int, default=8, help="samples per problem")
-    parser.add_argument("--temperature", type=float, default=0.8)
-    parser.add_argument("--top-p", type=float, default=0.95)
-    parser.add_argument("--max-new-tokens", type=int, default=256)
-    parser.add_argument("--seed", type=int, default=1)
+    parser.add_argument("--temperature", type=float, default=0.8, help="sampling temperature")
+    parser.add_argument("--top-p", type=float, default=0.95, help="nucleus sampling")
+    parser.add_argument("--max-new-tokens", type=int, default=256, help="tokens per response")
+    parser.add_argument("--seed", type=int, default=1,
+                        help="base seed: each response's seed derives from it")  # fmt: skip
     parser.add_argument("--greedy", action="store_true", help="one greedy response per problem")
     parser.add_argument("--backend", choices=BACKENDS, default="hf", help="generation backend")
     parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (hf)")
@@ -194,11 +195,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     defaults = VllmSettings()
     vllm = parser.add_argument_group("vLLM engine (--backend vllm; config: sampling.vllm)")
-    vllm.add_argument("--tensor-parallel-size", type=int, default=defaults.tensor_parallel_size)
+    vllm.add_argument("--tensor-parallel-size", type=int, default=defaults.tensor_parallel_size,
+                      help="GPUs the engine spreads the model over")  # fmt: skip
     vllm.add_argument(
-        "--gpu-memory-utilization", type=float, default=defaults.gpu_memory_utilization
-    )
-    vllm.add_argument("--max-model-len", type=int, default=defaults.max_model_len)
+        "--gpu-memory-utilization", type=float, default=defaults.gpu_memory_utilization,
+        help="share of each GPU's memory for weights and KV cache",
+    )  # fmt: skip
+    vllm.add_argument("--max-model-len", type=int, default=defaults.max_model_len,
+                      help="context length (default: the model's)")  # fmt: skip
     vllm.add_argument(
         "--deterministic-scheduling",
         action=argparse.BooleanOptionalAction,
