@@ -11,7 +11,7 @@ from pathlib import Path
 from snakemake.common.configfile import load_configfile
 
 from codedpo.workflow import config as config_check
-from codedpo.workflow import launch, profile
+from codedpo.workflow import launch, preflight, profile
 from codedpo.workflow.jobs import Workflow
 
 
@@ -40,7 +40,12 @@ def check_config():
         Path(workflow.basedir) / "schemas/config.schema.yaml"
     )
     try:
-        return config_check.check(config, schema, config_layers())
+        checked = config_check.check(config, schema, config_layers())
+        # models that cannot load, names that reach no table: once, where the user runs it
+        if workflow.is_main_process:
+            for warning in preflight.check(config, config_layers(), Path.cwd()):
+                print(f"config warning: {warning}", file=sys.stderr)
+        return checked
     except config_check.ConfigError as exc:
         print(f"config error: {exc}", file=sys.stderr)
         sys.exit(1)

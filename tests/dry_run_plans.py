@@ -25,6 +25,8 @@ CONFIGS = {
     "paper": ("--configfile", "configs/paper.yaml"),
     "iterative": ("--configfile", "configs/iterative.yaml"),
     "rehearsal": ("--configfile", "configs/rehearsal.yaml"),
+    "online": ("--configfile", "configs/online.yaml"),
+    "paper_online": ("--configfile", "configs/paper.yaml", "configs/paper_online.yaml"),
 }
 DROPPED = re.compile(r"^\s*(jobid|reason|priority):|^\[\w{3} \w{3} [ \d]\d \d\d:\d\d:\d\d \d{4}\]$")
 HEADER = re.compile(r"^(local)?(rule|checkpoint) \w+:$")

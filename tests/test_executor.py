@@ -846,3 +846,68 @@ def test_sandboxes_outlive_the_threads_that_started_them(tmp_path):
         for _ in range(3):
             record = executor.run([("a", plan, add)], progress=False)["a"]
             assert (record["status"], record["attempts"]) == ("passed", 1), record
+
+
+def _session_processes(sid: int) -> list[int]:
+    """The running processes of session ``sid`` (the command and everything it started)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[3]) == sid and fields[0] not in ("Z", "X"):
+            found.append(int(stat.parent.name))
+    return found
+
+
+def test_ctrl_c_stops_the_command_and_the_same_command_resumes(tmp_path, problems_file):
+    """SIGINT (Ctrl-C) ends `codedpo execute` without waiting for the running samples, with one
+    line naming the partial file and no traceback, and leaves no sandbox behind; the same
+    command then reuses every record the partial file kept and runs only the rest."""
+    import signal
+    import time
+
+    add, loop = CASES["t/add"]["ok"][0], CASES["t/add"]["loop"][0]
+    samples = [{"task_id": "t/add", "sample_id": f"s{i}", "solution": add if i < 2 else loop}
+               for i in range(12)]  # fmt: skip
+    path = write_jsonl(tmp_path / "samples.jsonl", samples)
+    out = tmp_path / "out.jsonl"
+    partial = out.with_name("out.jsonl.partial")
+    cmd = [sys.executable, "-m", "codedpo", "execute", "--problems", str(problems_file),
+           "--samples", str(path), "--out", str(out), "--expected", str(tmp_path / "e.json"),
+           "--workers", "2", "--test-seconds", "1", "--no-progress"]  # fmt: skip
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.poll() is None:
+        if partial.exists() and len(partial.read_text().splitlines()) >= 3:  # header + 2
+            break
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.communicate()
+    sent = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    print(f"SIGINT to exit: {time.monotonic() - sent:.2f} s")
+    assert proc.returncode == 130, err
+    assert err.strip().splitlines() == [
+        f"codedpo execute: interrupted; the records finished so far are in {out}.partial, and "
+        "the same command resumes from them"
+    ]
+    gone = time.monotonic() + 30  # the kernel ends the sandboxes with their parent
+    while _session_processes(proc.pid) and time.monotonic() < gone:
+        time.sleep(0.05)
+    assert _session_processes(proc.pid) == []
+    assert not out.exists()
+    kept = {r["sample_id"]: r for r in map(json.loads, partial.read_text().splitlines()[1:])}
+    assert 2 <= len(kept) < len(samples)
+
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert [r["sample_id"] for r in records] == [s["sample_id"] for s in samples]
+    for r in records:
+        if r["sample_id"] in kept:
+            assert r == kept[r["sample_id"]]  # reused, not run again
+        assert r["status"] == ("passed" if r["sample_id"] in ("s0", "s1") else "timeout")
+    assert not partial.exists()

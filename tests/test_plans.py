@@ -9,6 +9,7 @@ After an intended change to a plan: `python tests/dry_run_plans.py --write`, the
 from __future__ import annotations
 
 import difflib
+import re
 
 import pytest
 from dry_run_plans import CONFIGS, PLANS, plan
@@ -47,3 +48,22 @@ def test_the_plan_is_the_recorded_one(config, tmp_path):
         + more,
         pytrace=False,
     )
+
+
+@pytest.mark.parametrize(
+    ("doc", "pattern", "config"),
+    [("README.md", r"the profile plans the paper's (\d+)\s+jobs", "paper"),
+     ("docs/cluster.md", r"plans the paper's (\d+) jobs", "paper"),
+     ("docs/online-rl.md", r"Its dry run \(.*?\) plans (\d+) jobs", "paper_online")],
+)  # fmt: skip
+def test_the_job_counts_the_docs_give_are_the_recorded_plans(doc, pattern, config):
+    """A job count in the docs is the recorded plan's (whose plan the test above checks), as
+    `snakemake -n` counts it where `make setup` built the judge runtime (the recorded plans are
+    dry runs with --forceall, which also plan build_runtime)."""
+    text = (PLANS.parent.parent / doc).read_text()
+    found = re.search(pattern, text, re.S)
+    assert found, f"{doc}: no job count matching {pattern!r}"
+    lines = (PLANS / f"{config}.txt").read_text().splitlines()
+    jobs = sum(1 for line in lines if re.match(r"(local)?rule \w+:$", line)
+               and line != "rule build_runtime:")  # fmt: skip
+    assert int(found.group(1)) == jobs, f"{doc} says {found.group(1)}, the plan has {jobs}"

@@ -9,7 +9,9 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 
 from codedpo.execution.backends import BACKENDS, SandboxConfig, SandboxUnavailable, default_backend
@@ -137,8 +139,36 @@ def config_from_args(args: argparse.Namespace) -> ExecConfig:
                       parallel_reruns=args.parallel_reruns)  # fmt: skip
 
 
+def stop_on_interrupt(out: Path | None):
+    """Ctrl-C (SIGINT) ends the command at once, as SIGTERM does, with one line instead of a
+    traceback: every finished record is already on disk in ``OUT.partial`` (written and flushed
+    one by one), which the same command resumes from, and the sandboxes die with this process
+    (the kernel ends them when their parent goes). Waiting for the running samples to finish
+    would take up to their time limits. Returns the handler it replaced."""
+
+    def interrupted(signum, frame) -> None:
+        kept = f"; the records finished so far are in {out}.partial, and the same command " \
+               "resumes from them" if out is not None else ""  # fmt: skip
+        sys.stderr.write(f"codedpo execute: interrupted{kept}\n")
+        sys.stderr.flush()
+        os._exit(128 + signal.SIGINT)
+
+    return signal.signal(signal.SIGINT, interrupted)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if threading.current_thread() is not threading.main_thread():
+        return _main(args)
+    out = Path(args.out) if args.out is not None and not args.expected_only else None
+    previous = stop_on_interrupt(out)
+    try:
+        return _main(args)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+
+
+def _main(args: argparse.Namespace) -> int:
     try:
         config = config_from_args(args)
         problems = load_problems(args.problems)
