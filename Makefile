@@ -26,7 +26,7 @@ $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q torch==2.13.0
-	$(BIN)/pip install -q -e '.[dev,slurm,bench]'
+	$(BIN)/pip install -q -e '.[dev,slurm,bench,tracking]'
 	# DeepSpeed without compiled ops: ZeRO launcher configs are exercised on CPU in the tests.
 	DS_BUILD_OPS=0 $(BIN)/pip install -q 'deepspeed==0.19.8' torch==2.13.0
 	touch $@

@@ -12,6 +12,7 @@ from snakemake.common.configfile import load_configfile
 
 from codedpo.workflow import config as config_check
 from codedpo.workflow import launch, preflight, profile
+from codedpo.training import tracking
 from codedpo.workflow.jobs import Workflow
 
 
@@ -43,7 +44,9 @@ def check_config():
         checked = config_check.check(config, schema, config_layers())
         # models that cannot load, names that reach no table: once, where the user runs it
         if workflow.is_main_process:
-            for warning in preflight.check(config, config_layers(), Path.cwd()):
+            for warning in preflight.check(
+                config, config_layers(), Path.cwd(), checked
+            ):
                 print(f"config warning: {warning}", file=sys.stderr)
         return checked
     except config_check.ConfigError as exc:
@@ -70,6 +73,11 @@ wildcard_constraints:
 # Long jobs run through `codedpo launch` (codedpo.workflow.launch): it stops the job's whole
 # process tree on SIGINT/SIGTERM and when this snakemake process is gone, even after a SIGKILL.
 os.environ[launch.WATCH_ENV] = launch.identity(os.getpid()) or ""
+# Experiment trackers of the training jobs (codedpo.training.tracking): scheduling, not params.
+os.environ[tracking.REPORT_TO_ENV] = ",".join(
+    tracking.trackers(config["training"]["report_to"])
+)
+os.environ[tracking.TRACKING_DIR_ENV] = "logs/tracking"
 
 
 onstart:

@@ -28,8 +28,8 @@ rule generate_eval:
         backend=W.generation_flags("eval"),
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
-        "--out {output} --greedy --n 1 {params.eval} {params.backend} --threads {threads} "
-        "> {log} 2>&1"
+        "--out {output} --greedy --n 1 {params.eval} {params.backend} "
+        "--batch-size {resources.batch_size} --threads {threads} > {log} 2>&1"
 
 
 rule sample_eval:
@@ -56,7 +56,8 @@ rule sample_eval:
         backend=W.generation_flags("eval"),
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
-        "--out {output} {params.sampling} {params.backend} --threads {threads} > {log} 2>&1"
+        "--out {output} {params.sampling} {params.backend} --batch-size {resources.batch_size} "
+        "--threads {threads} > {log} 2>&1"
 
 
 use rule execute_samples as execute_eval with:

@@ -29,4 +29,4 @@ rule sample_responses:
     shell:
         "codedpo launch -- codedpo sample --model {params.model} --problems {input.problems} "
         "--out {output} --shard {wildcards.shard} {params.sampling} {params.backend} "
-        "--threads {threads} > {log} 2>&1"
+        "--batch-size {resources.batch_size} --threads {threads} > {log} 2>&1"

@@ -60,6 +60,9 @@ def test_restating_every_value_in_other_words_reruns_nothing(finished):
     same = reverse(config)
     same["sampling"].update(n=8.0, temperature=0.80, top_p=0.95, seed=1.0)
     same["execution"].update(workers=1, test_seconds=2, memory_mb=1024.0)
+    # batch sizes schedule the work: samples do not depend on them (tests/test_generate.py)
+    same["sampling"]["batch_size"] = 8
+    same["eval"] = {**same["eval"], "batch_size": 4}
     same["training"].update(threads=2, accelerate_config="./configs/accelerate/cpu.yaml")
     same["dpo"] = {"overrides": {"beta": 0.1, "max_length": 512.0, "learning_rate": "1e-4",
                                  "num_train_epochs": 3.0, "effective_batch_size": 8,

@@ -131,11 +131,16 @@ def test_pairs_flags_leave_out_the_papers_settings(demo, iterative):
 
 
 def test_generation_flags_of_each_backend(demo):
+    # the batch sizes are resources (scheduling only), not params
     assert demo.sampling_flags() == (
-        "--num-shards 2 --n 8 --temperature 0.8 --top-p 0.95 --max-new-tokens 160 --seed 1 "
-        "--batch-size 64"
+        "--num-shards 2 --n 8 --temperature 0.8 --top-p 0.95 --max-new-tokens 160 --seed 1"
     )
-    assert demo.eval_flags() == "--max-new-tokens 160 --batch-size 64"
+    assert demo.eval_flags() == "--max-new-tokens 160"
+    assert demo.generation_resources("sampling")["batch_size"] == 64
+    small = workflow({"sampling": {"batch_size": 8}, "eval": {"batch_size": 4}})
+    assert small.sampling_flags() == demo.sampling_flags()
+    assert small.generation_resources("sampling")["batch_size"] == 8
+    assert small.generation_resources("eval")["batch_size"] == 4
     assert demo.generation_flags("sampling") == demo.generation_flags("eval") == "--backend hf"
     w = workflow({"sampling": {"backend": "vllm", "vllm": {"max_model_len": 4096}}})
     assert w.generation_flags("sampling") == (
@@ -145,7 +150,7 @@ def test_generation_flags_of_each_backend(demo):
     assert w.generation_flags("eval") == "--backend hf"  # eval.backend is its own
     sampled = workflow({"eval": {"samples_per_problem": 10}})
     assert sampled.eval_sampling_flags() == (
-        "--n 10 --temperature 0.8 --top-p 0.95 --max-new-tokens 160 --seed 0 --batch-size 64"
+        "--n 10 --temperature 0.8 --top-p 0.95 --max-new-tokens 160 --seed 0"
     )
 
 

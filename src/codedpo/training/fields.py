@@ -468,6 +468,11 @@ def check_arguments(script_args, training_args) -> None:
                 raise FieldError(f"{script_args.execution!r} is not a mapping of settings")
     except FieldError as exc:
         raise InputError(f"{where}: {exc}") from None
+    from codedpo.training.tracking import missing
+
+    if missing(training_args.report_to):
+        raise InputError(f"--report_to: {', '.join(missing(training_args.report_to))}: not "
+                         "installed (tensorboard: pip install -e '.[tracking]')")  # fmt: skip
     if script_args.ref_model_name_or_path and script_args.method != "dpo":
         raise InputError("--ref_model_name_or_path: only dpo has a reference model")
     if script_args.method == "grpo":

@@ -45,6 +45,7 @@ def run_settings(script_args, training_args) -> dict:
     """What a checkpoint must have been written with to be resumed from (JSON values)."""
     args = json.loads(training_args.to_json_string())
     args.pop("output_dir", None)
+    args.pop("report_to", None)  # which trackers watch the run does not change it
     settings = {"script_args": asdict(script_args), "training_args": args,
                 "train_file_sha256": sha256_file(script_args.train_file)}  # fmt: skip
     return json.loads(json.dumps(settings))

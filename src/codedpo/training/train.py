@@ -65,7 +65,7 @@ from pathlib import Path
 
 from codedpo.io import InputError, read_json, read_jsonl, sha256_file, write_json
 from codedpo.training import fields as train_fields
-from codedpo.training import grpo, resume
+from codedpo.training import grpo, resume, tracking
 from codedpo.training.fields import METHODS, ScriptArguments
 
 # TRL pings the Hub with usage telemetry from rank 0; a reproducible offline pipeline opts out.
@@ -362,6 +362,7 @@ def train(script_args: ScriptArguments, training_args) -> dict:
     training_args.output_dir = str(tmp_dir)
     settings = resume.run_settings(script_args, training_args)
     checkpoint = resume.prepare(tmp_dir, settings, training_args.distributed_state)
+    tracking.apply(training_args, final_dir)
 
     trainer = build_trainer(script_args, training_args, records)
     result = trainer.train(resume_from_checkpoint=checkpoint)

@@ -155,15 +155,14 @@ def sampling_flags(sampling: Mapping[str, Any]) -> str:
     return (
         f"--num-shards {int(s['shards'])} --n {int(s['n'])} "
         f"--temperature {number(s['temperature'])} --top-p {number(s['top_p'])} "
-        f"--max-new-tokens {int(s['max_new_tokens'])} --seed {int(s['seed'])} "
-        f"--batch-size {int(s['batch_size'])}"
+        f"--max-new-tokens {int(s['max_new_tokens'])} --seed {int(s['seed'])}"
     )
 
 
 def eval_flags(evaluation: Mapping[str, Any]) -> str:
     """``codedpo sample`` flags of the greedy evaluation (``eval``)."""
     e = evaluation
-    return f"--max-new-tokens {int(e['max_new_tokens'])} --batch-size {int(e['batch_size'])}"
+    return f"--max-new-tokens {int(e['max_new_tokens'])}"
 
 
 def eval_sampling_flags(evaluation: Mapping[str, Any]) -> str:
@@ -172,7 +171,7 @@ def eval_sampling_flags(evaluation: Mapping[str, Any]) -> str:
     return (
         f"--n {int(e['samples_per_problem'])} --temperature {number(e['temperature'])} "
         f"--top-p {number(e['top_p'])} --max-new-tokens {int(e['max_new_tokens'])} "
-        f"--seed {int(e['seed'])} --batch-size {int(e['batch_size'])}"
+        f"--seed {int(e['seed'])}"
     )
 
 

@@ -481,16 +481,19 @@ class Workflow:
         """One GPU for the reward analysis of a hub model; the demo's runs on the CPU."""
         return 0 if self.is_demo(wildcards.policy) else 1
 
-    def generation_resources(self, stage: str) -> dict[str, Callable]:
-        """``gpu`` and ``mem_mb`` of the generation jobs of ``stage`` (``sampling`` or
-        ``eval``): the three generation rules share them; each sets its own runtime."""
+    def generation_resources(self, stage: str) -> dict[str, Callable | int]:
+        """``gpu``, ``mem_mb`` and ``batch_size`` of the generation jobs of ``stage``
+        (``sampling`` or ``eval``): the three generation rules share them; each sets its own
+        runtime. The batch size is a resource, not a param: samples do not depend on it
+        (:mod:`codedpo.sampling.hf_backend`), so changing it reruns nothing."""
         backend, vllm = self.config[stage]["backend"], self.config["sampling"]["vllm"]
         gpus = resources.generation_gpus(backend, vllm)
 
         def gpu(wildcards: Wildcards) -> int:
             return 0 if self.is_demo(wildcards.policy) else gpus
 
-        return {"gpu": gpu, "mem_mb": self.model_mem_mb}
+        return {"gpu": gpu, "mem_mb": self.model_mem_mb,
+                "batch_size": int(self.config[stage]["batch_size"])}  # fmt: skip
 
     def training_gpus(self, wildcards: Wildcards) -> int:
         processes = self.config["training"]["num_processes"]

@@ -24,7 +24,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from codedpo.io import InputError
-from codedpo.workflow.messages import error
+from codedpo.workflow.messages import ConfigError, error
 
 # How alike two policy names must be to call one a typo of the other (difflib's ratio):
 # demo-qwen / demo-codeqwen is 0.82, two demo families (demo-codellama / demo-codeqwen) 0.67.
@@ -104,6 +104,31 @@ def check_unshown_policies(config: dict) -> list[str]:
     return warnings
 
 
-def check(config: dict, layers: Sequence, root: Path) -> list[str]:
-    """Both checks; raises on a model that cannot load, returns the warnings."""
+def check_trackers(config: dict, layers: Sequence, checked=None) -> None:
+    """Every tracker a training job would report to is installed: ``training.report_to``, and
+    the ``report_to`` of each recipe (``checked``: :class:`codedpo.workflow.recipes.Checked`)."""
+    from codedpo.training import tracking
+
+    gone = tracking.missing(config["training"]["report_to"])
+    if gone:
+        raise error(layers, ["training", "report_to"], _not_installed(gone))
+    recipes = {}
+    if checked is not None:
+        recipes = {**checked.dpo_recipes, **checked.grpo_recipes,
+                   config["rft"]["recipe"]: checked.recipes.get("rft", {})}  # fmt: skip
+    for path, recipe in recipes.items():
+        gone = tracking.missing(recipe.get("report_to"))
+        if gone:
+            raise ConfigError(f"{path}: report_to: {_not_installed(gone)}")
+
+
+def _not_installed(names: list[str]) -> str:
+    extra = " (pip install -e '.[tracking]')" if "tensorboard" in names else ""
+    return f"{', '.join(names)}: not installed{extra}"
+
+
+def check(config: dict, layers: Sequence, root: Path, checked=None) -> list[str]:
+    """Every check; raises on a model that cannot load or a tracker that is not installed,
+    returns the warnings."""
+    check_trackers(config, layers, checked)
     return check_models(config, layers, root) + check_unshown_policies(config)
