@@ -555,3 +555,46 @@ def test_the_workflow_checks_see_loss_names_and_lora_keys():
     for path in sorted((ROOT / "configs/recipes").glob("*.yaml")):
         recipe = yaml.safe_load(path.read_text())
         check_recipe(str(path), recipe, recipe["method"])
+
+
+def test_a_killed_dpo_run_resumes_to_the_uninterrupted_result(model_dir, pairs_file, tmp_path):
+    """A DPO run killed (SIGKILL) after a checkpoint resumes from it on the same command, and
+    ends with the weights an uninterrupted run gets: the data order, optimizer, scheduler and RNG
+    come back from the checkpoint. Checkpoints live in OUT.tmp/, never in the final model."""
+    import signal
+    import time
+
+    from codedpo.training import resume
+
+    recipe = ["--config", str(ROOT / "configs/recipes/dpo.yaml"), "--model_name_or_path",
+              str(model_dir), "--train_file", str(pairs_file), *TINY, "--num_train_epochs", "3",
+              "--save_steps", "1"]  # fmt: skip
+    whole = tmp_path / "whole"
+    assert main([*recipe, "--output_dir", str(whole)]) == 0
+
+    out = tmp_path / "killed"
+    tmp = out.with_name("killed.tmp")
+    args = [*recipe, "--output_dir", str(out)]
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    log = tmp_path / "killed.log"
+    with open(log, "w") as fh:  # a file, not a pipe: a full pipe would stall the run
+        proc = subprocess.Popen([sys.executable, "-m", "codedpo", "train", *args], cwd=ROOT,
+                                env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        while resume.last_checkpoint(tmp) is None:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.02)
+    finally:
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not out.exists(), "the run finished before it was killed"
+    checkpoint = resume.last_checkpoint(tmp)
+    assert 1 <= int(checkpoint.name.split("-")[1]) < 6
+
+    assert main(args) == 0
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert (summary["resumed_from"], summary["global_step"]) == (checkpoint.name, 6)
+    assert not list(out.glob("checkpoint-*")) and not tmp.exists()
+    resumed, uninterrupted = state_dict(out), state_dict(whole)
+    assert all(resumed[k].equal(uninterrupted[k]) for k in uninterrupted)
