@@ -49,7 +49,7 @@ def test_generation_jobs_follow_the_backend_settings(tmp_path):
     assert len(jobs["sample_responses"]) == 24 and len(jobs["generate_eval"]) == 44
     for name in ("sample_responses", "generate_eval"):
         for resources, shell in jobs[name]:
-            assert f" {flags} --threads " in shell, shell
+            assert f" {flags} --batch-size 64 --threads " in shell, shell
             assert "gpu=2" in resources, resources
 
     (workdir / "site.yaml").write_text("sampling: {backend: vllm}\n")

@@ -15,7 +15,9 @@ the record of what was generated:
 - **Rewards**: one TRL reward function per kind of ``rewards`` (``pass_all``, ``fraction``,
   ``rule``; :mod:`codedpo.execution.reward`), weighed by TRL's ``reward_weights``, all scoring
   with one :class:`~codedpo.execution.reward.ExecutionReward` per process (a warm sandbox pool
-  with ``reward_workers`` sandboxes, by default the process's share of the CPUs). Under
+  with ``reward_workers`` sandboxes, by default the process's share of the CPUs), judging with
+  ``execution`` (the workflow's execution settings; default: the reward API's) and the expected
+  outputs of ``expected_file`` when given. Under
   ``accelerate launch`` each process scores the completions it generated; TRL gathers the rewards.
   The pool is closed when training ends, on error too.
 - **Rollouts**: every scored completion is one line of ``rollouts.jsonl`` in the output directory,
@@ -23,11 +25,15 @@ the record of what was generated:
   ``global_step`` when the batch was generated: the optimizer steps done before it), the attempt
   (1, then 2 after a resume ...), the process rank, the task id, the problem's prompt, the
   completion and its token count, the verdict (status, tests passed and total, hack classes), the
-  value of every reward kind and the response's share of its batch's executor seconds. Processes
+  value of every reward kind, the sandbox seconds of its verdict and its share of its batch's
+  scoring wall time. Processes
   other than the first write ``rollouts.rank<N>.jsonl``, merged into ``rollouts.jsonl`` at the end.
 - **Budget** (``train_summary.json``, ``budget``): responses generated, completion tokens, executor
-  seconds (summed over processes) and the number of attempts, counted from the rollouts of every
-  attempt, and the training seconds of the last attempt.
+  seconds (the sandbox seconds of their verdicts, summed over processes), the reward functions'
+  wall seconds and the number of attempts, counted from the rollouts of every attempt, and the
+  training seconds of the last attempt. ``max_responses`` or ``responses_per_problem`` set the
+  budget in generated responses: the most whole optimizer steps within it (``max_steps``,
+  :func:`apply_budget`). The rollouts' hack classes are the summary's ``hacks``.
 
 ``effective_batch_size`` counts completions (``num_generations`` per prompt): it sets
 ``gradient_accumulation_steps`` and, unless the recipe set ``steps_per_generation`` or
