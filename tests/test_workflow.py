@@ -197,6 +197,6 @@ def test_slurm_profile_works_as_shipped(tmp_path):
     assert errors == [
         "profile error: default-resources: slurm_partition=EDIT_ME is a placeholder (lines "
         "marked EDIT in profiles/slurm/config.yaml): set your site's value (sinfo -s; sacctmgr "
-        "show assoc user=$USER) or delete the line; 5 more like it"
+        "show assoc user=$USER) or delete the line; 7 more like it"
     ]
     assert not (workdir / "logs/slurm").exists() and not (workdir / "results").exists()
