@@ -10,19 +10,15 @@ killed with SIGKILL that resumes from its last checkpoint.
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import signal
-import subprocess
 import sys
-import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tinymodel import tiny_model_dir  # noqa: E402
+from tinymodel import kill_after_checkpoint, tiny_model_dir  # noqa: E402
 
 from codedpo.execution.reward import KINDS, ExecutionReward, default_config  # noqa: E402
 from codedpo.problems.load import load_problems  # noqa: E402
@@ -103,6 +99,9 @@ def test_grpo_trains_and_records_every_rollout_with_its_reward(model_dir, proble
     assert (budget["responses"], budget["attempts"]) == (16, 1)
     assert budget["completion_tokens"] == sum(line["completion_tokens"] for line in lines)
     assert budget["executor_seconds"] > 0 and budget["train_seconds"] > 0
+    # the rollouts' hack classes, read by codedpo hack-report as a pairs' stats.json
+    assert summary["hacks"]["samples"] == 16
+    assert summary["hacks"]["flagged"] == sum(bool(line["hacks"]) for line in lines)
 
     # TRL trained on the rewards the rollouts record: its logged mean per step is theirs.
     logged = [h for h in summary["log_history"] if "rewards/rule_reward/mean" in h]
@@ -200,21 +199,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(model_dir, problems_file,
     out = tmp_path / "grpo"
     tmp = out.with_name("grpo.tmp")
     args = grpo_args(model_dir, problems_file, out, "--max_steps", "4", "--save_steps", "1")
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    log = tmp_path / "killed.log"
-    with open(log, "w") as fh:  # a file, not a pipe: a full pipe would stall the run
-        proc = subprocess.Popen([sys.executable, "-m", "codedpo", "train", *args], cwd=ROOT,
-                                env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-    try:
-        while resume.last_checkpoint(tmp) is None:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.05)
-    finally:  # the run and everything it started (its sandboxes die with it anyway)
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not out.exists(), "the run finished before it was killed"
-    checkpoint = resume.last_checkpoint(tmp)
+    checkpoint = kill_after_checkpoint(args, out, tmp_path / "killed.log")
     step = int(checkpoint.name.split("-")[1])
     assert 1 <= step < 4
     before = (tmp / "rollouts.jsonl").read_text()

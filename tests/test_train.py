@@ -14,7 +14,7 @@ from types import SimpleNamespace
 import pytest
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from tinymodel import tiny_model_dir  # noqa: E402
+from tinymodel import kill_after_checkpoint, tiny_model_dir  # noqa: E402
 
 from codedpo.io import InputError  # noqa: E402
 from codedpo.training.train import (  # noqa: E402
@@ -561,11 +561,6 @@ def test_a_killed_dpo_run_resumes_to_the_uninterrupted_result(model_dir, pairs_f
     """A DPO run killed (SIGKILL) after a checkpoint resumes from it on the same command, and
     ends with the weights an uninterrupted run gets: the data order, optimizer, scheduler and RNG
     come back from the checkpoint. Checkpoints live in OUT.tmp/, never in the final model."""
-    import signal
-    import time
-
-    from codedpo.training import resume
-
     recipe = ["--config", str(ROOT / "configs/recipes/dpo.yaml"), "--model_name_or_path",
               str(model_dir), "--train_file", str(pairs_file), *TINY, "--num_train_epochs", "3",
               "--save_steps", "1"]  # fmt: skip
@@ -575,21 +570,7 @@ def test_a_killed_dpo_run_resumes_to_the_uninterrupted_result(model_dir, pairs_f
     out = tmp_path / "killed"
     tmp = out.with_name("killed.tmp")
     args = [*recipe, "--output_dir", str(out)]
-    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
-    log = tmp_path / "killed.log"
-    with open(log, "w") as fh:  # a file, not a pipe: a full pipe would stall the run
-        proc = subprocess.Popen([sys.executable, "-m", "codedpo", "train", *args], cwd=ROOT,
-                                env=env, stdout=fh, stderr=subprocess.STDOUT,
-                                start_new_session=True)  # fmt: skip
-    try:
-        while resume.last_checkpoint(tmp) is None:
-            assert proc.poll() is None, log.read_text()[-3000:]
-            time.sleep(0.02)
-    finally:
-        os.killpg(proc.pid, signal.SIGKILL)
-        proc.wait()
-    assert not out.exists(), "the run finished before it was killed"
-    checkpoint = resume.last_checkpoint(tmp)
+    checkpoint = kill_after_checkpoint(args, out, tmp_path / "killed.log")
     assert 1 <= int(checkpoint.name.split("-")[1]) < 6
 
     assert main(args) == 0

@@ -88,3 +88,32 @@ def tiny_model_dir(tmp_path_factory) -> Path:
     if not (path / "config.json").exists():
         build_tiny_model(path)
     return path
+
+
+def kill_after_checkpoint(args: list[str], out: Path, log: Path) -> Path:
+    """Run ``codedpo train ARGS`` (writing to ``out``) as a real process, SIGKILL it and all it
+    started once it has saved a complete checkpoint in ``out.tmp/``; that checkpoint."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from codedpo.training import resume
+
+    tmp = out.with_name(out.name + ".tmp")
+    env = {**os.environ, "TOKENIZERS_PARALLELISM": "false"}
+    root = Path(__file__).resolve().parents[1]
+    with open(log, "w") as fh:  # a file, not a pipe: a full pipe would stall the run
+        proc = subprocess.Popen([sys.executable, "-m", "codedpo", "train", *args], cwd=root,
+                                env=env, stdout=fh, stderr=subprocess.STDOUT,
+                                start_new_session=True)  # fmt: skip
+    try:
+        while resume.last_checkpoint(tmp) is None:
+            assert proc.poll() is None, log.read_text()[-3000:]
+            time.sleep(0.02)
+    finally:  # the run and everything it started (its sandboxes die with it anyway)
+        os.killpg(proc.pid, signal.SIGKILL)
+        proc.wait()
+    assert not out.exists(), "the run finished before it was killed"
+    return resume.last_checkpoint(tmp)

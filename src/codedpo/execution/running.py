@@ -254,43 +254,37 @@ def _one_pass(slot: Slot, plan: Plan, code: str, limits: Limits, fast: bool) -> 
     return assemble(plan, outcomes, runs)
 
 
-def _sandbox_error(plan: Plan, message: str) -> dict:
+def _nothing_ran(plan: Plan, status: str, message: str, attempts: int) -> dict:
+    """The record of a sample none of whose tests ran: every test counted, none passed."""
     return {
-        "status": "sandbox_error",
+        "status": status,
         "passed": 0,
         "total": plan.total,
         "tests_run": 0,
-        "first_failure": {"index": None, "group": None, "status": "sandbox_error",
-                          "message": message},  # fmt: skip
+        "first_failure": {"index": None, "group": None, "status": status, "message": message},
         "groups": {},
         "duration_s": 0.0,
         "cpu_s": 0.0,
         "stderr_tail": "",
         "in_process_checks": 0,
-        "attempts": 2,
+        "attempts": attempts,
     }
+
+
+def _sandbox_error(plan: Plan, message: str) -> dict:
+    return _nothing_ran(plan, "sandbox_error", message, attempts=2)
 
 
 def no_code_record(plan: Plan) -> dict:
     """A response with no code (:func:`codedpo.sampling.extract.extract` found none): nothing
     to run. Its verdict is ``no_code``, not the ``syntax_error`` that running prose would give:
-    a model that answers in words alone is not one that writes broken code."""
-    return {
-        "status": "no_code",
-        "passed": 0,
-        "total": plan.total,
-        "tests_run": 0,
-        "first_failure": {"index": None, "group": None, "status": "no_code",
-                          "message": "no code in the response"},  # fmt: skip
-        "groups": {g: {"passed": 0, "total": plan.groups.count(g), "status": "no_code"}
-                   for g in dict.fromkeys(plan.groups)},  # fmt: skip
-        "duration_s": 0.0,
-        "cpu_s": 0.0,
-        "stderr_tail": "",
-        "in_process_checks": 0,
-        "observed": [],
-        "attempts": 0,
-    }
+    a model that answers in words alone is not one that writes broken code. Unlike a sandbox
+    fault, the verdict is the model's: each test group failed, and nothing was observed."""
+    record = _nothing_ran(plan, "no_code", "no code in the response", attempts=0)
+    record["groups"] = {g: {"passed": 0, "total": plan.groups.count(g), "status": "no_code"}
+                        for g in dict.fromkeys(plan.groups)}  # fmt: skip
+    record["observed"] = []
+    return record
 
 
 def execute_one(slot: Slot, plan: Plan, code: str, limits: Limits,

@@ -18,7 +18,7 @@ import sys
 
 from codedpo.evaluation.score_files import collect, load_scores, results_digest
 from codedpo.io import InputError
-from codedpo.reporting import rounds_table, significance
+from codedpo.reporting import rounds_table
 from codedpo.reporting.paper_results import load_paper
 from codedpo.reporting.table_format import MARK_NOTE, MISSING
 from codedpo.reporting.tables import PAPER, Bootstrap, build_tables, pass_k_note, write_tables
@@ -64,15 +64,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="POLICY=PAIRS_FROM",
         help="Table 2's off-policy DPO runs (default: every model on every other model's pairs)",
     )
-    parser.add_argument(
-        "--bootstrap-resamples", type=int, default=significance.RESAMPLES, help="resamples"
-    )
-    parser.add_argument(
-        "--bootstrap-seed", type=int, default=significance.SEED, help="seed of the resampling"
-    )
-    parser.add_argument(
-        "--confidence", type=float, default=significance.CONFIDENCE, help="interval level"
-    )
+    Bootstrap.add_arguments(parser)
     parser.add_argument(
         "--rounds-table",
         action="store_true",
@@ -95,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or not policy or not source:
                 raise InputError(f"--off-policy: expected POLICY=PAIRS_FROM, got {item!r}")
             off.append((policy, source))
-    settings = Bootstrap(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
+    settings = Bootstrap.from_args(args)
     scores = load_scores(args.scores)
     table1, table2 = build_tables(scores, args.models, args.benchmarks, paper, off, settings)
     provenance = (

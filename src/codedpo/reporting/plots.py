@@ -206,14 +206,19 @@ def plot_rounds(
                 ax.set_ylabel("pass@1 / pass@k")
             if i == len(models) - 1:
                 ax.set_xlabel("DPO round")
-    handles, labels = {}, []
+    legend_beside(axes)
+    return _save(fig, out)
+
+
+def legend_beside(axes) -> None:
+    """One legend for a grid of panels, right of its top-right panel: each label once, in the
+    order the panels first drew it."""
+    handles: dict = {}
     for ax in axes.flat:
         for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
             handles.setdefault(label, handle)
-    labels = list(handles)
-    axes[0][-1].legend([handles[x] for x in labels], labels, fontsize=7, loc="upper left",
+    axes[0][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
                        bbox_to_anchor=(1.0, 1.0), frameon=False)  # fmt: skip
-    return _save(fig, out)
 
 
 def plot_pass_at_1(

@@ -54,7 +54,6 @@ from codedpo.evaluation.score_files import (
     run_suffix,
 )
 from codedpo.io import InputError, atomic_write
-from codedpo.reporting import significance
 from codedpo.reporting.budget import BudgetKey, read_budgets
 from codedpo.reporting.table_format import (
     DIFF,
@@ -319,7 +318,7 @@ def plot_table3(
     matplotlib.use("Agg")  # batch jobs have no display
     import matplotlib.pyplot as plt
 
-    from codedpo.reporting.plots import _save
+    from codedpo.reporting.plots import _save, legend_beside
 
     if frame.empty:
         raise InputError(
@@ -344,12 +343,7 @@ def plot_table3(
                 ax.set_ylabel("greedy pass@1")
             if i == len(models) - 1:
                 ax.set_xlabel("responses generated")
-    handles = {}
-    for ax in axes.flat:
-        for handle, label in zip(*ax.get_legend_handles_labels(), strict=True):
-            handles.setdefault(label, handle)
-    axes[0][-1].legend(list(handles.values()), list(handles), fontsize=7, loc="upper left",
-                       bbox_to_anchor=(1.0, 1.0), frameon=False)  # fmt: skip
+    legend_beside(axes)
     fig.suptitle(TITLE, fontsize=10)
     return _save(fig, out)
 
@@ -362,19 +356,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--benchmarks", required=True, nargs="+", help="benchmarks, column order")
     parser.add_argument("--outdir", required=True, help="directory for table3.{csv,md,tex}")
     parser.add_argument("--plot", default=None, help="also draw pass@1 against responses here")
-    parser.add_argument(
-        "--bootstrap-resamples", type=int, default=significance.RESAMPLES, help="bootstrap"
-    )
-    parser.add_argument(
-        "--confidence", type=float, default=significance.CONFIDENCE, help="interval level"
-    )
-    parser.add_argument(
-        "--bootstrap-seed", type=int, default=significance.SEED, help="bootstrap seed"
-    )
+    Bootstrap.add_arguments(parser)
     parser.add_argument("--budget-note", default="", help="a sentence added to the note")
     args = parser.parse_args(argv)
 
-    settings = Bootstrap(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
+    settings = Bootstrap.from_args(args)
     scores = load_scores(args.scores)
     budgets = read_budgets(args.budgets)
     table = build_table3(scores, budgets, args.models, args.benchmarks, settings)

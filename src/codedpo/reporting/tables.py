@@ -100,6 +100,20 @@ class Bootstrap:
     confidence: float = significance.CONFIDENCE
     seed: int = significance.SEED
 
+    @staticmethod
+    def add_arguments(parser) -> None:
+        """The commands' bootstrap flags (``codedpo tables``, ``codedpo table3``)."""
+        parser.add_argument("--bootstrap-resamples", type=int, default=significance.RESAMPLES,
+                            help="resamples")  # fmt: skip
+        parser.add_argument("--bootstrap-seed", type=int, default=significance.SEED,
+                            help="seed of the resampling")  # fmt: skip
+        parser.add_argument("--confidence", type=float, default=significance.CONFIDENCE,
+                            help="interval level")  # fmt: skip
+
+    @classmethod
+    def from_args(cls, args) -> Bootstrap:
+        return cls(args.bootstrap_resamples, args.confidence, args.bootstrap_seed)
+
 
 def _difference(
     verdicts: dict[Key, dict[str, bool]],

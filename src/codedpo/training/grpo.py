@@ -237,9 +237,11 @@ class Rollouts:
         with open(self.path, "a", encoding="utf-8") as fh:  # one write per batch, closed at once
             fh.write("".join(lines))
 
-    def finish(self, train_seconds: float) -> dict:
+    def finish(self, train_seconds: float) -> tuple[dict, dict]:
         """On the first process, after every process is done: merge the other processes'
-        rollouts into ``rollouts.jsonl`` and count the budget of every attempt."""
+        rollouts into ``rollouts.jsonl``; then, from every attempt's rollouts, the budget and the
+        hack classes (stats.json's ``hacks``, as ``codedpo build-pairs`` writes it for sampled
+        responses: ``codedpo hack-report`` reads either)."""
         main = self.out_dir / ROLLOUTS
         for path in rollout_files(self.out_dir):
             if path == main:
@@ -249,7 +251,7 @@ class Rollouts:
                 fh.write(path.read_text(encoding="utf-8"))
             path.unlink()
         lines = [r for path in rollout_files(self.out_dir) for _, r in read_jsonl(path)]
-        return {
+        budget = {
             "rewards": self.kinds,
             "responses": len(lines),
             "completion_tokens": sum(r.get("completion_tokens") or 0 for r in lines),
@@ -258,17 +260,12 @@ class Rollouts:
             "attempts": max((r.get("attempt", 1) for r in lines), default=1),
             "train_seconds": round(train_seconds, 3),
         }
-
-    def hack_summary(self) -> dict:
-        """The hack classes of every rollout (stats.json's ``hacks``, as ``codedpo build-pairs``
-        writes it for sampled responses: ``codedpo hack-report`` reads either)."""
-        lines = [r for path in rollout_files(self.out_dir) for _, r in read_jsonl(path)]
         ids = [f"{r['task_id']}#{i}" for i, r in enumerate(lines)]
-        pairs = list(zip(ids, lines, strict=True))
-        flags = {sid: list(r.get("hacks") or []) for sid, r in pairs}
-        signals = {sid: hacks.text_signals(r.get("completion") or "") for sid, r in pairs}
-        passed = {sid for sid, r in pairs if r.get("status") == "passed"}
-        return hacks.summarize(flags, signals, len(lines), passed)
+        flags = {sid: list(r.get("hacks") or []) for sid, r in zip(ids, lines, strict=True)}
+        signals = {sid: hacks.text_signals(r.get("completion") or "")
+                   for sid, r in zip(ids, lines, strict=True)}  # fmt: skip
+        passed = {sid for sid, r in zip(ids, lines, strict=True) if r.get("status") == "passed"}
+        return budget, hacks.summarize(flags, signals, len(lines), passed)
 
 
 def _trainer_class():
@@ -290,8 +287,7 @@ def _trainer_class():
                 self.rollouts.reward.close()
             self.accelerator.wait_for_everyone()
             if self.accelerator.is_main_process:
-                self.budget = self.rollouts.finish(time.perf_counter() - started)
-                self.hacks = self.rollouts.hack_summary()
+                self.budget, self.hacks = self.rollouts.finish(time.perf_counter() - started)
             return result
 
     return ExecutionGRPOTrainer
