@@ -23,35 +23,32 @@ include: "rules/report.smk"
 rule all:
     default_target: True
     input:
-        "results/tables/table1.md",
-        "results/tables/table2.md",
-        expand("results/pairs/{policy}/stats.json", policy=list(config["models"])),
-        "results/tables/table1.tex",
-        "results/tables/table2.tex",
-        "results/plots/pass_at_1.png",
-        "results/plots/pass_histogram.png",
-        "results/plots/verdicts.png",
+        res("tables/table1.md"),
+        res("tables/table2.md"),
+        expand(res("pairs/{policy}/stats.json"), policy=list(config["models"])),
+        res("tables/table1.tex"),
+        res("tables/table2.tex"),
+        res("plots/pass_at_1.png"),
+        res("plots/pass_histogram.png"),
+        res("plots/verdicts.png"),
+        res("plots/training_curves.png"),
         expand(
-            "results/analysis/{policy}/reward_summary.json",
+            res("analysis/{policy}/reward_summary.json"),
             policy=list(config["models"]),
         ),
         # rounds or arms: the round table and plot; tables.hack_report: the hack report
+        ([res("tables/rounds.md"), res("plots/rounds.png")] if W.rounds_shown else []),
         (
-            ["results/tables/rounds.md", "results/plots/rounds.png"]
-            if W.rounds_shown
-            else []
-        ),
-        (
-            ["results/tables/hacks.md", "results/plots/hacks.png"]
+            [res("tables/hacks.md"), res("plots/hacks.png")]
             if config["tables"]["hack_report"]
             else []
         ),
         # grpo.arms: Table 3 (every method with its budget), its plot, the GRPO curves
         (
             [
-                "results/tables/table3.md",
-                "results/plots/budget.png",
-                "results/plots/grpo_curves.png",
+                res("tables/table3.md"),
+                res("plots/budget.png"),
+                res("plots/grpo_curves.png"),
             ]
             if W.grpo_shown
             else []

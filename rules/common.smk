@@ -57,6 +57,19 @@ def check_config():
 W = Workflow(config, check_config())
 
 
+def res(path):
+    """A path in the experiment's folder (config `results`)."""
+    return f"{W.results}/{path}"
+
+
+def logpath(path):
+    return f"{W.logs}/{path}"
+
+
+def benchpath(path):
+    return f"{W.bench}/{path}"
+
+
 wildcard_constraints:
     policy="|".join(W.models),
     pairs_from="|".join(W.models),
@@ -77,7 +90,7 @@ os.environ[launch.WATCH_ENV] = launch.identity(os.getpid()) or ""
 os.environ[tracking.REPORT_TO_ENV] = ",".join(
     tracking.trackers(config["training"]["report_to"])
 )
-os.environ[tracking.TRACKING_DIR_ENV] = "logs/tracking"
+os.environ[tracking.TRACKING_DIR_ENV] = logpath("tracking")
 
 
 onstart:

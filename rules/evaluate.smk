@@ -6,14 +6,14 @@
 
 rule generate_eval:
     input:
-        problems="results/problems/{benchmark}.jsonl",
+        problems=res("problems/{benchmark}.jsonl"),
         model=W.variant_model_input,
     output:
-        "results/eval/{policy}/{variant}/{benchmark}/samples.jsonl",
+        res("eval/{policy}/{variant}/{benchmark}/samples.jsonl"),
     log:
-        "logs/generate_eval/{policy}/{variant}/{benchmark}.log",
+        logpath("generate_eval/{policy}/{variant}/{benchmark}.log"),
     benchmark:
-        "benchmarks/generate_eval/{policy}/{variant}/{benchmark}.tsv"
+        benchpath("generate_eval/{policy}/{variant}/{benchmark}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -34,14 +34,14 @@ rule generate_eval:
 
 rule sample_eval:
     input:
-        problems="results/problems/{benchmark}.jsonl",
+        problems=res("problems/{benchmark}.jsonl"),
         model=W.variant_model_input,
     output:
-        "results/eval/{policy}/{variant}/{benchmark}/sampled/samples.jsonl",
+        res("eval/{policy}/{variant}/{benchmark}/sampled/samples.jsonl"),
     log:
-        "logs/sample_eval/{policy}/{variant}/{benchmark}.log",
+        logpath("sample_eval/{policy}/{variant}/{benchmark}.log"),
     benchmark:
-        "benchmarks/sample_eval/{policy}/{variant}/{benchmark}.tsv"
+        benchpath("sample_eval/{policy}/{variant}/{benchmark}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -62,30 +62,30 @@ rule sample_eval:
 
 use rule execute_samples as execute_eval with:
     input:
-        problems="results/problems/{benchmark}.jsonl",
-        expected="results/problems/{benchmark}.expected.json",
-        samples="results/eval/{policy}/{variant}/{benchmark}{draw}/samples.jsonl",
+        problems=res("problems/{benchmark}.jsonl"),
+        expected=res("problems/{benchmark}.expected.json"),
+        samples=res("eval/{policy}/{variant}/{benchmark}{draw}/samples.jsonl"),
         runtime=W.runtime_input(),
     output:
         ensure(
-            "results/eval/{policy}/{variant}/{benchmark}{draw}/executions.jsonl",
+            res("eval/{policy}/{variant}/{benchmark}{draw}/executions.jsonl"),
             non_empty=True,
         ),
     log:
-        "logs/execute_eval/{policy}/{variant}/{benchmark}{draw}.log",
+        logpath("execute_eval/{policy}/{variant}/{benchmark}{draw}.log"),
     benchmark:
-        "benchmarks/execute_eval/{policy}/{variant}/{benchmark}{draw}.tsv"
+        benchpath("execute_eval/{policy}/{variant}/{benchmark}{draw}.tsv")
 
 
 rule score_eval:
     input:
-        problems="results/problems/{benchmark}.jsonl",
-        executions="results/eval/{policy}/{variant}/{benchmark}/executions.jsonl",
+        problems=res("problems/{benchmark}.jsonl"),
+        executions=res("eval/{policy}/{variant}/{benchmark}/executions.jsonl"),
         sampled=W.sampled_executions_input,
     output:
-        "results/eval/{policy}/{variant}/{benchmark}/scores.json",
+        res("eval/{policy}/{variant}/{benchmark}/scores.json"),
     log:
-        "logs/score_eval/{policy}/{variant}/{benchmark}.log",
+        logpath("score_eval/{policy}/{variant}/{benchmark}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"

@@ -3,16 +3,16 @@
 
 rule execute_samples:
     input:
-        problems="results/problems/train.jsonl",
-        expected="results/problems/train.expected.json",
-        samples="results/samples/{policy}{chain}/shard{shard}.jsonl",
+        problems=res("problems/train.jsonl"),
+        expected=res("problems/train.expected.json"),
+        samples=res("samples/{policy}{chain}/shard{shard}.jsonl"),
         runtime=W.runtime_input(),
     output:
-        ensure("results/executions/{policy}{chain}/shard{shard}.jsonl", non_empty=True),
+        ensure(res("executions/{policy}{chain}/shard{shard}.jsonl"), non_empty=True),
     log:
-        "logs/execute_samples/{policy}{chain}/shard{shard}.log",
+        logpath("execute_samples/{policy}{chain}/shard{shard}.log"),
     benchmark:
-        "benchmarks/execute_samples/{policy}{chain}/shard{shard}.tsv"
+        benchpath("execute_samples/{policy}{chain}/shard{shard}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:

@@ -8,11 +8,11 @@ rule build_demo_model:
         problems=config["demo_problems"],
         tokenizer=W.demo_tokenizer_input,
     output:
-        directory("results/models/{policy}"),
+        directory(res("models/{policy}")),
     log:
-        "logs/build_demo_model/{policy}.log",
+        logpath("build_demo_model/{policy}.log"),
     benchmark:
-        "benchmarks/build_demo_model/{policy}.tsv"
+        benchpath("build_demo_model/{policy}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:

@@ -9,11 +9,11 @@ rule build_pairs:
         samples=W.run_samples,
         executions=W.run_executions,
     output:
-        pairs="results/pairs/{policy}{chain}/pairs.jsonl",
-        rft="results/pairs/{policy}{chain}/rft.jsonl",
-        stats="results/pairs/{policy}{chain}/stats.json",
+        pairs=res("pairs/{policy}{chain}/pairs.jsonl"),
+        rft=res("pairs/{policy}{chain}/rft.jsonl"),
+        stats=res("pairs/{policy}{chain}/stats.json"),
     log:
-        "logs/build_pairs/{policy}{chain}.log",
+        logpath("build_pairs/{policy}{chain}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"

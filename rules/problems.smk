@@ -7,9 +7,9 @@ rule prepare_train_source:
         source=W.source_path,
         template=W.source_template,
     output:
-        "results/problems/train_sources/{source}.jsonl",
+        res("problems/train_sources/{source}.jsonl"),
     log:
-        "logs/prepare_problems/train_sources/{source}.log",
+        logpath("prepare_problems/train_sources/{source}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -27,7 +27,7 @@ rule export_train_source:
     output:
         "resources/train_sources/{file}",
     log:
-        "logs/export_train_source/{file}.log",
+        logpath("export_train_source/{file}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -42,17 +42,17 @@ rule export_train_source:
 rule filter_train_problems:
     input:
         problems=expand(
-            "results/problems/train_sources/{source}.jsonl", source=W.train_sources
+            res("problems/train_sources/{source}.jsonl"), source=W.train_sources
         ),
-        benchmarks=expand("results/problems/{benchmark}.jsonl", benchmark=W.benchmarks),
+        benchmarks=expand(res("problems/{benchmark}.jsonl"), benchmark=W.benchmarks),
         runtime=W.runtime_input(),
     output:
-        problems="results/problems/train.jsonl",
-        report="results/problems/train.filter_report.json",
+        problems=res("problems/train.jsonl"),
+        report=res("problems/train.filter_report.json"),
     log:
-        "logs/filter_train_problems/train.log",
+        logpath("filter_train_problems/train.log"),
     benchmark:
-        "benchmarks/filter_train_problems/train.tsv"
+        benchpath("filter_train_problems/train.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -75,11 +75,11 @@ rule filter_train_problems:
 # rounds_problems: disjoint - round k trains on the k-th of a seeded partition of the pool.
 rule slice_train_problems:
     input:
-        "results/problems/train.jsonl",
+        res("problems/train.jsonl"),
     output:
-        "results/problems/rounds/r{round}.jsonl",
+        res("problems/rounds/r{round}.jsonl"),
     log:
-        "logs/slice_train_problems/r{round}.log",
+        logpath("slice_train_problems/r{round}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -98,9 +98,9 @@ rule prepare_benchmark:
         source=W.source_path,
         template=W.source_template,
     output:
-        "results/problems/{benchmark}.jsonl",
+        res("problems/{benchmark}.jsonl"),
     log:
-        "logs/prepare_problems/{benchmark}.log",
+        logpath("prepare_problems/{benchmark}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -122,7 +122,7 @@ rule build_runtime:
     output:
         directory(W.runtime_dir),
     log:
-        "logs/build_runtime/judge.log",
+        logpath("build_runtime/judge.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -135,14 +135,14 @@ rule build_runtime:
 
 rule compute_expected:
     input:
-        problems="results/problems/{name}.jsonl",
+        problems=res("problems/{name}.jsonl"),
         runtime=W.runtime_input(),
     output:
-        "results/problems/{name}.expected.json",
+        res("problems/{name}.expected.json"),
     log:
-        "logs/compute_expected/{name}.log",
+        logpath("compute_expected/{name}.log"),
     benchmark:
-        "benchmarks/compute_expected/{name}.tsv"
+        benchpath("compute_expected/{name}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -165,7 +165,7 @@ rule download_benchmark:
     output:
         "resources/benchmarks/{file}",
     log:
-        "logs/download_benchmark/{file}.log",
+        logpath("download_benchmark/{file}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"

@@ -10,13 +10,13 @@ rule plot_pass_at_1:
         rules.make_tables.input.scores,
     output:
         report(
-            "results/plots/pass_at_1.png",
+            res("plots/pass_at_1.png"),
             caption="../report/pass_at_1.rst",
             category="Figures",
             labels={"figure": "greedy pass@1"},
         ),
     log:
-        "logs/plot_pass_at_1/pass_at_1.log",
+        logpath("plot_pass_at_1/pass_at_1.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -35,13 +35,13 @@ rule plot_rounds:
         rules.make_tables.input.scores,
     output:
         report(
-            "results/plots/rounds.png",
+            res("plots/rounds.png"),
             caption="../report/rounds.rst",
             category="Figures",
             labels={"figure": "pass@1 per round"},
         ),
     log:
-        "logs/plot_rounds/rounds.log",
+        logpath("plot_rounds/rounds.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -62,21 +62,21 @@ rule hack_report:
         stats=W.hack_report_stats(),
         grpo=W.grpo_checkpoints(),
     output:
-        md="results/tables/hacks.md",
+        md=res("tables/hacks.md"),
         csv=report(
-            "results/tables/hacks.csv",
+            res("tables/hacks.csv"),
             caption="../report/hacks.rst",
             category="Tables",
             labels={"table": "reward hacking", "format": "CSV"},
         ),
         plot=report(
-            "results/plots/hacks.png",
+            res("plots/hacks.png"),
             caption="../report/hacks.rst",
             category="Figures",
             labels={"figure": "hack rate per round"},
         ),
     log:
-        "logs/hack_report/hacks.log",
+        logpath("hack_report/hacks.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -96,16 +96,16 @@ rule hack_report:
 
 rule plot_pass_histogram:
     input:
-        expand("results/pairs/{policy}/stats.json", policy=W.models),
+        expand(res("pairs/{policy}/stats.json"), policy=W.models),
     output:
         report(
-            "results/plots/pass_histogram.png",
+            res("plots/pass_histogram.png"),
             caption="../report/pass_histogram.rst",
             category="Figures",
             labels={"figure": "per-problem pass rate of the samples"},
         ),
     log:
-        "logs/plot_pass_histogram/pass_histogram.log",
+        logpath("plot_pass_histogram/pass_histogram.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -120,16 +120,16 @@ rule plot_pass_histogram:
 
 rule plot_verdicts:
     input:
-        expand("results/pairs/{policy}/stats.json", policy=W.models),
+        expand(res("pairs/{policy}/stats.json"), policy=W.models),
     output:
         report(
-            "results/plots/verdicts.png",
+            res("plots/verdicts.png"),
             caption="../report/verdicts.rst",
             category="Figures",
             labels={"figure": "verdicts of the samples"},
         ),
     log:
-        "logs/plot_verdicts/verdicts.log",
+        logpath("plot_verdicts/verdicts.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -146,47 +146,47 @@ rule plot_verdicts:
 # a new DPO beta retrains the checkpoint and this rule follows it.
 rule analyze_implicit_reward:
     input:
-        problems="results/problems/train.jsonl",
-        samples=expand("results/samples/{{policy}}/shard{shard}.jsonl", shard=W.shards),
+        problems=res("problems/train.jsonl"),
+        samples=expand(res("samples/{{policy}}/shard{shard}.jsonl"), shard=W.shards),
         executions=expand(
-            "results/executions/{{policy}}/shard{shard}.jsonl", shard=W.shards
+            res("executions/{{policy}}/shard{shard}.jsonl"), shard=W.shards
         ),
-        pairs="results/pairs/{policy}/pairs.jsonl",
-        policy_model="results/checkpoints/{policy}/dpo-{policy}",
+        pairs=res("pairs/{policy}/pairs.jsonl"),
+        policy_model=res("checkpoints/{policy}/dpo-{policy}"),
         ref_model=W.base_model_input,
     output:
         responses=report(
-            "results/analysis/{policy}/implicit_rewards.csv",
+            res("analysis/{policy}/implicit_rewards.csv"),
             caption="../report/implicit_rewards.rst",
             category="Implicit reward",
             subcategory="{policy}",
             labels={"policy": "{policy}", "file": "per-response rewards"},
         ),
         pairs=report(
-            "results/analysis/{policy}/reward_pairs.csv",
+            res("analysis/{policy}/reward_pairs.csv"),
             caption="../report/reward_pairs.rst",
             category="Implicit reward",
             subcategory="{policy}",
             labels={"policy": "{policy}", "file": "pairwise reward differences"},
         ),
         summary=report(
-            "results/analysis/{policy}/reward_summary.json",
+            res("analysis/{policy}/reward_summary.json"),
             caption="../report/reward_summary.rst",
             category="Implicit reward",
             subcategory="{policy}",
             labels={"policy": "{policy}", "file": "summary statistics"},
         ),
         figure=report(
-            "results/analysis/{policy}/reward_differences.png",
+            res("analysis/{policy}/reward_differences.png"),
             caption="../report/reward_differences.rst",
             category="Implicit reward",
             subcategory="{policy}",
             labels={"policy": "{policy}", "file": "Figure 1: reward differences"},
         ),
     log:
-        "logs/analyze_implicit_reward/{policy}.log",
+        logpath("analyze_implicit_reward/{policy}.log"),
     benchmark:
-        "benchmarks/analyze_implicit_reward/{policy}.tsv"
+        benchpath("analyze_implicit_reward/{policy}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -210,20 +210,50 @@ rule analyze_implicit_reward:
         "--out-figure {output.figure} > {log} 2>&1"
 
 
+# The training curves of every trained run (loss, reward margin, learning rate per logged step),
+# from the log history each checkpoint's train_summary.json keeps; TensorBoard's full logs are
+# under the experiment's logs/tracking/ when training.report_to names it.
+rule plot_training_curves:
+    input:
+        W.trained_checkpoints,
+    output:
+        plot=report(
+            res("plots/training_curves.png"),
+            caption="../report/training_curves.rst",
+            category="Figures",
+            labels={"figure": "training curves"},
+        ),
+        csv=res("tables/training_curves.csv"),
+    log:
+        logpath("plot_training_curves/training_curves.log"),
+    localrule: True
+    conda:
+        "../envs/codedpo.yaml"
+    container:
+        config["containers"]["cpu"]
+    params:
+        summaries=lambda wc, input: [f"{c}/train_summary.json" for c in input],
+        labels=W.trained_labels,
+        tracking=logpath("tracking"),  # named in the report's caption
+    shell:
+        "codedpo plot training-curves --summaries {params.summaries} --labels {params.labels} "
+        "--out {output.plot} --out-csv {output.csv} > {log} 2>&1"
+
+
 # The reward and pass-rate curves of every GRPO run, per optimizer step, from its rollouts.
 rule plot_grpo_curves:
     input:
         W.grpo_checkpoints,
     output:
         plot=report(
-            "results/plots/grpo_curves.png",
+            res("plots/grpo_curves.png"),
             caption="../report/grpo_curves.rst",
             category="Figures",
             labels={"figure": "GRPO reward and pass rate per step"},
         ),
-        csv="results/tables/grpo_curves.csv",
+        csv=res("tables/grpo_curves.csv"),
     log:
-        "logs/plot_grpo_curves/grpo_curves.log",
+        logpath("plot_grpo_curves/grpo_curves.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"

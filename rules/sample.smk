@@ -9,11 +9,11 @@ rule sample_responses:
         problems=W.round_problems,
         model=W.sampling_model_input,
     output:
-        "results/samples/{policy}{chain}/shard{shard}.jsonl",
+        res("samples/{policy}{chain}/shard{shard}.jsonl"),
     log:
-        "logs/sample_responses/{policy}{chain}/shard{shard}.log",
+        logpath("sample_responses/{policy}{chain}/shard{shard}.log"),
     benchmark:
-        "benchmarks/sample_responses/{policy}{chain}/shard{shard}.tsv"
+        benchpath("sample_responses/{policy}{chain}/shard{shard}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:

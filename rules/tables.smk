@@ -11,44 +11,44 @@ rule make_tables:
         **(
             {
                 "rounds": report(
-                    "results/tables/rounds.csv",
+                    res("tables/rounds.csv"),
                     caption="../report/rounds.rst",
                     category="Tables",
                     labels={"table": "rounds", "format": "CSV"},
                 ),
-                "rounds_md": "results/tables/rounds.md",
+                "rounds_md": res("tables/rounds.md"),
             }
             if W.rounds_shown
             else {}
         ),
-        table1="results/tables/table1.md",
-        table2="results/tables/table2.md",
+        table1=res("tables/table1.md"),
+        table2=res("tables/table2.md"),
         csv1=report(
-            "results/tables/table1.csv",
+            res("tables/table1.csv"),
             caption="../report/table1.rst",
             category="Tables",
             labels={"table": "Table 1", "format": "CSV"},
         ),
         csv2=report(
-            "results/tables/table2.csv",
+            res("tables/table2.csv"),
             caption="../report/table2.rst",
             category="Tables",
             labels={"table": "Table 2", "format": "CSV"},
         ),
         tex1=report(
-            "results/tables/table1.tex",
+            res("tables/table1.tex"),
             caption="../report/table1.rst",
             category="Tables",
             labels={"table": "Table 1", "format": "LaTeX"},
         ),
         tex2=report(
-            "results/tables/table2.tex",
+            res("tables/table2.tex"),
             caption="../report/table2.rst",
             category="Tables",
             labels={"table": "Table 2", "format": "LaTeX"},
         ),
     log:
-        "logs/make_tables/tables.log",
+        logpath("make_tables/tables.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -59,10 +59,11 @@ rule make_tables:
         benchmarks=config["tables"]["benchmarks"],
         paper=W.paper_flags,
         flags=W.table_flags,
+        outdir=res("tables"),
     shell:
         "codedpo tables --scores {input.scores} --models {params.models} "
         "--benchmarks {params.benchmarks} {params.paper} {params.flags} "
-        "--outdir results/tables > {log} 2>&1"
+        "--outdir {params.outdir} > {log} 2>&1"
 
 
 # What each evaluated variant cost (codedpo.reporting.budget): responses and tokens generated,
@@ -71,9 +72,9 @@ rule count_budget:
     input:
         unpack(W.budget_inputs),
     output:
-        "results/budget/{policy}/{variant}.json",
+        res("budget/{policy}/{variant}.json"),
     log:
-        "logs/count_budget/{policy}/{variant}.log",
+        logpath("count_budget/{policy}/{variant}.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -98,27 +99,27 @@ rule make_table3:
         scores=W.table_scores,
         budgets=W.table3_budgets,
     output:
-        md="results/tables/table3.md",
+        md=res("tables/table3.md"),
         csv=report(
-            "results/tables/table3.csv",
+            res("tables/table3.csv"),
             caption="../report/table3.rst",
             category="Tables",
             labels={"table": "Table 3", "format": "CSV"},
         ),
         tex=report(
-            "results/tables/table3.tex",
+            res("tables/table3.tex"),
             caption="../report/table3.rst",
             category="Tables",
             labels={"table": "Table 3", "format": "LaTeX"},
         ),
         plot=report(
-            "results/plots/budget.png",
+            res("plots/budget.png"),
             caption="../report/budget.rst",
             category="Figures",
             labels={"figure": "pass@1 against responses generated"},
         ),
     log:
-        "logs/make_table3/table3.log",
+        logpath("make_table3/table3.log"),
     localrule: True
     conda:
         "../envs/codedpo.yaml"
@@ -129,7 +130,8 @@ rule make_table3:
         benchmarks=config["tables"]["benchmarks"],
         bootstrap=W.bootstrap_flags,
         note=W.grpo_budget_note,
+        outdir=res("tables"),
     shell:
         "codedpo table3 --scores {input.scores} --budgets {input.budgets} "
         "--models {params.models} --benchmarks {params.benchmarks} {params.bootstrap} "
-        "--budget-note {params.note} --outdir results/tables --plot {output.plot} > {log} 2>&1"
+        "--budget-note {params.note} --outdir {params.outdir} --plot {output.plot} > {log} 2>&1"

@@ -12,11 +12,11 @@ rule train_dpo:
         recipe=W.dpo_recipe,
         accelerate=config["training"]["accelerate_config"],
     output:
-        directory("results/checkpoints/{policy}{chain}/dpo-{pairs_from}"),
+        directory(res("checkpoints/{policy}{chain}/dpo-{pairs_from}")),
     log:
-        "logs/train_dpo/{policy}{chain}/dpo-{pairs_from}.log",
+        logpath("train_dpo/{policy}{chain}/dpo-{pairs_from}.log"),
     benchmark:
-        "benchmarks/train_dpo/{policy}{chain}/dpo-{pairs_from}.tsv"
+        benchpath("train_dpo/{policy}{chain}/dpo-{pairs_from}.tsv")
     conda:
         "../envs/codedpo.yaml"
     container:
@@ -44,16 +44,16 @@ rule train_dpo:
 # RFT: SFT of the original model on the passing responses of the paper's samples.
 use rule train_dpo as train_rft with:
     input:
-        train="results/pairs/{policy}/rft.jsonl",
+        train=res("pairs/{policy}/rft.jsonl"),
         model=W.base_model_input,
         recipe=config["rft"]["recipe"],
         accelerate=config["training"]["accelerate_config"],
     output:
-        directory("results/checkpoints/{policy}/rft"),
+        directory(res("checkpoints/{policy}/rft")),
     log:
-        "logs/train_rft/{policy}/rft.log",
+        logpath("train_rft/{policy}/rft.log"),
     benchmark:
-        "benchmarks/train_rft/{policy}/rft.tsv"
+        benchpath("train_rft/{policy}/rft.tsv")
     params:
         method="rft",
         model=W.base_model_ref,
@@ -65,18 +65,18 @@ use rule train_dpo as train_rft with:
 # (codedpo.workflow.online); its rollouts.jsonl and budget are in the checkpoint.
 use rule train_dpo as train_grpo with:
     input:
-        train="results/problems/train.jsonl",
-        expected="results/problems/train.expected.json",
+        train=res("problems/train.jsonl"),
+        expected=res("problems/train.expected.json"),
         runtime=W.runtime_input(),
         model=W.base_model_input,
         recipe=W.grpo_recipe,
         accelerate=config["training"]["accelerate_config"],
     output:
-        directory("results/checkpoints/{policy}/grpo-{grpo_arm}"),
+        directory(res("checkpoints/{policy}/grpo-{grpo_arm}")),
     log:
-        "logs/train_grpo/{policy}/grpo-{grpo_arm}.log",
+        logpath("train_grpo/{policy}/grpo-{grpo_arm}.log"),
     benchmark:
-        "benchmarks/train_grpo/{policy}/grpo-{grpo_arm}.tsv"
+        benchpath("train_grpo/{policy}/grpo-{grpo_arm}.tsv")
     threads: W.grpo_cpus
     resources:
         gpu=W.training_gpus,

@@ -17,6 +17,8 @@
 # Choices, each from measurements on a 2-core Debian 12 box (notes: shared/notes/slurm-local.md):
 # - No accounting (no slurmdbd): jobs are followed with squeue, so MinJobAge=300 keeps finished
 #   jobs visible long enough for the executor plugin (it wants >= 3x its first status delay).
+#   sacct answers "Slurm accounting storage is disabled", so the plugin's efficiency report
+#   cannot run here (tests/test_slurm.py checks the error it logs instead).
 # - proctrack/linuxproc + task/none: no cgroup setup needed in containers; memory is scheduled,
 #   not enforced.
 # - Placeholder GPUs (gres gpu backed by /dev/null-like device files; SLURM_LOCAL_GPUS, default 2): jobs that ask

@@ -7,7 +7,10 @@ writes the numbers. With ``--paper`` it multiplies the CPU-side per-unit costs b
 config's counts: an *extrapolation*, labelled so, valid only for the stages whose cost does
 not depend on the model (see the README's rehearsal section).
 
-    python scripts/stage_costs.py --workdir . [--json costs.json] [--paper]
+    python scripts/stage_costs.py --workdir . [--results DIR] [--json costs.json] [--paper]
+
+``--results`` is the experiment's folder (the config's ``results``); the default config keeps its
+timings in ``benchmarks/``, every other experiment in ``<results>/benchmarks/``.
 """
 
 from __future__ import annotations
@@ -67,9 +70,15 @@ def units_of(rule: str, parts: list[str], results: Path) -> tuple[str, int] | No
     return None
 
 
-def stage_costs(workdir: Path) -> list[dict]:
+def timings_dir(workdir: Path, results: str = "results") -> Path:
+    """Where an experiment's ``benchmark:`` files are (as the workflow puts them)."""
+    return workdir / ("benchmarks" if results == "results" else f"{results}/benchmarks")
+
+
+def stage_costs(workdir: Path, results: str = "results") -> list[dict]:
     """Per rule: jobs, wall and CPU seconds, units processed, CPU seconds per unit."""
-    bench, results = workdir / "benchmarks", workdir / "results"
+    bench = timings_dir(workdir, results)
+    results = workdir / results
     totals: dict[str, dict] = defaultdict(lambda: {"jobs": 0, "wall_s": 0.0, "cpu_s": 0.0})
     for tsv in sorted(bench.rglob("*.tsv")):
         rule, *parts = tsv.relative_to(bench).parts
@@ -142,14 +151,17 @@ def to_markdown(rows: list[dict], paper: bool) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--workdir", type=Path, default=Path("."), help="a finished run")
+    parser.add_argument(
+        "--results", default="results", help="the experiment's folder (the config's `results`)"
+    )
     parser.add_argument("--json", type=Path, default=None, help="also write the numbers here")
     parser.add_argument("--paper", action="store_true", help="extrapolate to the paper config")
     args = parser.parse_args(argv)
-    if not (args.workdir / "benchmarks").is_dir():
-        print(f"error: {args.workdir}/benchmarks: no benchmark files (run the workflow first)",
-              file=sys.stderr)  # fmt: skip
+    bench = timings_dir(args.workdir, args.results)
+    if not bench.is_dir():
+        print(f"error: {bench}: no benchmark files (run the workflow first)", file=sys.stderr)
         return 2
-    rows = stage_costs(args.workdir)
+    rows = stage_costs(args.workdir, args.results)
     print(to_markdown(rows, args.paper), end="")
     if args.json:
         args.json.write_text(json.dumps(rows, indent=2) + "\n")

@@ -20,7 +20,6 @@ DEMO = yaml.safe_load((REPO / "config.yaml").read_text())
 PAPER = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
 
 
-
 def check(*overrides: dict, base: dict = DEMO) -> dict:
     """Check config.yaml merged with ``overrides`` (labelled o1.yaml, o2.yaml, ...)."""
     config = base
@@ -194,6 +193,16 @@ def test_names_and_files_must_exist():
     assert "codedpo download fetches only HumanEval.jsonl.gz" in error_of(PAPER, unknown)
     no_hub = {"train_problems": {"sources": {"leetcode": {"hub": None}}}}
     assert "(give the source a 'hub' dataset id" in error_of(PAPER, no_hub)
+
+
+def test_each_experiment_writes_in_a_folder_of_its_own():
+    assert check()["results"] == "results" and check(PAPER)["results"] == "results/paper"
+    assert check({"results": "runs/ablation/"})["results"] == "runs/ablation"
+    for inside in ("results/eval", "results/paper/tables/x", "configs/x", "."):
+        assert error_of({"results": inside}).startswith(
+            f"o1.yaml: results: {inside!r} lies inside another experiment's outputs"
+        ), inside
+    assert "does not match" in error_of({"results": "my results"})
 
 
 def test_errors_name_the_file_that_set_the_value():

@@ -29,7 +29,9 @@ pytestmark = pytest.mark.workflow
 POLICY = "demo-codeqwen"
 ARMS = ("pass_all", "rule")
 # 2 optimizer steps of 64 completions per arm: the demo's budget is 43 x 8 = 344 (5 steps).
-SHORT = {"grpo": {"budget_responses": 128}}
+# In the demo's folder (configs/online.yaml names results/online): the demo's finished stages of
+# the policy are reused, as a user reuses a finished experiment's outputs.
+SHORT = {"grpo": {"budget_responses": 128}, "results": "results"}
 # The demo's outputs of the policy the online config keeps: not to be touched.
 KEPT = [
     f"results/samples/{POLICY}/shard0.jsonl",
@@ -65,7 +67,8 @@ def online(demo, tmp_path_factory) -> Path:
     assert ran == {"train_grpo": 2, "generate_eval": 2, "execute_eval": 2, "score_eval": 2,
                    "count_budget": 5, "make_table3": 1, "plot_grpo_curves": 1,
                    "hack_report": 1, "make_tables": 1, "plot_pass_at_1": 1,
-                   "plot_pass_histogram": 1, "plot_verdicts": 1, "all": 1}, ran  # fmt: skip
+                   "plot_pass_histogram": 1, "plot_verdicts": 1, "plot_training_curves": 1,
+                   "all": 1}, ran  # fmt: skip
     assert {rel: (workdir / rel).stat().st_mtime_ns for rel in KEPT} == before
     return workdir
 
@@ -168,7 +171,8 @@ def plan(workdir: Path, name: str, override: dict) -> dict[str, int]:
 def after_grpo(arms: int) -> dict[str, int]:
     return {"train_grpo": arms, "generate_eval": arms, "execute_eval": arms, "score_eval": arms,
             "count_budget": arms, "make_table3": 1, "plot_grpo_curves": 1, "hack_report": 1,
-            "make_tables": 1, "plot_pass_at_1": 1, "all": 1}  # fmt: skip
+            "make_tables": 1, "plot_pass_at_1": 1, "plot_training_curves": 1,
+            "all": 1}  # fmt: skip
 
 
 def test_nothing_changed_runs_nothing(online):

@@ -84,7 +84,8 @@ def test_the_online_demo_has_two_arms_evaluated_after_dpo(online):
     assert online.eval_variants(P) == ["base", "rft", f"dpo-{P}", "grpo-pass_all", "grpo-rule"]
     assert online.grpo_shown and not workflow().grpo_shown
     assert online.grpo_checkpoints() == [
-        f"results/checkpoints/{P}/grpo-pass_all", f"results/checkpoints/{P}/grpo-rule",
+        f"results/online/checkpoints/{P}/grpo-pass_all",
+        f"results/online/checkpoints/{P}/grpo-rule",
     ]  # fmt: skip
 
 
@@ -133,7 +134,7 @@ def test_grpo_flags_of_the_online_demo(online):
     assert values["--learning_rate"] == "0.0001"
     assert values["--max_completion_length"] == "160"
     assert values["--save_steps"] == "2.0"
-    assert values["--expected_file"] == "results/problems/train.expected.json"
+    assert values["--expected_file"] == "results/online/problems/train.expected.json"
     assert values["--responses_per_problem"] == "8"  # 1 round of sampling.n 8
     assert values["--use_vllm"] == "false"
     execution = online.config["execution"]
@@ -199,15 +200,17 @@ def test_the_budget_flag_and_note(override, flag, note):
 
 
 # -- what each variant cost ----------------------------------------------------------------------
-def shards(kind: str, where: str, shards: int = 2) -> list[str]:
-    return [f"results/{kind}/{where}/shard{s}.jsonl" for s in range(shards)]
+def shards(results: str, kind: str, where: str, shards: int = 2) -> list[str]:
+    return [f"{results}/{kind}/{where}/shard{s}.jsonl" for s in range(shards)]
 
 
-def budget(rounds_at: list[str], checkpoints: list[str]) -> dict[str, list[str]]:
+def budget(
+    rounds_at: list[str], checkpoints: list[str], results: str = "results/iterative"
+) -> dict[str, list[str]]:
     """What budget_inputs gives: the sample and execution shards under each of ``rounds_at``."""
     return {
-        "samples": [s for where in rounds_at for s in shards("samples", where)],
-        "executions": [s for where in rounds_at for s in shards("executions", where)],
+        "samples": [s for where in rounds_at for s in shards(results, "samples", where)],
+        "executions": [s for where in rounds_at for s in shards(results, "executions", where)],
         "checkpoints": checkpoints,
     }
 
@@ -216,7 +219,7 @@ def test_budget_inputs_of_each_variant(iterative):
     def inputs(variant: str) -> dict[str, list[str]]:
         return iterative.budget_inputs(wc(policy=P, variant=variant))
 
-    ckpt = f"results/checkpoints/{P}"
+    ckpt = f"results/iterative/checkpoints/{P}"
     assert inputs("base") == {"samples": [], "executions": [], "checkpoints": []}
     assert inputs("rft") == budget([P], [f"{ckpt}/rft"])
     assert inputs(f"dpo-{P}") == budget([P], [f"{ckpt}/dpo-{P}"])
@@ -237,7 +240,7 @@ def test_budget_inputs_of_each_variant(iterative):
 def test_budget_of_a_table_2_run_is_the_other_models_samples():
     demo = workflow()
     assert demo.budget_inputs(wc(policy=P, variant=f"dpo-{OTHER}")) == budget(
-        [OTHER], [f"results/checkpoints/{P}/dpo-{OTHER}"]
+        [OTHER], [f"results/checkpoints/{P}/dpo-{OTHER}"], "results"
     )
     assert demo.budget_flags(wc(policy=P, variant=f"dpo-{OTHER}")) == (
         f"--variant dpo --pairs-from {OTHER}"
@@ -269,7 +272,7 @@ def test_score_flags_of_a_grpo_variant(online):
     sampled = workflow(ONLINE, {"eval": {"samples_per_problem": 10}})
     assert score(sampled, "grpo-rule") == (
         "--arm rule --recipe grpo-rule --sampled-executions "
-        f"results/eval/{P}/grpo-rule/demo_eval/sampled/executions.jsonl --pass-at-k 1 5 10"
+        f"results/online/eval/{P}/grpo-rule/demo_eval/sampled/executions.jsonl --pass-at-k 1 5 10"
     )
 
 
@@ -295,8 +298,8 @@ def test_a_paper_grpo_job_asks_for_eight_gpus_and_their_sandboxes(paper):
     text = paper.grpo_flags(big)
     # the recipes as shipped: no overrides; transformers' generation
     assert text.startswith("--execution ") and text.endswith(
-        "--expected_file results/problems/train.expected.json --responses_per_problem 8 "
-        "--use_vllm false"
+        "--expected_file results/paper_online/problems/train.expected.json "
+        "--responses_per_problem 8 --use_vllm false"
     )  # fmt: skip
     assert (
         json.loads(flag_values(text)["--execution"])["test_seconds"]
@@ -483,14 +486,14 @@ def test_hack_report_and_curve_labels(online):
 
 def test_table3_reads_every_variants_budget(online, iterative):
     assert online.table3_budgets() == [
-        f"results/budget/{P}/{v}.json"
+        f"results/online/budget/{P}/{v}.json"
         for v in ("base", "rft", f"dpo-{P}", "grpo-pass_all", "grpo-rule")
     ]
     budgets = iterative.table3_budgets()
     assert len(budgets) == 3 + 5 + 1  # base, rft, the paper's DPO; 5 more runs; one GRPO arm
-    assert f"results/budget/{P}/max_min/dpo/r3/dpo-{P}.json" in budgets
-    assert budgets[-1] == f"results/budget/{P}/grpo-pass_all.json"
-    assert online.table_scores()[-1] == f"results/eval/{P}/grpo-rule/demo_eval/scores.json"
+    assert f"results/iterative/budget/{P}/max_min/dpo/r3/dpo-{P}.json" in budgets
+    assert budgets[-1] == f"results/iterative/budget/{P}/grpo-pass_all.json"
+    assert online.table_scores()[-1] == f"results/online/eval/{P}/grpo-rule/demo_eval/scores.json"
     assert online.bootstrap_flags() == (
         "--bootstrap-resamples 10000 --bootstrap-seed 0 --confidence 0.95"
     )
@@ -510,6 +513,7 @@ def test_the_online_demo_plans_two_grpo_runs_and_table_3(tmp_path):
         # 5 variants evaluated: base, rft, dpo, grpo-pass_all, grpo-rule
         "generate_eval": 5, "execute_eval": 5, "score_eval": 5,
         "make_tables": 1, "plot_pass_at_1": 1, "plot_pass_histogram": 1, "plot_verdicts": 1,
+        "plot_training_curves": 1,
         # online RL: the two arms, a budget per variant, Table 3, the curves, the hack report
         "train_grpo": 2, "count_budget": 5, "make_table3": 1, "plot_grpo_curves": 1,
         "hack_report": 1,

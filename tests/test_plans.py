@@ -67,3 +67,33 @@ def test_the_job_counts_the_docs_give_are_the_recorded_plans(doc, pattern, confi
     jobs = sum(1 for line in lines if re.match(r"(local)?rule \w+:$", line)
                and line != "rule build_runtime:")  # fmt: skip
     assert int(found.group(1)) == jobs, f"{doc} says {found.group(1)}, the plan has {jobs}"
+
+
+# The folders a shipped config's jobs may write outside its results folder: pinned downloads,
+# exported training sources and the judge runtime, shared by every experiment (same files).
+SHARED_OUTPUTS = ("resources/benchmarks/", "resources/train_sources/", "resources/runtime/")
+
+
+def test_each_shipped_config_writes_only_in_its_own_results_folder():
+    """Experiments kept apart: every output and log of a config's recorded plan (the plan the
+    test above checks) lies in the folder the config names, and no two configs share one, so the
+    demo, the paper run, the rehearsal, rounds and online arms never overwrite each other."""
+    import yaml
+    from workflow_helpers import merge
+
+    repo = PLANS.parent.parent
+    folders = {}
+    for config, args in CONFIGS.items():
+        merged = yaml.safe_load((repo / "config.yaml").read_text())
+        for f in [a for a in args if a != "--configfile"]:
+            merged = merge(merged, yaml.safe_load((repo / f).read_text()))
+        folder = merged["results"]
+        assert folder not in folders.values(), f"{config} shares {folder} with another config"
+        folders[config] = folder
+        inside = ("logs/", "benchmarks/") if folder == "results" else ()
+        lines = (PLANS / f"{config}.txt").read_text().splitlines()
+        written = [p for line in lines if re.match(r"\s+(output|log|benchmark): ", line)
+                   for p in line.split(": ", 1)[1].split(", ")]  # fmt: skip
+        assert len(written) > 10, config
+        stray = [p for p in written if not p.startswith((f"{folder}/", *inside, *SHARED_OUTPUTS))]
+        assert not stray, f"{config} writes outside {folder}/: {stray[:5]}"

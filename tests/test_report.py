@@ -7,6 +7,7 @@ and the zip report from it.
 from __future__ import annotations
 
 import json
+import re
 import zipfile
 from collections import Counter
 from pathlib import Path
@@ -26,6 +27,7 @@ REPORTED = {
     "results/plots/pass_at_1.png": "Figures",
     "results/plots/pass_histogram.png": "Figures",
     "results/plots/verdicts.png": "Figures",
+    "results/plots/training_curves.png": "Figures",
 }
 for _policy in POLICIES:
     for _name in ("implicit_rewards.csv", "reward_pairs.csv", "reward_summary.json",
@@ -61,6 +63,10 @@ def test_html_report_contains_tables_figures_and_captions(demo: Path) -> None:
         assert f"The paper's Figure 1, measured for policy <strong>{policy}</strong>" in html
     assert "Per-problem pass rate of the on-policy samples" in html
     assert "Verdicts of the on-policy samples per policy" in html
+    # the training curves, and where each run's TensorBoard logs are
+    assert "Every trained checkpoint (RFT, DPO, GRPO) per optimizer step" in html
+    text = re.sub(r"<[^>]+>", "", html)  # the caption's literals are split into spans
+    assert "tensorboard --logdir logs/tracking" in text
 
 
 def test_zip_report_holds_every_reported_file(demo: Path) -> None:

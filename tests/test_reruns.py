@@ -21,6 +21,8 @@ pytestmark = pytest.mark.workflow
 # What follows a changed checkpoint, per evaluated checkpoint: greedy samples, their execution,
 # the score; then the tables and the pass@1 plot.
 TABLES = {"make_tables": 1, "plot_pass_at_1": 1, "all": 1}
+# ... and after a changed training run, the training curves.
+CURVES = {"plot_training_curves": 1}
 
 
 def evals(n: int) -> dict[str, int]:
@@ -28,7 +30,7 @@ def evals(n: int) -> dict[str, int]:
 
 
 # Everything that follows the policies' samples (the pairs, both trainings, their evaluations).
-FROM_PAIRS = {"build_pairs": 3, "train_dpo": 5, "train_rft": 3, **evals(8), **TABLES,
+FROM_PAIRS = {"build_pairs": 3, "train_dpo": 5, "train_rft": 3, **evals(8), **TABLES, **CURVES,
               "plot_pass_histogram": 1, "plot_verdicts": 1,
               "analyze_implicit_reward": 3}  # fmt: skip
 FROM_SAMPLES = {"sample_responses": 6, "execute_samples": 6, **FROM_PAIRS}
@@ -97,12 +99,12 @@ def test_pair_settings_rerun_from_the_pairs(finished):
 
 def test_dpo_beta_reruns_dpo_and_downstream_only(finished):
     jobs = plan(finished, "b.yaml", {"dpo": {"overrides": {"beta": 0.2}}})
-    assert jobs == {"train_dpo": 5, **evals(5), **TABLES, "analyze_implicit_reward": 3}
+    assert jobs == {"train_dpo": 5, **evals(5), **TABLES, **CURVES, "analyze_implicit_reward": 3}
 
 
 def test_rft_settings_rerun_rft_and_its_evaluation(finished):
     jobs = plan(finished, "r.yaml", {"rft": {"overrides": {"learning_rate": 5.0e-5}}})
-    assert jobs == {"train_rft": 3, **evals(3), **TABLES}
+    assert jobs == {"train_rft": 3, **evals(3), **TABLES, **CURVES}
 
 
 def test_eval_settings_rerun_eval_only(finished):
@@ -117,7 +119,8 @@ def test_scoring_and_analysis_settings_rerun_only_their_jobs(finished):
 
 def test_table_settings_rerun_the_tables(finished):
     # without Table 2's off-policy rows, fewer scores go into the tables and the plot
-    assert plan(finished, "o.yaml", {"tables": {"off_policy": False}}) == TABLES
+    # (and the training curves, without those runs)
+    assert plan(finished, "o.yaml", {"tables": {"off_policy": False}}) == {**TABLES, **CURVES}
 
 
 def test_a_demo_model_setting_reruns_that_model_and_what_it_feeds(finished):
@@ -126,7 +129,7 @@ def test_a_demo_model_setting_reruns_that_model_and_what_it_feeds(finished):
     # demo-deepseek-coder on demo-codeqwen's pairs and its evaluation; the shared plots
     assert jobs == {"build_demo_model": 1, "sample_responses": 2, "execute_samples": 2,
                     "build_pairs": 1, "train_dpo": 3, "train_rft": 1, **evals(5), **TABLES,
-                    "plot_pass_histogram": 1, "plot_verdicts": 1,
+                    **CURVES, "plot_pass_histogram": 1, "plot_verdicts": 1,
                     "analyze_implicit_reward": 1}  # fmt: skip
 
 
@@ -149,7 +152,7 @@ def test_another_file_is_a_change(finished):
         **FROM_SAMPLES, **evals(11)}  # fmt: skip
     recipe = {"dpo": {"recipe": "copy-dpo.yaml"}}
     assert plan(finished, "rc.yaml", recipe) == {
-        "train_dpo": 5, **evals(5), **TABLES, "analyze_implicit_reward": 3}  # fmt: skip
+        "train_dpo": 5, **evals(5), **TABLES, **CURVES, "analyze_implicit_reward": 3}  # fmt: skip
 
 
 def test_a_failed_job_shows_its_log_and_a_rebuilt_file_reruns_nothing_after_it(finished):

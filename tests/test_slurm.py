@@ -57,6 +57,13 @@ if not QUICK:
                     "analyze_implicit_reward": 1}  # fmt: skip
 SUBMITTED = re.compile(r"^Job (\d+) has been submitted with SLURM jobid (\d+)", re.M)
 REMOTE_RULE = re.compile(r"^rule (\w+):\n(?:    .*\n)*?    jobid: (\d+)$", re.M)
+# One sbatch --array for several jobs of a rule (the plugin's line; tasks numbered from 1).
+ARRAY_SUBMITTED = re.compile(
+    r"^Submitted array job with Snakemake IDs ([\d,]+) and SLURM job ID (\d+)\. "
+    r"The individual task IDs are 1-(\d+)\.$",
+    re.M,
+)
+RUN_ID = re.compile(r"^SLURM run ID: (\S+)$", re.M)  # the job name of every job of a run
 
 pytestmark = [pytest.mark.slurm, pytest.mark.workflow]
 
@@ -304,6 +311,85 @@ def test_cancelled_job_is_redone_on_next_run(cluster, tmp_path):
     (redone,) = submissions(out).values()
     assert redone != slurm_id and ctld_submitted_and_succeeded(cluster, redone)
     assert (workdir / "slow.txt").read_text() == "done\n"
+
+
+@pytest.fixture(scope="module")
+def array_run(cluster, tmp_path_factory):
+    """Two jobs of one rule through `--slurm-array-jobs`, with the efficiency report asked for:
+    (snakemake's output, the workdir, how many batch jobs slurmctld was sent meanwhile)."""
+    workdir = write_workflow(
+        tmp_path_factory.mktemp("array"),
+        """
+        rule all:
+            input:
+                expand("shard{i}.txt", i=(1, 2)),
+            localrule: True
+
+
+        rule shard:
+            output:
+                "shard{i}.txt",
+            resources:
+                runtime=5,
+            shell:
+                "echo $SLURM_ARRAY_JOB_ID $SLURM_ARRAY_TASK_ID > {output}"
+        """,
+    )
+    before = cluster.ctld_log().count("_slurm_rpc_submit_batch_job")
+    start = time.monotonic()
+    _, out = snakemake(
+        cluster, workdir, "--slurm-array-jobs", "shard",
+        # the first status check within 3 s of the submission, the next 13 s later (the plugin
+        # waits 10 s longer after each check that finds nothing finished): the tasks take 5-12 s
+        "--slurm-init-seconds-before-status-checks", "3",
+        # every task runs inside a snakemake that then waits for the *first* task's output
+        # (plugin 2.8.0, docs/cluster.md#job-arrays): room for task 1 to end after task 2
+        "--latency-wait", "30",
+        "--slurm-efficiency-report", "--slurm-efficiency-report-path", "reports",
+        timeout=180,
+    )  # fmt: skip
+    print(f"array run: {time.monotonic() - start:.0f} s")
+    sent = cluster.ctld_log().count("_slurm_rpc_submit_batch_job") - before
+    return out, workdir, sent
+
+
+def test_shards_go_as_one_job_array(cluster, array_run):
+    out, workdir, sent = array_run
+    # one sbatch --array=1-2 for both jobs of the rule, none alone, and slurmctld got one batch job
+    ((snakemake_ids, array_id, last_task),) = ARRAY_SUBMITTED.findall(out)
+    remote = {int(job): rule for rule, job in REMOTE_RULE.findall(out)}
+    assert sorted(int(i) for i in snakemake_ids.split(",")) == sorted(remote)
+    assert set(remote.values()) == {"shard"} and last_task == "2"
+    assert not submissions(out)
+    assert sent == 1
+    ctld = cluster.ctld_log()
+    assert f"_slurm_rpc_submit_batch_job: JobId={array_id} " in ctld
+    for task in (1, 2):  # slurmctld ran each task (JobId=<array>_<task>(<own id>)) to exit code 0
+        assert re.search(rf"_job_complete: JobId={array_id}_{task}\(\d+\) WEXITSTATUS 0\n", ctld)
+        assert re.search(  # MinJobAge keeps the finished tasks listed
+            rf"ArrayJobId={array_id} ArrayTaskId={task} ",
+            cluster.slurm("scontrol", "show", "job", array_id),
+        )
+    # each task ran its own job: the outputs carry the array's id and one task id each
+    written = sorted((workdir / f"shard{i}.txt").read_text().split() for i in (1, 2))
+    assert written == [[array_id, "1"], [array_id, "2"]]
+    # the plugin's SLURM logs of an array: one per task, in one folder per rule
+    logs = sorted(p.relative_to(workdir / "logs/slurm").as_posix()
+                  for p in (workdir / "logs/slurm").rglob("*.log"))  # fmt: skip
+    assert logs == [f"rule_shard/{array_id}_1.log", f"rule_shard/{array_id}_2.log"]
+
+
+def test_efficiency_report_needs_accounting(cluster, array_run):
+    """The report reads sacct, which this cluster (no slurmdbd) cannot answer: the plugin logs
+    one error at the end, writes no file, and the run still succeeds (array_run checks that)."""
+    out, workdir, _ = array_run
+    sacct = subprocess.run(
+        ["sacct", "-X"], env=cluster.env, capture_output=True, text=True, timeout=30
+    )
+    assert sacct.returncode != 0 and "accounting storage is disabled" in sacct.stderr
+    (run_id,) = RUN_ID.findall(out)
+    assert f"Failed to retrieve job data for workflow {run_id}." in out
+    assert not list(workdir.rglob("efficiency_report_*"))
 
 
 def test_cluster_stops(cluster):

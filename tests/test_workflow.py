@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import signal
 import subprocess
@@ -191,6 +192,14 @@ def test_slurm_profile_works_as_shipped(tmp_path):
     jobs = planned_jobs(workdir, *args)
     # 3 on-policy DPO runs and Table 2's two swaps (CodeQwen1.5 <-> DeepSeek-Coder).
     assert jobs["train_dpo"] == 5 and jobs["sample_responses"] == 24
+    # The rules the profile names for job arrays (commented out: docs/cluster.md#job-arrays) are
+    # the workflow's, and those the paper plans fan out: a renamed rule would drop out silently.
+    profile = (workdir / "profiles/slurm/config.yaml").read_text()
+    (array_rules,) = re.findall(r'^# slurm-array-jobs: "([\w,]+)"$', profile, re.M)
+    rule_files = "".join(path.read_text() for path in (workdir / "rules").glob("*.smk"))
+    for rule in array_rules.split(","):
+        assert re.search(rf"^(rule {rule}:|use rule \w+ as {rule} with:)$", rule_files, re.M), rule
+        assert jobs.get(rule, 2) > 1, rule  # sample_eval: pass@k, not in the paper's plan
     proc = snakemake(workdir, *args, check=False)
     errors = [line for line in proc.stderr.splitlines() if "error" in line.lower()]
     assert proc.returncode == 1

@@ -26,7 +26,6 @@ ITERATIVE = yaml.safe_load((REPO / "configs/iterative.yaml").read_text())
 PAPER = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
 
 
-
 def workflow(*overrides: dict) -> Workflow:
     """config.yaml merged with ``overrides``, checked as the Snakefile checks it."""
     config = DEMO
@@ -218,7 +217,10 @@ def test_segments_of_the_papers_run_and_the_others(iterative):
     # round 1 samples are every chain's; round 1 pairs are the arm's
     assert runs.samples_segment(max_min, 1) == "" and runs.samples_segment(max_min, 2) != ""
     assert runs.pairs_segment(max_min, 1) == "/max_min/dpo/r1"
-    assert runs.checkpoint_dir("p", max_min, 3) == "results/checkpoints/p/max_min/dpo/r3/dpo-p"
+    assert (
+        runs.checkpoint_dir("p", max_min, 3)
+        == "results/iterative/checkpoints/p/max_min/dpo/r3/dpo-p"
+    )
 
 
 def test_run_of_round_trips_every_chain_and_every_variant(iterative):
@@ -255,15 +257,18 @@ def test_samples_and_pairs_of_each_run(iterative):
     p = "demo-codeqwen"
     first = wc(policy=p, chain="/max_min/dpo/r1", pairs_from=p)
     assert iterative.run_samples(first) == [
-        f"results/samples/{p}/shard0.jsonl",
-        f"results/samples/{p}/shard1.jsonl",
+        f"results/iterative/samples/{p}/shard0.jsonl",
+        f"results/iterative/samples/{p}/shard1.jsonl",
     ]
-    assert iterative.run_executions(first)[0] == f"results/executions/{p}/shard0.jsonl"
-    assert iterative.run_pairs(first) == f"results/pairs/{p}/max_min/dpo/r1/pairs.jsonl"
+    assert iterative.run_executions(first)[0] == f"results/iterative/executions/{p}/shard0.jsonl"
+    assert iterative.run_pairs(first) == f"results/iterative/pairs/{p}/max_min/dpo/r1/pairs.jsonl"
     second = wc(policy=p, chain="/max_min/dpo/r2", pairs_from=p)
-    assert iterative.run_samples(second)[1] == f"results/samples/{p}/max_min/dpo/r2/shard1.jsonl"
+    assert (
+        iterative.run_samples(second)[1]
+        == f"results/iterative/samples/{p}/max_min/dpo/r2/shard1.jsonl"
+    )
     paper = wc(policy=p, chain="", pairs_from="other")
-    assert iterative.run_pairs(paper) == "results/pairs/other/pairs.jsonl"  # Table 2
+    assert iterative.run_pairs(paper) == "results/iterative/pairs/other/pairs.jsonl"  # Table 2
     with pytest.raises(ValueError, match="off-policy DPO"):
         iterative.run_pairs(wc(policy=p, chain="/paper/dpo/r2", pairs_from="other"))
 
@@ -280,17 +285,19 @@ def test_a_second_recipe_shares_the_papers_samples_and_pairs():
 
 def test_each_round_starts_from_the_previous_checkpoint(iterative):
     p = "demo-codeqwen"
-    assert iterative.start_model_input(wc(policy=p, chain="")) == f"results/models/{p}"
+    assert iterative.start_model_input(wc(policy=p, chain="")) == f"results/iterative/models/{p}"
     assert iterative.start_model_ref(wc(policy=p, chain="/paper/dpo/r2")) == (
-        f"results/checkpoints/{p}/dpo-{p}"
+        f"results/iterative/checkpoints/{p}/dpo-{p}"
     )
     assert iterative.start_model_input(wc(policy=p, chain="/max_min/dpo/r2")) == (
-        f"results/checkpoints/{p}/max_min/dpo/r1/dpo-{p}"
+        f"results/iterative/checkpoints/{p}/max_min/dpo/r1/dpo-{p}"
     )
     assert iterative.sampling_model_input(wc(policy=p, chain="/paper/dpo/r3")) == (
-        f"results/checkpoints/{p}/paper/dpo/r2/dpo-{p}"
+        f"results/iterative/checkpoints/{p}/paper/dpo/r2/dpo-{p}"
     )
-    with pytest.raises(ValueError, match="round 1 of every arm samples at results/samples/"):
+    with pytest.raises(
+        ValueError, match="round 1 of every arm samples at results/iterative/samples/"
+    ):
         iterative.sampling_model_input(wc(policy=p, chain="/max_min/dpo/r1"))
     assert iterative.reference_input(wc(policy=p, chain="/paper/dpo/r2")) == []
 
@@ -299,8 +306,8 @@ def test_the_original_model_as_reference_of_later_rounds():
     w = workflow(ITERATIVE, {"rounds_reference": "original"})
     p = "demo-codeqwen"
     later = wc(policy=p, chain="/paper/dpo/r2", pairs_from=p)
-    assert w.reference_input(later) == f"results/models/{p}"
-    assert w.dpo_flags(later).endswith(f"--ref_model_name_or_path results/models/{p}")
+    assert w.reference_input(later) == f"results/iterative/models/{p}"
+    assert w.dpo_flags(later).endswith(f"--ref_model_name_or_path results/iterative/models/{p}")
     first = wc(policy=p, chain="/max_min/dpo/r1", pairs_from=p)
     assert w.reference_input(first) == [] and "--ref_model" not in w.dpo_flags(first)
 
@@ -331,9 +338,9 @@ def test_eval_variants_name_their_method_and_pairs(iterative):
         job = wc(policy=p, variant=variant)
         assert iterative.variant_method(job) == method
         assert iterative.variant_pairs_from(job) == pairs_from
-    assert iterative.variant_model(wc(policy=p, variant="base")) == f"results/models/{p}"
+    assert iterative.variant_model(wc(policy=p, variant="base")) == f"results/iterative/models/{p}"
     assert iterative.variant_model_input(wc(policy=p, variant="rft")) == (
-        f"results/checkpoints/{p}/rft"
+        f"results/iterative/checkpoints/{p}/rft"
     )
 
 
@@ -362,7 +369,10 @@ def test_pair_runs_of_the_hack_report(iterative):
         ("demo-codeqwen", "/max_min/dpo/r3", "demo-codeqwen max_min round 3"),
     ]
     assert iterative.hack_report_labels().startswith("'demo-codeqwen round 1' ")
-    assert iterative.hack_report_stats()[1] == "results/pairs/demo-codeqwen/paper/dpo/r2/stats.json"
+    assert (
+        iterative.hack_report_stats()[1]
+        == "results/iterative/pairs/demo-codeqwen/paper/dpo/r2/stats.json"
+    )
     assert iterative.rounds_shown and not workflow().rounds_shown
 
 

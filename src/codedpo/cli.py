@@ -7,11 +7,11 @@
     codedpo sample --model DIR --problems P --out samples.jsonl --n 8
     codedpo build-pairs --problems P --samples S --executions E --out-pairs ... --seed 1
     codedpo score --problems P --executions E --benchmark B --policy M --variant V --out F
-    codedpo verdicts results/eval/demo-a/base/demo_eval   (each problem's verdict, first failure)
+    codedpo verdicts results/eval/demo-codeqwen/base/demo_eval   (each problem's verdict)
     codedpo tables --scores S... --models A B --benchmarks X --outdir DIR
     codedpo budget / table3          (what each method cost; Table 3: DPO vs RFT vs GRPO)
     codedpo analyze-rewards ...      (DPO implicit reward vs rule-based reward, Figure 1)
-    codedpo plot pass-at-1 | pass-histogram | verdicts | rounds ...
+    codedpo plot pass-at-1 | pass-histogram | verdicts | rounds | grpo-curves | training-curves ...
     codedpo hack-report / significance   (reward hacks per run; two scores compared)
     codedpo filter / download / extract   (training-set filters, pinned benchmarks, code extraction)
     codedpo runtime --out DIR        (the judge runtime: packages untrusted code may import)

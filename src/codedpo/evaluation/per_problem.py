@@ -3,8 +3,8 @@ failure of each, from an evaluation's ``scores.json`` and ``executions.jsonl``.
 
 Command line::
 
-    codedpo verdicts results/eval/demo-a/dpo-demo-a/demo_eval            # a Markdown table
-    codedpo verdicts results/eval/demo-a/base/demo_eval --failed --format csv --out base.csv
+    codedpo verdicts results/eval/demo-codeqwen/dpo-demo-codeqwen/demo_eval     # a Markdown table
+    codedpo verdicts results/eval/demo-codeqwen/base/demo_eval --failed --format csv --out base.csv
     codedpo verdicts --scores S.json --executions E.jsonl [E2.jsonl ...]
 
 The verdict of each problem is the one ``scores.json`` counted (``passed`` or the first failing

@@ -29,11 +29,14 @@ file, the line and the field. :func:`read_budgets` reads budget files back for T
 
 Command line::
 
-    codedpo budget --policy demo-a --variant dpo --round 2 \\
-        --samples results/samples/demo-a/samples.jsonl r2/samples/demo-a/samples.jsonl \\
-        --executions results/executions/demo-a/executions.jsonl r2/executions/... \\
-        --train-summaries results/models/demo-a/dpo/train_summary.json r2/... \\
-        --out results/budget/demo-a/dpo-r2.json
+    codedpo budget --policy demo-codeqwen --variant dpo --round 2 \\
+        --samples results/iterative/samples/demo-codeqwen/shard*.jsonl \\
+            results/iterative/samples/demo-codeqwen/paper/dpo/r2/shard*.jsonl \\
+        --executions results/iterative/executions/demo-codeqwen/shard*.jsonl \\
+            results/iterative/executions/demo-codeqwen/paper/dpo/r2/shard*.jsonl \\
+        --train-summaries C/dpo-demo-codeqwen/train_summary.json \\
+            C/paper/dpo/r2/dpo-demo-codeqwen/train_summary.json \\
+        --out budget.json        # C: results/iterative/checkpoints/demo-codeqwen
 """
 
 from __future__ import annotations
@@ -200,7 +203,7 @@ def budget_key(budget: dict, where: str) -> BudgetKey:
 
 
 def describe(key: BudgetKey) -> str:
-    """``demo-a dpo r2 (pairs from demo-a)``: a budget key in an error message."""
+    """``demo-codeqwen dpo r2 (pairs from demo-codeqwen)``: a budget key in an error message."""
     policy, kind, pairs_from, run = key
     named = f" {run_suffix(run)}" if run != DEFAULT_RUN and run_suffix(run) else ""
     source = f" (pairs from {pairs_from})" if pairs_from else ""

@@ -3,8 +3,9 @@
 The counts come from each run's ``stats.json`` (``hacks``: the classes of
 :mod:`codedpo.execution.hacks`)::
 
-    codedpo hack-report --stats results/pairs/demo-a/stats.json r2/pairs/demo-a/stats.json \\
-        --labels "demo-a round 1" "demo-a round 2" \\
+    codedpo hack-report --stats results/iterative/pairs/demo-codeqwen/stats.json \\
+        results/iterative/pairs/demo-codeqwen/paper/dpo/r2/stats.json \\
+        --labels "demo-codeqwen round 1" "demo-codeqwen round 2" \\
         --out-md hacks.md --out-csv hacks.csv --out-plot hacks.png
 """
 
@@ -28,7 +29,7 @@ COLUMNS = ["label", "series", "round", "samples", "flagged", "rate", "flagged_pa
 
 
 def parse_label(label: str) -> tuple[str, int]:
-    """``"demo-a round 2"`` -> ``("demo-a", 2)``; a label without a round is round 1."""
+    """``"demo-codeqwen round 2"`` -> ``("demo-codeqwen", 2)``; without a round, round 1."""
     match = _ROUND.match(label)
     if match is None:
         return label, 1
@@ -109,7 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--labels",
         nargs="+",
-        help="one per --stats, e.g. 'demo-a round 2' ('POLICY round K'; none: each stats "
+        help="one per --stats, e.g. 'demo-codeqwen round 2' ('POLICY round K'; none: each stats "
         "file's directory name, round 1)",
     )
     parser.add_argument("--out-md", help="Markdown table")

@@ -25,9 +25,10 @@ Command line (``beta`` and ``max_length`` default to the values in the checkpoin
 ``train_summary.json``)::
 
     codedpo analyze-rewards --problems results/problems/train.jsonl \\
-        --samples results/samples/demo-a/shard*.jsonl \\
-        --executions results/executions/demo-a/shard*.jsonl \\
-        --policy-model results/checkpoints/demo-a/dpo-demo-a --ref-model results/models/demo-a \\
+        --samples results/samples/demo-codeqwen/shard*.jsonl \\
+        --executions results/executions/demo-codeqwen/shard*.jsonl \\
+        --policy-model results/checkpoints/demo-codeqwen/dpo-demo-codeqwen \\
+        --ref-model results/models/demo-codeqwen \\
         --out-responses rewards.csv --out-pairs reward_pairs.csv \\
         --out-summary reward_summary.json --out-figure reward_differences.png
 """

@@ -1,5 +1,6 @@
 """Figures of the report: pass@1, the samples' pass rates and verdicts, DPO's implicit reward,
-GRPO's training curves (drawn from the frame of :mod:`codedpo.reporting.grpo_curves`).
+GRPO's training curves (drawn from the frame of :mod:`codedpo.reporting.grpo_curves`) and every
+trained checkpoint's loss, reward and learning rate (:mod:`codedpo.reporting.training_curves`).
 
 Every figure is drawn with matplotlib's Agg backend (no display) and written atomically; the
 format follows the file's suffix (``.png``, ``.pdf``, ``.svg``).
@@ -14,6 +15,8 @@ Command line::
     codedpo plot verdicts --stats results/pairs/*/stats.json --out verdicts.png
     codedpo plot grpo-curves --rollouts results/models/*/rollouts.jsonl --labels a b \\
         --rewards a=pass_all --rewards b=rule --out grpo_curves.png --out-csv grpo_curves.csv
+    codedpo plot training-curves --summaries results/checkpoints/*/*/train_summary.json \\
+        --labels a-rft a-dpo --out training_curves.png --out-csv training_curves.csv
 
 The policy of a ``stats.json`` is the name of its directory (``results/pairs/{policy}/``) unless
 ``--policies`` names them. The implicit-reward figure is drawn by ``codedpo analyze-rewards``.
@@ -47,7 +50,7 @@ from codedpo.evaluation.score_files import (  # noqa: E402
     run_suffix,
 )
 from codedpo.io import InputError, atomic_write, read_json  # noqa: E402
-from codedpo.reporting import grpo_curves  # noqa: E402
+from codedpo.reporting import grpo_curves, training_curves  # noqa: E402
 
 # The paper's order of methods; on-policy DPO first, then pairs from other models; then GRPO.
 VARIANT_ORDER = {"base": 0, "rft": 1, "dpo": 2, "grpo": 3}
@@ -266,6 +269,12 @@ def plot_curves(
     return _save(grpo_curves.curves_figure(frame, trained), out)
 
 
+def plot_training_curves(frame: pd.DataFrame, out: str | os.PathLike) -> Path:
+    """Every checkpoint's training curves
+    (:func:`codedpo.reporting.training_curves.curves_figure`)."""
+    return _save(training_curves.curves_figure(frame), out)
+
+
 def parse_histogram(histogram: dict[str, int]) -> list[tuple[int, int, int]]:
     """``[(k, n, problems)]`` from ``{"k/n": problems}`` (stats.json's ``pass_histogram``)."""
     out = []
@@ -470,12 +479,35 @@ def main(argv: list[str] | None = None) -> int:
                         "object (default: every kind with values)")  # fmt: skip
     p.add_argument("--out", required=True, help="PNG to write")
     p.add_argument("--out-csv", default=None, help="the curves' table")
+    p = sub.add_parser(
+        "training-curves", formatter_class=parser.formatter_class,
+        help="loss, DPO reward margin or GRPO mean reward, learning rate per step of each run",
+    )  # fmt: skip
+    p.add_argument("--summaries", required=True, nargs="+",
+                   help="train_summary.json of trained checkpoints (DPO, RFT, GRPO)")  # fmt: skip
+    p.add_argument(
+        "--labels",
+        nargs="+",
+        default=None,
+        help="one per file, for the legend (default: each file's directory)",
+    )
+    p.add_argument("--out", required=True, help="PNG to write")
+    p.add_argument(
+        "--out-csv",
+        default=None,
+        help="the curves' table, a row per run and step (none unless given)",
+    )
     args = parser.parse_args(argv)
 
     if args.figure == "grpo-curves":
         frame = grpo_curves.curves_frame(args.rollouts, args.labels)
         out = plot_curves(frame, args.out, grpo_curves.parse_trained(args.rewards))
         if args.out_csv:
+            print(f"wrote {grpo_curves.write_csv(frame, args.out_csv)}", file=sys.stderr)
+    elif args.figure == "training-curves":
+        frame = training_curves.curves_frame(args.summaries, args.labels)
+        out = plot_training_curves(frame, args.out)
+        if args.out_csv:  # the curves' one CSV writer (atomic)
             print(f"wrote {grpo_curves.write_csv(frame, args.out_csv)}", file=sys.stderr)
     elif args.figure == "pass-at-1":
         scores = []

@@ -25,7 +25,7 @@ and each GRPO run are one step from the base model.
 Command line::
 
     codedpo table3 --scores results/eval/*/*/*/scores.json --budgets results/budget/*/*.json \\
-        --models demo-a --benchmarks demo_eval --outdir results/tables \\
+        --models demo-codeqwen --benchmarks demo_eval --outdir results/tables \\
         [--plot results/plots/budget.png] [--bootstrap-resamples 10000 --bootstrap-seed 0] \\
         [--budget-note "GRPO budget: 344 responses, matched to DPO with 1 round(s)"]
 

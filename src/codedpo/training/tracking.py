@@ -4,9 +4,10 @@
 The workflow's ``training.report_to`` is a scheduling setting (which trackers watch a run does not
 change what it trains: changing it reruns nothing); ``rules/common.smk`` hands it to every
 training job in the environment (:data:`REPORT_TO_ENV`), with the folder the logs go to
-(:data:`TRACKING_DIR_ENV`, ``logs/tracking``). A recipe or override that sets ``report_to`` to a
-tracker itself wins over it. Each run logs under ``<tracking dir>/<its checkpoint path below
-results/checkpoints/>``: TensorBoard's event files in ``tensorboard/``
+(:data:`TRACKING_DIR_ENV`, ``logs/tracking``; ``<results>/logs/tracking`` for an experiment in a
+folder of its own). A recipe or override that sets ``report_to`` to a tracker itself wins over it.
+Each run logs under ``<tracking dir>/<its checkpoint path below <results>/checkpoints/>``:
+TensorBoard's event files in ``tensorboard/``
 (``TENSORBOARD_LOGGING_DIR``), W&B's run in ``wandb/`` (``WANDB_DIR``; set
 ``WANDB_MODE=offline`` on compute nodes without internet, then ``wandb sync``), MLflow's in
 ``<tracking dir>/mlruns`` (``MLFLOW_TRACKING_URI``), each unless the user set that variable. A
@@ -24,7 +25,7 @@ TRACKING_DIR_ENV = "CODEDPO_TRACKING_DIR"
 # The trackers the workflow offers, and the module each needs.
 MODULES = {"tensorboard": ("tensorboard", "tensorboardX"), "wandb": ("wandb",),
            "mlflow": ("mlflow",), "trackio": ("trackio",)}  # fmt: skip
-CHECKPOINTS = Path("results/checkpoints")
+CHECKPOINTS = "checkpoints"  # below the experiment's results folder
 
 
 def trackers(value) -> list[str]:
@@ -40,12 +41,12 @@ def missing(value) -> list[str]:
 
 
 def run_dir(root: str | os.PathLike, output_dir: str | os.PathLike) -> Path:
-    """Where a run's logs go: its checkpoint path below results/checkpoints/, under ``root``."""
-    out = Path(output_dir)
-    try:
-        return Path(root) / out.relative_to(CHECKPOINTS)
-    except ValueError:
-        return Path(root) / out.name
+    """Where a run's logs go: its path below ``<results>/checkpoints/``, under ``root``."""
+    parts = Path(output_dir).parts
+    if CHECKPOINTS in parts[:-1]:
+        below = parts[len(parts) - parts[::-1].index(CHECKPOINTS) :]
+        return Path(root).joinpath(*below)
+    return Path(root) / Path(output_dir).name
 
 
 def apply(training_args, output_dir: str | os.PathLike) -> list[str]:

@@ -6,7 +6,8 @@
   wildcard, eval variants, Table 2's off-policy runs);
 - :mod:`~codedpo.workflow.flags`: the ``codedpo`` commands' flags, in one spelling per value;
 - :mod:`~codedpo.workflow.resources`: GPUs, memory and CPUs of a job, by model and attempt;
-- :mod:`~codedpo.workflow.jobs`: ``Workflow``, what each rule's jobs get (``rules/*.smk`` call it);
+- :mod:`~codedpo.workflow.jobs`: ``Workflow``, what each rule's jobs get (``rules/*.smk`` call it),
+  with the GRPO arms' and budgets' part in :mod:`~codedpo.workflow.online_jobs`;
 - :mod:`~codedpo.workflow.profile`: the check that a cluster profile's placeholders were edited;
 - :mod:`~codedpo.workflow.launch`: ``codedpo launch`` (a job that stops when told).
 """

@@ -223,6 +223,27 @@ def _set(config: dict, path: Sequence, value: Any) -> None:
     config[path[-1]] = value
 
 
+# The folders the workflow writes below an experiment's results folder.
+OUTPUT_KINDS = ("analysis", "budget", "checkpoints", "eval", "executions", "logs", "models",
+                "pairs", "plots", "problems", "samples", "tables", "benchmarks")  # fmt: skip
+
+
+def check_results(config: dict, layers: Sequence[Layer]) -> None:
+    """An experiment's folder may not lie inside another experiment's outputs (``results/eval``
+    is the demo's evaluations) nor hold the workflow's own files."""
+    folder = os.path.normpath(config["results"])
+    parts = Path(folder).parts
+    inside = [p for p in parts[1:] if p in OUTPUT_KINDS]
+    if inside or folder in (".", "..") or parts[0] in ("src", "configs", "rules", "resources"):
+        raise error(
+            layers,
+            ["results"],
+            f"{config['results']!r} lies inside another experiment's outputs or the workflow's "
+            "own files: name a folder of its own, e.g. results/<experiment>",
+        )
+    config["results"] = folder
+
+
 def normalize_paths(config: dict) -> None:
     for path, value in list(_paths(config)):
         if "://" not in value:
@@ -337,6 +358,7 @@ def check(
     check_schema(config, schema, layers)
     normalize_paths(config)
     check_names(config, layers)
+    check_results(config, layers)
     check_files(config, layers, root or Path.cwd())
     check_rounds(config, layers)
     checked = check_training(config, layers, fields_for, root)

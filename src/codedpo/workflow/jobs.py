@@ -13,9 +13,7 @@ chains and rounds :mod:`codedpo.workflow.runs`, the resources :mod:`codedpo.work
 
 from __future__ import annotations
 
-import json
 import os
-import re
 import shlex
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -23,6 +21,7 @@ from typing import Any
 from codedpo.workflow import flags, online, resources
 from codedpo.workflow.chains import Chain
 from codedpo.workflow.config import Checked
+from codedpo.workflow.online_jobs import OnlineJobs
 from codedpo.workflow.runs import Runs, off_policy_runs, variant_chain, variant_name
 
 Wildcards = Any  # Snakemake's Wildcards, or any object with the wildcards as attributes
@@ -35,7 +34,7 @@ def in_order(names: Sequence[str], first: Sequence[str]) -> list[str]:
     return [n for n in first if n in names] + sorted(n for n in names if n not in first)
 
 
-class Workflow:
+class Workflow(OnlineJobs):
     """The checked config as the rules use it. Build it once, after the config check."""
 
     # The judge runtime's directory (rules/problems.smk builds it): an input of every execution
@@ -45,6 +44,11 @@ class Workflow:
     def __init__(self, config: dict, checked: Checked):
         self.config = config
         self.checked = checked
+        # The experiment's folder: every output below it; logs and benchmark timings beside
+        # the outputs (the default config keeps them at the top: logs/, benchmarks/).
+        self.results = config["results"]
+        self.logs = "logs" if self.results == "results" else f"{self.results}/logs"
+        self.bench = "benchmarks" if self.results == "results" else f"{self.results}/benchmarks"
         self.models = in_order(config["models"], config["tables"]["models"])
         self.benchmarks = in_order(config["benchmarks"], config["tables"]["benchmarks"])
         sources = config["train_problems"]["sources"]
@@ -52,7 +56,7 @@ class Workflow:
         self.shards = list(range(config["sampling"]["shards"]))
         # Iterative rounds and arms: each chain is an arm with one DPO recipe, trained for
         # config["rounds"] rounds (codedpo.workflow.runs says where each run lives).
-        self.runs = Runs(checked.chains, config["rounds"])
+        self.runs = Runs(checked.chains, config["rounds"], self.results)
         self.off_policy = off_policy_runs(config["tables"]["off_policy"], self.models)
         # pass@k: a sampled evaluation beside the greedy one
         self.sampled = config["eval"]["samples_per_problem"] > 0
@@ -65,12 +69,12 @@ class Workflow:
 
     def model_input(self, policy: str) -> str | list:
         """The base model's directory when the workflow builds it, else nothing (a hub id)."""
-        return f"results/models/{policy}" if self.is_demo(policy) else []
+        return f"{self.results}/models/{policy}" if self.is_demo(policy) else []
 
     def model_ref(self, policy: str) -> str:
         """What a command loads as the base model: the built directory, or the hub id."""
         if self.is_demo(policy):
-            return f"results/models/{policy}"
+            return f"{self.results}/models/{policy}"
         return self.config["models"][policy]["hub"]
 
     def base_model_input(self, wildcards: Wildcards) -> str | list:
@@ -83,12 +87,12 @@ class Workflow:
         """Model directory (or hub id) evaluated as ``{policy}/{variant}``."""
         if wildcards.variant == "base":
             return self.model_ref(wildcards.policy)
-        return f"results/checkpoints/{wildcards.policy}/{wildcards.variant}"
+        return f"{self.results}/checkpoints/{wildcards.policy}/{wildcards.variant}"
 
     def variant_model_input(self, wildcards: Wildcards) -> str | list:
         if wildcards.variant == "base":
             return self.model_input(wildcards.policy)
-        return f"results/checkpoints/{wildcards.policy}/{wildcards.variant}"
+        return f"{self.results}/checkpoints/{wildcards.policy}/{wildcards.variant}"
 
     def demo_flags(self, wildcards: Wildcards) -> str:
         return flags.demo_flags(self.config["models"][wildcards.policy]["demo"])
@@ -161,8 +165,8 @@ class Workflow:
     def round_problems(self, wildcards: Wildcards) -> str:
         """The training problems of the job's round: the pool, or the round's disjoint slice."""
         if self.config["rounds_problems"] == "same":
-            return "results/problems/train.jsonl"
-        return f"results/problems/rounds/r{self.run_of(wildcards)[1]}.jsonl"
+            return f"{self.results}/problems/train.jsonl"
+        return f"{self.results}/problems/rounds/r{self.run_of(wildcards)[1]}.jsonl"
 
     def start_model_input(self, wildcards: Wildcards) -> str | list:
         """What run ``k`` of a chain samples from and trains from: the original model in round
@@ -182,13 +186,15 @@ class Workflow:
         """The model a sampling job draws from; round 1 samples are shared by every chain, so a
         chain's own samples start at round 2."""
         if wildcards.chain and self.run_of(wildcards)[1] == 1:
-            raise ValueError(f"round 1 of every arm samples at results/samples/{wildcards.policy}/")
+            raise ValueError(
+                f"round 1 of every arm samples at {self.results}/samples/{wildcards.policy}/"
+            )
         return self.start_model_input(wildcards)
 
     def _run_shards(self, wildcards: Wildcards, kind: str) -> list[str]:
         chain, k = self.run_of(wildcards)
         where = f"{wildcards.policy}{self.runs.samples_segment(chain, k)}"
-        return [f"results/{kind}/{where}/shard{shard}.jsonl" for shard in self.shards]
+        return [f"{self.results}/{kind}/{where}/shard{shard}.jsonl" for shard in self.shards]
 
     def run_samples(self, wildcards: Wildcards) -> list[str]:
         """The sample shards a run's pairs are built from."""
@@ -201,11 +207,12 @@ class Workflow:
     def run_pairs(self, wildcards: Wildcards) -> str:
         """The pairs a DPO run trains on: its own chain's (a Table 2 run: another model's)."""
         if not wildcards.chain:
-            return f"results/pairs/{wildcards.pairs_from}/pairs.jsonl"
+            return f"{self.results}/pairs/{wildcards.pairs_from}/pairs.jsonl"
         if wildcards.pairs_from != wildcards.policy:
             raise ValueError("off-policy DPO (Table 2) is a run of the paper's round 1 only")
         chain, k = self.run_of(wildcards)
-        return f"results/pairs/{wildcards.policy}{self.runs.pairs_segment(chain, k)}/pairs.jsonl"
+        where = f"{wildcards.policy}{self.runs.pairs_segment(chain, k)}"
+        return f"{self.results}/pairs/{where}/pairs.jsonl"
 
     def pairs_flags(self, wildcards: Wildcards) -> str:
         """``codedpo build-pairs`` flags of the run's chain."""
@@ -290,7 +297,9 @@ class Workflow:
         if not self.sampled:
             return []
         wc = wildcards
-        return f"results/eval/{wc.policy}/{wc.variant}/{wc.benchmark}/sampled/executions.jsonl"
+        return (
+            f"{self.results}/eval/{wc.policy}/{wc.variant}/{wc.benchmark}/sampled/executions.jsonl"
+        )
 
     def groups_flag(self, wildcards: Wildcards) -> str:
         return flags.groups_flag(self.config["benchmarks"][wildcards.benchmark]["groups"])
@@ -320,7 +329,7 @@ class Workflow:
         """Every score file the tables and plots read, in table order."""
         tables = self.config["tables"]
         return [
-            f"results/eval/{policy}/{variant}/{benchmark}/scores.json"
+            f"{self.results}/eval/{policy}/{variant}/{benchmark}/scores.json"
             for policy in tables["models"]
             for variant in self.eval_variants(policy)
             for benchmark in tables["benchmarks"]
@@ -343,135 +352,30 @@ class Workflow:
 
     def hack_report_stats(self) -> list[str]:
         return [
-            f"results/pairs/{policy}{where}/stats.json" for policy, where, _ in self.pair_runs()
+            f"{self.results}/pairs/{policy}{where}/stats.json"
+            for policy, where, _ in self.pair_runs()
         ]
+
+    def trained_runs(self) -> list[tuple[str, str]]:
+        """``(checkpoint, label)`` of every run the tables' models train: RFT, every DPO run,
+        every GRPO arm (the training curves)."""
+        return [
+            (f"{self.results}/checkpoints/{policy}/{variant}", f"{policy} {variant}")
+            for policy in self.config["tables"]["models"]
+            for variant in self.eval_variants(policy)
+            if variant != "base"
+        ]
+
+    def trained_checkpoints(self, wildcards: Wildcards = None) -> list[str]:
+        return [checkpoint for checkpoint, _ in self.trained_runs()]
+
+    def trained_labels(self, wildcards: Wildcards = None) -> str:
+        return " ".join(shlex.quote(label) for _, label in self.trained_runs())
 
     def hack_report_labels(self) -> str:
         """The labels of the hack report's rows: each set of pairs, then each GRPO run."""
         pairs = " ".join(shlex.quote(label) for _, _, label in self.pair_runs())
         return f"{pairs} {self.grpo_labels()}" if self.grpo else pairs
-
-    # -- online RL (GRPO arms) -------------------------------------------------------------------
-    @property
-    def variant_pattern(self) -> str:
-        """The ``{variant}`` wildcard: base, rft, a DPO run, a GRPO arm."""
-        dpo = f"(?:{self.runs.pattern[1:]}/)?dpo-(" + "|".join(self.models) + ")"
-        return "|".join(["base", "rft", dpo, *(f"grpo-{re.escape(a)}" for a in self.grpo)])
-
-    @property
-    def grpo_shown(self) -> bool:
-        """Table 3, its plot and the GRPO curves, when the config has GRPO arms."""
-        return bool(self.grpo)
-
-    def grpo_recipe(self, wildcards: Wildcards) -> str:
-        return self.grpo[wildcards.grpo_arm].recipe_path
-
-    def grpo_flags(self, wildcards: Wildcards) -> str:
-        """A GRPO run's flags: its overrides that change its recipe, the executor's settings,
-        the budget and the generation backend (codedpo.workflow.online)."""
-        arm = self.grpo[wildcards.grpo_arm]
-        runtime = self.runtime_dir if self.config["execution"]["runtime"] else "stdlib"
-        sampling = self.config["sampling"]
-        return " ".join(f for f in (
-            flags.override_flags(arm.overrides, self.checked.grpo_recipes[arm.recipe_path]),
-            "--execution " + shlex.quote(online.execution_settings(self.config["execution"],
-                                                                   runtime)),
-            f"--expected_file {online.EXPECTED}",
-            online.budget_flag(self.config),
-            online.vllm_flags(sampling["backend"], sampling["vllm"],
-                              self.is_demo(wildcards.policy)),
-        ) if f)  # fmt: skip
-
-    def grpo_checkpoints(self, wildcards: Wildcards = None) -> list[str]:
-        """The GRPO checkpoints of the tables' models, arm by arm."""
-        return [
-            f"results/checkpoints/{policy}/{arm.variant}"
-            for policy in self.config["tables"]["models"]
-            for arm in self.grpo.values()
-        ]
-
-    def grpo_labels(self, wildcards: Wildcards = None) -> str:
-        """Their labels in the curves and the hack report: ``demo-a grpo pass_all``."""
-        return " ".join(
-            shlex.quote(f"{policy} grpo {arm.name}")
-            for policy in self.config["tables"]["models"]
-            for arm in self.grpo.values()
-        )
-
-    def grpo_rewards(self, wildcards: Wildcards = None) -> str:
-        """The reward kinds each curve's run trained on, as ``--rewards`` JSON."""
-        kinds = {}
-        for policy in self.config["tables"]["models"]:
-            for arm in self.grpo.values():
-                merged = {**self.checked.grpo_recipes[arm.recipe_path], **arm.overrides}
-                kinds[f"{policy} grpo {arm.name}"] = list(merged.get("rewards") or ["pass_all"])
-        return shlex.quote(json.dumps(kinds, sort_keys=True))
-
-    def bootstrap_flags(self, wildcards: Wildcards = None) -> str:
-        """Table 3's paired bootstrap (``tables.bootstrap``), as Table 1's."""
-        b = self.config["tables"]["bootstrap"]
-        return (f"--bootstrap-resamples {int(b['resamples'])} --bootstrap-seed {int(b['seed'])} "
-                f"--confidence {flags.number(b['confidence'])}")  # fmt: skip
-
-    def grpo_budget_note(self, wildcards: Wildcards = None) -> str:
-        return shlex.quote(online.budget_note(self.config)) if self.grpo else ""
-
-    def budget_inputs(self, wildcards: Wildcards) -> dict[str, list[str]]:
-        """What an evaluated variant cost (``codedpo budget``): the samples and executions it
-        was trained on (every round up to its own) and its checkpoints (each round's)."""
-        policy, variant = wildcards.policy, wildcards.variant
-        if variant == "base":
-            return {"samples": [], "executions": [], "checkpoints": []}
-        if self.grpo_arm(wildcards) is not None:
-            return {"samples": [], "executions": [],
-                    "checkpoints": [f"results/checkpoints/{policy}/{variant}"]}  # fmt: skip
-        if variant == "rft":
-            where, chain, rounds = policy, self.runs.first, [1]
-        elif not variant_chain(variant):  # the paper's run, on its own or another's pairs
-            where, chain, rounds = self.variant_pairs_from(wildcards), self.runs.first, [1]
-        else:
-            chain, k = self.run_of(wildcards)
-            where, rounds = policy, list(range(1, k + 1))
-        out: dict[str, list[str]] = {"samples": [], "executions": [], "checkpoints": []}
-        for k in rounds:
-            seg = self.runs.samples_segment(chain, k)
-            for kind in ("samples", "executions"):
-                out[kind] += [f"results/{kind}/{where}{seg}/shard{s}.jsonl" for s in self.shards]
-            if variant == "rft":
-                out["checkpoints"].append(f"results/checkpoints/{policy}/rft")
-            elif k == rounds[-1] and not variant_chain(variant):
-                out["checkpoints"].append(f"results/checkpoints/{policy}/{variant}")
-            else:
-                out["checkpoints"].append(self.runs.checkpoint_dir(policy, chain, k))
-        return out
-
-    def budget_flags(self, wildcards: Wildcards) -> str:
-        """``codedpo budget``'s identity of a variant (as ``codedpo score`` names it)."""
-        out = [f"--variant {self.variant_method(wildcards)}"]
-        if out[0] == "--variant dpo":
-            out.append(f"--pairs-from {self.variant_pairs_from(wildcards)}")
-        arm = self.grpo_arm(wildcards)
-        if arm is not None:
-            out.append(f"--arm {shlex.quote(arm.name)} --recipe {shlex.quote(arm.recipe)}")
-        elif wildcards.variant not in ("base", "rft"):
-            out += self.runs.run_flags(*self.run_of(wildcards))
-        return " ".join(out)
-
-    def table3_budgets(self, wildcards: Wildcards = None) -> list[str]:
-        """The budget file of every variant Table 3 shows."""
-        return [
-            f"results/budget/{policy}/{variant}.json"
-            for policy in self.config["tables"]["models"]
-            for variant in self.eval_variants(policy)
-        ]
-
-    def grpo_cpus(self, wildcards: Wildcards) -> int:
-        """A GRPO job's CPUs: the training threads, and ``execution.workers`` sandboxes per
-        training process for its rewards (on the same node)."""
-        training = self.config["training"]
-        return resources.training_cpus(training["threads"], training["num_processes"]) + (
-            self.config["execution"]["workers"] * training["num_processes"]
-        )
 
     # -- resources -----------------------------------------------------------------------------
     def model_mem_mb(self, wildcards: Wildcards, attempt: int) -> int:

@@ -37,7 +37,7 @@ SET_BY_WORKFLOW = {
     "vllm_tensor_parallel_size": "sampling.vllm.tensor_parallel_size",
 }
 # The training problems' expected outputs (rule compute_expected), as execute_samples reads them.
-EXPECTED = "results/problems/train.expected.json"
+EXPECTED = "problems/train.expected.json"  # below the experiment's results folder
 # The execution settings a GRPO run is given (the rest schedule work: workers).
 EXECUTION_KEYS = ("backend", "apptainer_image", "memory_mb", "test_seconds", "min_test_seconds",
                   "time_factor", "sample_seconds", "fast_check", "stack_mb")  # fmt: skip

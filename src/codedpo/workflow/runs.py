@@ -64,11 +64,12 @@ def variant_name(variant: str) -> str:
 class Runs:
     """The runs of a config's chains over ``rounds`` rounds, and the paths they use."""
 
-    def __init__(self, chains: Sequence[Chain], rounds: int):
+    def __init__(self, chains: Sequence[Chain], rounds: int, results: str = "results"):
         if not chains:
             raise ValueError("a config has at least one chain (dpo.recipe)")
         self.chains = list(chains)
         self.rounds = rounds
+        self.results = results
         self.first = self.chains[0]
         arms = "|".join(sorted({re.escape(c.arm) for c in self.chains}))
         recipes = "|".join(sorted({re.escape(c.recipe) for c in self.chains}))
@@ -103,7 +104,7 @@ class Runs:
 
     def checkpoint_dir(self, policy: str, chain: Chain, k: int) -> str:
         """The DPO checkpoint of run ``k`` of ``chain`` on the policy's own pairs."""
-        return f"results/checkpoints/{policy}{self.segment(chain, k)}/dpo-{policy}"
+        return f"{self.results}/checkpoints/{policy}{self.segment(chain, k)}/dpo-{policy}"
 
     def run_of(self, text: str) -> tuple[Chain, int]:
         """``(chain, round)`` of a ``{chain}`` wildcard's text (empty: the paper's run)."""
@@ -140,7 +141,8 @@ class Runs:
         return flags
 
     def run_label(self, policy: str, chain: Chain, k: int) -> str:
-        """A run's label in the hack report: ``demo-a round 2``, ``demo-a max_min round 1``."""
+        """A run's label in the hack report: ``demo-codeqwen round 2``, ``demo-codeqwen max_min
+        round 1``."""
         arm = "" if chain.arm == self.first.arm else f" {chain.arm}"
         recipe = "" if chain.recipe == self.first.recipe else f" {chain.recipe}"
         return f"{policy}{arm}{recipe} round {k}"
