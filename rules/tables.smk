@@ -130,8 +130,10 @@ rule make_table3:
         benchmarks=config["tables"]["benchmarks"],
         bootstrap=W.bootstrap_flags,
         note=W.grpo_budget_note,
+        released=W.released_flags,
         outdir=res("tables"),
     shell:
         "codedpo table3 --scores {input.scores} --budgets {input.budgets} "
         "--models {params.models} --benchmarks {params.benchmarks} {params.bootstrap} "
-        "--budget-note {params.note} --outdir {params.outdir} --plot {output.plot} > {log} 2>&1"
+        "--budget-note {params.note} {params.released} --outdir {params.outdir} "
+        "--plot {output.plot} > {log} 2>&1"

@@ -24,7 +24,8 @@ from pathlib import Path
 
 # Sizes of the paper's evaluation sets (the real files in ../shared/benchmarks/) and its data.
 PAPER = {
-    "benchmark_problems": {"humaneval": 164, "humaneval_plus": 164, "mbpp": 500, "mbpp_plus": 378},
+    "benchmark_problems": {"humaneval": 164, "humaneval_plus": 164, "mbpp": 500, "mbpp_plus": 378,
+                           "leetcode_new": 228},  # fmt: skip
     "train_problems": 3000,  # 1500 LeetCodeDataset + 1500 Codeforces, before filtering
     "samples_per_problem": 8,
     "models": 3,

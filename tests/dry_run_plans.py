@@ -24,7 +24,7 @@ CONFIGS = {
     "default": (),
     "paper": ("--configfile", "configs/paper.yaml"),
     "iterative": ("--configfile", "configs/iterative.yaml"),
-    "rehearsal": ("--configfile", "configs/rehearsal.yaml"),
+    "rehearsal": ("--configfile", "configs/paper.yaml", "configs/rehearsal.yaml"),
     "online": ("--configfile", "configs/online.yaml"),
     "paper_online": ("--configfile", "configs/paper.yaml", "configs/paper_online.yaml"),
 }

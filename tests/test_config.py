@@ -307,3 +307,15 @@ def test_rounds_and_arms_make_chains():
     assert z.pairs == {**config["pairs"], "seed": 5}
     assert z.overrides == {**config["dpo"]["overrides"], "beta": 0.5}
     assert chains[1].overrides == config["dpo"]["overrides"]
+
+
+def test_a_release_date_needs_a_dated_format():
+    dated = {"benchmarks": {"demo_eval": {"released_after": "2024-04-30"}}}
+    check(dated)  # the demo's problems format may carry `released` (prepare checks each record)
+    assert error_of({"benchmarks": {"demo_eval": {"released_after": "2024-02-30"}}}) == (
+        "o1.yaml: benchmarks.demo_eval.released_after: '2024-02-30' is not a date YYYY-MM-DD"
+    )
+    humaneval = {"benchmarks": {"humaneval": {"released_after": "2024-04-30"}}}
+    assert error_of(PAPER, humaneval).startswith(
+        "o2.yaml: benchmarks.humaneval.released_after: format humaneval carries no release dates"
+    )

@@ -45,8 +45,8 @@ def test_generation_jobs_follow_the_backend_settings(tmp_path):
         "--backend vllm --tensor-parallel-size 2 --gpu-memory-utilization 0.9 "
         "--deterministic-scheduling --batch-invariant"
     )
-    # 3 models x 8 shards; (3 base, 3 RFT, 3 on-policy + 2 off-policy DPO) x 4 benchmarks.
-    assert len(jobs["sample_responses"]) == 24 and len(jobs["generate_eval"]) == 44
+    # 3 models x 8 shards; (3 base, 3 RFT, 3 on-policy + 2 off-policy DPO) x 5 benchmarks.
+    assert len(jobs["sample_responses"]) == 24 and len(jobs["generate_eval"]) == 55
     for name in ("sample_responses", "generate_eval"):
         for resources, shell in jobs[name]:
             assert f" {flags} --batch-size 64 --threads " in shell, shell

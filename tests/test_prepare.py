@@ -26,6 +26,9 @@ needs_shared = pytest.mark.skipif(not SHARED.exists(), reason="../shared/benchma
         ("HumanEvalPlus.jsonl.gz", "HumanEvalPlus-v0.1.10.jsonl.gz", False),
         ("MbppPlus-v0.2.0.jsonl.gz", "MbppPlus-v0.2.0.jsonl.gz", False),
         ("mbpp.jsonl.gz", "mbpp.jsonl", True),
+        # configs/paper.yaml's leetcode_new (../shared/datasets/, beside the benchmarks)
+        ("../datasets/LeetCodeDataset/LeetCodeDataset-v0.3.1-test.jsonl.gz",
+         "LeetCodeDataset-v0.3.1-test.jsonl.gz", False),
     ],
 )
 def test_pinned_hashes_match_the_real_files(shared_name, pinned_name, gunzip_first):

@@ -10,7 +10,7 @@
    re-runs timeouts alone, so they must pass.
 2. Mutants of every canonical solution fail: the entry point is rebound to return ``None``, an
    off-by-one output (:data:`OFF_BY_ONE`), raise ``ValueError``, or return an object whose
-   ``__eq__`` always answers True; a syntax error is appended; on ten tasks per dataset the entry
+   ``__eq__`` always answers True; a syntax error is appended; on four tasks per dataset the entry
    point loops forever. Exceptions are computed from the problem data, never listed by id: the
    ``None`` or off-by-one mutant is excused on a task exactly where EvalPlus's comparison
    (:func:`~codedpo.execution.compare.outputs_match` with the task's ``check`` and ``atol``)
@@ -60,7 +60,7 @@ pytestmark = [
 # The fast check, as the workflow's evaluation runs it: a mutant stops at its first failing range
 # of tests (its verdict is that test's), a passing canonical solution still runs every test.
 CONFIG = ExecConfig(SandboxConfig(backend="bwrap"), workers=2, fast_check=True)
-LOOP_TASKS = 10  # infinite-loop mutants per dataset: each costs a time limit, twice
+LOOP_TASKS = 4  # infinite-loop mutants per dataset: each costs a time limit, twice
 
 # The off-by-one rule, shared by the mutant (inside the sandbox) and the exception check (here).
 OFF_BY_ONE = """

@@ -2,13 +2,15 @@
 
 Tiny policies on the three paper models' real tokenizer files, a seeded slice of the real
 LeetCodeDataset and Codeforces files plus the demo's training problems, and a seeded slice of
-the real HumanEval, HumanEval+, MBPP and MBPP+: every stage the paper config plans runs, with
-its prompt templates, formats, tables and paper columns. ``pytest -s`` prints each stage's cost
-(scripts/stage_costs.py).
+the real HumanEval, HumanEval+, MBPP and MBPP+, and of the LeetCodeDataset problems released
+after the paper config's date (leetcode_new, not in the paper): every stage the paper config
+plans runs, with its prompt templates, formats, tables and paper columns. ``pytest -s`` prints
+each stage's cost (scripts/stage_costs.py).
 """
 
 from __future__ import annotations
 
+import gzip
 import importlib.util
 import json
 import re
@@ -23,6 +25,12 @@ from workflow_helpers import REPO, copy_workflow, snakemake
 pytestmark = [pytest.mark.workflow, pytest.mark.real_data]
 SHARED = REPO.parent / "shared"
 CONFIGS = ("--configfile", "configs/paper.yaml", "configs/rehearsal.yaml")
+PAPER = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
+REHEARSAL = yaml.safe_load((REPO / "configs/rehearsal.yaml").read_text())
+# The rehearsal's own results folder (the config's `results`, where the config names one).
+RESULTS = REHEARSAL.get("results") or PAPER.get("results") or "results"
+# The benchmark of problems released after the models (not in the paper) and its date.
+NEW, AFTER = "leetcode_new", PAPER["benchmarks"]["leetcode_new"]["released_after"]
 
 
 def planned_rules(workdir: Path, *args: str) -> set[str]:
@@ -66,25 +74,34 @@ def test_rehearsal_runs_every_stage_of_the_paper_config(rehearsal: Path, tmp_pat
 
 
 def test_rehearsal_uses_the_paper_formats_and_prompts(rehearsal: Path):
-    config = yaml.safe_load((REPO / "configs/paper.yaml").read_text())
-    for name, bench in config["benchmarks"].items():
-        if bench is None:
+    problems = rehearsal / RESULTS / "problems"
+    for name, bench in PAPER["benchmarks"].items():
+        if bench is None or name == NEW:
             continue
-        rows = [json.loads(x) for x in (rehearsal / f"results/problems/{name}.jsonl").open()]
+        rows = [json.loads(x) for x in (problems / f"{name}.jsonl").open()]
         assert len(rows) == 8  # the seeded slice
         template = yaml.safe_load((REPO / bench["prompt_template"]).read_text())["template"]
         fixed = template.split("{", 1)[0]
         assert all(r["prompt"].startswith(fixed) for r in rows), name
         assert all(r["meta"]["original_prompt"] for r in rows)
-    mbpp = [json.loads(x) for x in (rehearsal / "results/problems/mbpp.jsonl").open()]
+    mbpp = [json.loads(x) for x in (problems / "mbpp.jsonl").open()]
     assert all("assert " in r["prompt"] for r in mbpp)  # the 3-shot examples and its tests
-    report = json.loads((rehearsal / "results/problems/train.filter_report.json").read_text())
+    # Problems released after the date only, then the seeded slice; the dataset's own prompt.
+    new = [json.loads(x) for x in (problems / f"{NEW}.jsonl").open()]
+    assert len(new) == REHEARSAL["benchmarks"][NEW]["max_problems"]
+    with gzip.open(REPO / REHEARSAL["benchmarks"][NEW]["path"], "rt") as fh:
+        query = {f"leetcode/{r['task_id']}": r["query"] for r in map(json.loads, fh)}
+    assert all(r["released"] > AFTER and r["prompt"] == query[r["task_id"]] for r in new)
+    log = (rehearsal / RESULTS / f"logs/prepare_problems/{NEW}.log").read_text()
+    assert f"released after {AFTER}: 228 of 228 problems kept" in log
+    report = json.loads((problems / "train.filter_report.json").read_text())
     assert set(report["counts"]["by_source"]) == {"leetcode", "codeforces", "demo"}
 
 
 def test_rehearsal_tables_have_the_paper_columns(rehearsal: Path):
-    t1 = pd.read_csv(rehearsal / "results/tables/table1.csv").set_index(["model", "method"])
-    t2 = pd.read_csv(rehearsal / "results/tables/table2.csv").set_index(["model", "method"])
+    tables = rehearsal / RESULTS / "tables"
+    t1 = pd.read_csv(tables / "table1.csv").set_index(["model", "method"])
+    t2 = pd.read_csv(tables / "table2.csv").set_index(["model", "method"])
     benchmarks = ["humaneval", "humaneval_plus", "mbpp", "mbpp_plus"]
     for bench in benchmarks:
         assert t1[bench].notna().all() and t2[bench].notna().all()
@@ -94,6 +111,11 @@ def test_rehearsal_tables_have_the_paper_columns(rehearsal: Path):
     assert list(t2.index.get_level_values(0).unique()) == ["tiny-codeqwen", "tiny-deepseek"]
     row = ("tiny-deepseek", "DPO off-policy (pairs from tiny-codeqwen)")
     assert t2.loc[row, "mbpp (paper)"] == 0.735
+    # The benchmark beyond the paper: a column of ours, none of the paper's, its date in the note.
+    assert t1[NEW].notna().all() and t2[NEW].notna().all()
+    assert f"{NEW} (paper)" not in t1.columns and f"{NEW} (paper)" not in t2.columns
+    note = f"{NEW}: problems released after {AFTER} (not in the paper)."
+    assert note in (tables / "table1.md").read_text() and note in (tables / "table2.md").read_text()
 
 
 def test_rehearsal_samples_end_at_the_stop_token(rehearsal: Path):
@@ -102,11 +124,11 @@ def test_rehearsal_samples_end_at_the_stop_token(rehearsal: Path):
     markup = ("<|im_end|>", "<|im_start|>", "<|EOT|>", "</s>", "<s>", "### Instruction",
               "[INST]", "<|endoftext|>", "<｜begin▁of▁sentence｜>")  # fmt: skip
     for policy in ("tiny-codeqwen", "tiny-deepseek", "tiny-codellama"):
-        samples = [json.loads(x) for f in (rehearsal / f"results/samples/{policy}").glob("*")
+        samples = [json.loads(x) for f in (rehearsal / RESULTS / f"samples/{policy}").glob("*")
                    for x in f.open()]  # fmt: skip
         assert samples
         assert not [s["raw"] for s in samples if any(m in s["raw"] for m in markup)], policy
-        stats = json.loads((rehearsal / f"results/pairs/{policy}/stats.json").read_text())
+        stats = json.loads((rehearsal / RESULTS / f"pairs/{policy}/stats.json").read_text())
         assert stats["pairs"] > 0, policy  # on the demo problems
 
 
@@ -114,8 +136,9 @@ def test_print_stage_costs(rehearsal: Path):
     spec = importlib.util.spec_from_file_location("stage_costs", REPO / "scripts/stage_costs.py")
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    rows = module.stage_costs(rehearsal)
+    rows = module.stage_costs(rehearsal, RESULTS)
     print("\n" + module.to_markdown(rows, paper=True))
     by_rule = {r["rule"]: r for r in rows}
-    assert by_rule["generate_eval"]["units"] == 8 * 4 * 11  # 8 problems, 4 benchmarks, 11 runs
+    # 8 problems of 4 benchmarks and 4 of leetcode_new, 11 runs each
+    assert by_rule["generate_eval"]["units"] == (8 * 4 + 4) * 11
     assert by_rule["execute_eval"]["cpu_s_per_unit"] > 0

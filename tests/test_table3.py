@@ -379,3 +379,20 @@ def test_a_bad_budget_file_names_its_field(budgets, tmp_path) -> None:
     (tmp_path / "grpo.json").write_text(json.dumps({**data, "round": 0}))
     with pytest.raises(InputError, match=r"grpo\.json: field 'round': 0 is not a round"):
         budget.read_budgets([str(tmp_path / "grpo.json")])
+
+
+def test_a_benchmark_of_problems_released_after_a_date_is_named_in_the_note(
+    scores, budgets, tmp_path: Path
+) -> None:
+    out = tmp_path / "tables"
+    argv = ["--scores", *scores, "--budgets", *budgets.values(), "--models", MODEL,
+            "--benchmarks", BENCHMARK, "--outdir", str(out), "--bootstrap-resamples", "200",
+            "--budget-note", "Matched.", "--released-after", f"{BENCHMARK}=2024-04-30"]  # fmt: skip
+    assert table3.main(argv) == 0
+    note = (out / "table3.md").read_text().splitlines()[-1]
+    assert note.endswith(f"Matched. {BENCHMARK}: problems released after 2024-04-30 (not in the "
+                         "paper).")  # fmt: skip
+    with pytest.raises(InputError, match=r"--released-after: \['other'\] are not among"):
+        table3.main([*argv[:-1], "other=2024-04-30"])
+    with pytest.raises(InputError, match="--released-after"):
+        table3.main([*argv[:-1], f"{BENCHMARK}=2024-02-30"])

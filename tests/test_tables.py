@@ -382,6 +382,11 @@ def test_paper_config_tables_show_every_paper_cell(tmp_path: Path) -> None:
                 assert table.loc[(model, method), f"{bench} (paper)"] == value, (model, method)
                 assert math.isnan(table.loc[(model, method), bench])  # nothing of ours yet
     assert len(t1) == 9 and len(t2) == 6
+    # Beyond the paper: a column of problems released after the models, with no paper column
+    # and its date in the note.
+    assert "leetcode_new" in t1.columns and "leetcode_new (paper)" not in t1.columns
+    note = "leetcode_new: problems released after 2024-04-30 (not in the paper)."
+    assert note in (tmp_path / "tables/table1.md").read_text()
 
 
 def test_differences_to_base_with_intervals(tmp_path: Path) -> None:

@@ -8,5 +8,6 @@
 - :mod:`~codedpo.problems.python_source`: a ``check(candidate)`` function split into assertions,
   a statement's source lines;
 - :mod:`~codedpo.problems.download`: ``codedpo download`` (pinned benchmark files);
+- :mod:`~codedpo.problems.released`: problems released after a date (``--released-after``);
 - :mod:`~codedpo.problems.slices`: ``codedpo slice-problems`` (one round's slice).
 """

@@ -39,6 +39,14 @@ SOURCES: dict[str, tuple[str, str, bool]] = {
         "ccf64ceae9c5403bf50a044cb6d505bfd2a2963ee58338ba268fd65beab92a9f",
         False,
     ),
+    # newfacade/LeetCodeDataset's v0.3.1 test split (228 problems, each with its estimated_date;
+    # the Hub's v0.3.1 test split) at a pinned commit of its repository.
+    "LeetCodeDataset-v0.3.1-test.jsonl.gz": (
+        "https://github.com/newfacade/LeetCodeDataset/raw/"
+        "182cd19fd53161efd70a1ef074fe1056b659bfa3/data/LeetCodeDataset-v0.3.1-test.jsonl.gz",
+        "3ae536cb41342076691730b72424fdfb9264f233e05c81bf37b5f7e227ea1853",
+        False,
+    ),
 }
 
 

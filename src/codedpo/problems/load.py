@@ -11,6 +11,7 @@ import jsonschema
 
 from codedpo.execution.sandbox import codec
 from codedpo.io import InputError, read_jsonl
+from codedpo.problems.released import iso_date
 
 
 @cache
@@ -27,6 +28,8 @@ def validate_problem(record: dict, where: str) -> None:
     if error is not None:
         field = ".".join(str(p) for p in error.absolute_path) or "(record)"
         raise InputError(f"{where}: field '{field}': {error.message}")
+    if "released" in record:  # the schema checks the shape, this the calendar
+        iso_date(record["released"], f"{where}: field 'released'")
     tests = record["tests"]
     if tests["kind"] == "call":
         if not record.get("entry_point"):

@@ -4,11 +4,16 @@
         --out results/problems/humaneval_plus.jsonl
 
 Every record is validated against the problems schema; a bad line is an error naming its number.
+``--released-after DATE`` keeps the problems released strictly after DATE
+(:mod:`codedpo.problems.released`; a source without release dates is an error), before
+``--max-problems`` draws its subset.
 """
 
 from __future__ import annotations
 
+import argparse
 import random
+import sys
 from pathlib import Path
 
 import yaml
@@ -17,6 +22,7 @@ from codedpo.io import InputError, read_jsonl, sha256_file, write_jsonl
 from codedpo.problems import benchmark_formats as benchmarks
 from codedpo.problems import train_sources as sources
 from codedpo.problems.load import validate_problem
+from codedpo.problems.released import iso_date, released_after
 from codedpo.verbs import command_parser
 
 FORMATS = (
@@ -108,10 +114,14 @@ def prepare(
     max_problems: int | None = None,
     seed: int = 0,
     exclude: dict[str, str] | None = None,
+    after: str | None = None,
 ) -> list[dict]:
     """The source's problems (of ``split``), validated, ids unique.
 
-    ``max_problems`` keeps a random subset of that size (drawn with ``seed``), in source order.
+    ``after`` (``YYYY-MM-DD``) keeps the problems released strictly after that date
+    (:func:`codedpo.problems.released.released_after`: every problem must carry its date).
+    ``max_problems`` then keeps a random subset of that size (drawn with ``seed``), in source
+    order.
     ``exclude`` (task id -> reason) leaves out problems whose own data is at fault (a benchmark
     task whose reference fails its tests); an id the source does not have is an error.
     """
@@ -136,6 +146,12 @@ def prepare(
     out = [rec for rec in out if rec["task_id"] not in (exclude or {})]
     if not out:
         raise InputError(f"{source}: no problems" + (f" in split {split!r}" if split else ""))
+    if after is not None:
+        kept = released_after(out, after, str(source), fmt)
+        dates = sorted(p["released"] for p in kept)
+        print(f"released after {after}: {len(kept)} of {len(out)} problems kept "
+              f"(released {dates[0]} to {dates[-1]})", file=sys.stderr)  # fmt: skip
+        out = kept
     if max_problems is not None and len(out) > max_problems:
         keep = sorted(random.Random(seed).sample(range(len(out)), max_problems))
         out = [out[i] for i in keep]
@@ -151,6 +167,13 @@ def parse_exclusions(items: list[str]) -> dict[str, str]:
             raise InputError(f"--exclude {item!r}: expected TASK_ID=REASON (a reason is required)")
         out[task_id] = reason.strip()
     return out
+
+
+def _date_arg(value: str) -> str:
+    try:
+        return iso_date(value, "--released-after")
+    except InputError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -172,6 +195,14 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--seed", type=int, default=0, help="seed of the --max-problems subset")
     p.add_argument(
+        "--released-after",
+        type=_date_arg,
+        default=None,
+        metavar="YYYY-MM-DD",
+        help="keep only problems released strictly after this date (a model's training cutoff); "
+        "every problem must carry its release date",
+    )
+    p.add_argument(
         "--exclude",
         nargs="*",
         default=[],
@@ -189,7 +220,7 @@ def main(argv: list[str] | None = None) -> int:
         if not isinstance(template, dict):
             raise InputError(f"{args.prompt_template}: expected a mapping with 'template'")
     problems = prepare(args.source, args.format, args.split, template, args.max_problems, args.seed,
-                       exclude)  # fmt: skip
+                       exclude, args.released_after)  # fmt: skip
     write_jsonl(args.out, problems)
     print(f"{len(problems)} problems from {args.source} (sha256 {sha256_file(args.source)[:12]})")
     return 0

@@ -27,7 +27,9 @@ Record formats, as verified against the sources (field names are not guessed):
   ``starter_code``, ``estimated_date``, ``prompt``, ``completion``, ``entry_point``, ``test``,
   ``input_output`` (list of ``{input, output}`` strings), ``query``, ``response``. Older releases on
   GitHub nest ``question_id``, ``difficulty``, ``lang_code`` (starter code) and
-  ``question_title`` (the description) under ``meta``; both layouts load.
+  ``question_title`` (the description) under ``meta``; both layouts load. ``estimated_date`` (the
+  dataset's estimate of the release date; the v0.2.0 files have none) becomes the problem's
+  ``released`` (:mod:`codedpo.problems.released`).
 - CodeContests (``contest_problem.proto``; on the Hub as parquet): ``name``, ``description``,
   ``public_tests`` / ``private_tests`` / ``generated_tests`` as ``{input: [str], output: [str]}``,
   ``solutions`` / ``incorrect_solutions`` as ``{language: [int], solution: [str]}`` with
@@ -58,6 +60,7 @@ from typing import Any
 from codedpo.io import InputError, read_jsonl, write_jsonl
 from codedpo.problems.load import validate_problem
 from codedpo.problems.python_source import split_check_function
+from codedpo.problems.released import iso_date
 from codedpo.verbs import command_parser
 
 LEETCODE_HUB = "newfacade/LeetCodeDataset"
@@ -196,9 +199,8 @@ def leetcode_problem(rec: dict, where: str) -> dict:
         "question_id": question_id,
         "difficulty": rec.get("difficulty", nested.get("difficulty")),
         "tags": rec.get("tags", nested.get("tags")),
-        "estimated_date": rec.get("estimated_date", nested.get("estimated_date")),
     }
-    return {
+    problem = {
         "task_id": f"leetcode/{slug}",
         "prompt": prompt,
         "entry_point": entry,
@@ -209,6 +211,11 @@ def leetcode_problem(rec: dict, where: str) -> dict:
                   "helpers": test, "asserts": asserts},
         "meta": _plain({k: v for k, v in meta.items() if v is not None}),
     }
+    # The dataset's estimate of the problem's release date (v0.3.x; v0.2.0 has none).
+    estimated = rec.get("estimated_date", nested.get("estimated_date"))
+    if estimated is not None:
+        problem["released"] = iso_date(estimated, f"{where}: field 'estimated_date'")
+    return problem
 
 
 def load_leetcode(

@@ -7,9 +7,12 @@ Command line::
         --benchmarks humaneval humaneval_plus mbpp mbpp_plus --outdir results/tables \\
         [--off-policy codeqwen=deepseek deepseek=codeqwen] [--bootstrap-seed 0] \\
         [--paper configs/paper_results.yaml --model-ids codeqwen=Qwen/CodeQwen1.5-7B-Chat ...
-         --benchmark-ids humaneval=humaneval ...] [--rounds-table]
+         --benchmark-ids humaneval=humaneval ...] [--released-after leetcode_new=2024-04-30] \\
+        [--rounds-table]
 
-writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}`` (and ``rounds.{csv,md}``).
+writes ``table1.{csv,md,tex}`` and ``table2.{csv,md,tex}`` (and ``rounds.{csv,md}``); the note
+under each names the date of every benchmark that keeps only problems released after one
+(``--released-after``, the config's ``benchmarks.<b>.released_after``).
 """
 
 from __future__ import annotations
@@ -21,7 +24,16 @@ from codedpo.io import InputError
 from codedpo.reporting import rounds_table
 from codedpo.reporting.paper_results import load_paper
 from codedpo.reporting.table_format import MARK_NOTE, MISSING
-from codedpo.reporting.tables import PAPER, Bootstrap, build_tables, pass_k_note, write_tables
+from codedpo.reporting.tables import (
+    PAPER,
+    Bootstrap,
+    add_released_argument,
+    build_tables,
+    pass_k_note,
+    released_dates,
+    released_note,
+    write_tables,
+)
 from codedpo.verbs import command_parser
 
 
@@ -64,6 +76,7 @@ def main(argv: list[str] | None = None) -> int:
         metavar="POLICY=PAIRS_FROM",
         help="Table 2's off-policy DPO runs (default: every model on every other model's pairs)",
     )
+    add_released_argument(parser)
     Bootstrap.add_arguments(parser)
     parser.add_argument(
         "--rounds-table",
@@ -87,6 +100,7 @@ def main(argv: list[str] | None = None) -> int:
             if not sep or not policy or not source:
                 raise InputError(f"--off-policy: expected POLICY=PAIRS_FROM, got {item!r}")
             off.append((policy, source))
+    dated = released_dates(args.released_after, args.benchmarks)
     settings = Bootstrap.from_args(args)
     scores = load_scores(args.scores)
     table1, table2 = build_tables(scores, args.models, args.benchmarks, paper, off, settings)
@@ -102,6 +116,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     if paper:
         note += f" Columns marked {PAPER}: the paper's reported numbers ({args.paper})."
+    if dated:
+        note += " " + released_note(dated)
     sampled = collect(scores, args.models, args.benchmarks).samples
     if sampled:
         note += " " + pass_k_note(sampled)
@@ -109,6 +125,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.rounds_table:
         table = rounds_table.build_rounds_table(scores, args.models, args.benchmarks, settings)
         extra = rounds_table.rounds_note(settings, provenance)
+        if dated:
+            extra += " " + released_note(dated)
         if sampled:
             extra += " " + pass_k_note(sampled)
         written += rounds_table.write_rounds_table(table, args.outdir, note=extra)

@@ -27,7 +27,8 @@ Command line::
     codedpo table3 --scores results/eval/*/*/*/scores.json --budgets results/budget/*/*.json \\
         --models demo-codeqwen --benchmarks demo_eval --outdir results/tables \\
         [--plot results/plots/budget.png] [--bootstrap-resamples 10000 --bootstrap-seed 0] \\
-        [--budget-note "GRPO budget: 344 responses, matched to DPO with 1 round(s)"]
+        [--budget-note "GRPO budget: 344 responses, matched to DPO with 1 round(s)"] \\
+        [--released-after leetcode_new=2024-04-30]
 
 writes ``table3.{csv,md,tex}``.
 """
@@ -73,8 +74,11 @@ from codedpo.reporting.tables import (
     RFT,
     Bootstrap,
     Row,
+    add_released_argument,
     comparison_frame,
     method_label,
+    released_dates,
+    released_note,
     write_csv,
 )
 from codedpo.verbs import command_parser
@@ -358,7 +362,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--plot", default=None, help="also draw pass@1 against responses here")
     Bootstrap.add_arguments(parser)
     parser.add_argument("--budget-note", default="", help="a sentence added to the note")
+    add_released_argument(parser)
     args = parser.parse_args(argv)
+    dated = released_dates(args.released_after, args.benchmarks)
 
     settings = Bootstrap.from_args(args)
     scores = load_scores(args.scores)
@@ -368,7 +374,8 @@ def main(argv: list[str] | None = None) -> int:
         f"From {len(scores)} score files (sha256 of their results {results_digest(scores)[:16]}) "
         f"and {len(budgets)} budget files."
     )
-    note = table3_note(settings, provenance, args.budget_note)
+    note = table3_note(settings, provenance, " ".join(
+        n for n in (args.budget_note, released_note(dated)) if n))  # fmt: skip
     written = write_table3(table, args.outdir, note=note)
     if args.plot:
         frame = budget_frame(scores, budgets, args.models, args.benchmarks)

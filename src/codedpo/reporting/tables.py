@@ -16,7 +16,9 @@ The paper's reported numbers (``configs/paper_results.yaml``, keyed by Hugging F
 benchmark) sit beside ours: a ``<benchmark> (paper)`` column follows a benchmark's column wherever
 the paper reports a value for one of the table's rows. Policies are matched to the paper's models
 by hub id (``--model-ids``) and benchmarks by the paper's benchmark name (``--benchmark-ids``),
-so the demo's models, which have no hub id, get no paper columns.
+so the demo's models, which have no hub id, get no paper columns. A benchmark that keeps only
+problems released after a date (``released_after``: problems no model can have seen, which the
+paper did not evaluate) gets no paper column and a note naming its date (:func:`released_note`).
 
 Score files carry ``policy`` (the model trained and evaluated), ``variant`` (``base``, ``rft``,
 ``dpo``) and, for DPO, ``pairs_from`` (the model whose samples built the pairs). A variant
@@ -88,6 +90,43 @@ def pass_k_note(samples: set[int]) -> str:
     return (
         f"pass@k: the unbiased estimator of Chen et al. (2021), 1 - C(n-c,k)/C(n,k) per problem "
         f"averaged, from n = {n} temperature samples per problem (c of them passed)."
+    )
+
+
+def add_released_argument(parser) -> None:
+    """``--released-after BENCHMARK=YYYY-MM-DD ...`` of ``codedpo tables`` and ``table3``."""
+    parser.add_argument(
+        "--released-after",
+        nargs="*",
+        default=[],
+        metavar="BENCHMARK=YYYY-MM-DD",
+        help="benchmarks that keep only problems released after a date (named in the note)",
+    )
+
+
+def released_dates(items: Sequence[str], benchmarks: Sequence[str]) -> dict[str, str]:
+    """``--released-after``'s items as benchmark -> date, each a valid date of a benchmark the
+    table shows."""
+    from codedpo.problems.released import iso_date
+
+    dated = {}
+    for item in items:
+        name, sep, date = item.partition("=")
+        if not sep or not name or not date:
+            raise InputError(f"--released-after: expected BENCHMARK=YYYY-MM-DD, got {item!r}")
+        dated[name] = iso_date(date, f"--released-after {name}")
+    unknown = sorted(set(dated) - set(benchmarks))
+    if unknown:
+        raise InputError(f"--released-after: {unknown} are not among --benchmarks")
+    return dated
+
+
+def released_note(dated: dict[str, str]) -> str:
+    """The note on benchmarks that keep only problems released after a date (benchmark ->
+    ``YYYY-MM-DD``): ``leetcode_new: problems released after 2024-04-30 (not in the paper).``"""
+    return " ".join(
+        f"{name}: problems released after {date} (not in the paper)."
+        for name, date in dated.items()
     )
 
 

@@ -42,6 +42,7 @@ from typing import Any
 import jsonschema
 import yaml
 
+from codedpo.io import InputError
 from codedpo.training.fields import FieldError, coerce, dataclass_fields, train_fields
 from codedpo.workflow.chains import DEFAULT_ARM, Chain, chains
 from codedpo.workflow.messages import (  # noqa: F401 (the names callers import from here)
@@ -244,6 +245,33 @@ def check_results(config: dict, layers: Sequence[Layer]) -> None:
     config["results"] = folder
 
 
+def check_release_dates(config: dict, layers: Sequence[Layer]) -> None:
+    """``released_after`` on a format whose records carry no release date keeps nothing: an
+    error now, not in the prepare job."""
+    from codedpo.problems.released import DATED_FORMATS, iso_date
+
+    entries = [(["benchmarks", n], b) for n, b in config["benchmarks"].items()]
+    entries += [(["train_problems", "sources", n], s)
+                for n, s in config["train_problems"]["sources"].items()]  # fmt: skip
+    for path, entry in entries:
+        date = entry.get("released_after")
+        if not date:
+            continue
+        try:
+            iso_date(date, "")
+        except InputError:
+            message = f"{date!r} is not a date YYYY-MM-DD"
+            raise error(layers, [*path, "released_after"], message) from None
+        if entry["format"] not in DATED_FORMATS:
+            raise error(
+                layers,
+                [*path, "released_after"],
+                f"format {entry['format']} carries no release dates (dated formats: "
+                + ", ".join(f"{f} ({why})" for f, why in DATED_FORMATS.items())
+                + ")",
+            )
+
+
 def normalize_paths(config: dict) -> None:
     for path, value in list(_paths(config)):
         if "://" not in value:
@@ -359,6 +387,7 @@ def check(
     normalize_paths(config)
     check_names(config, layers)
     check_results(config, layers)
+    check_release_dates(config, layers)
     check_files(config, layers, root or Path.cwd())
     check_rounds(config, layers)
     checked = check_training(config, layers, fields_for, root)

@@ -121,6 +121,9 @@ def source_flags(source: Mapping[str, Any]) -> str:
         flags.append(f"--split {shlex.quote(source['split'])}")
     if source["prompt_template"]:
         flags.append(f"--prompt-template {shlex.quote(source['prompt_template'])}")
+    if source["released_after"]:
+        # applied before the subset: max_problems draws from the problems kept
+        flags.append(f"--released-after {source['released_after']}")
     if source["max_problems"]:
         # the seed only matters when a subset is drawn
         flags.append(f"--max-problems {source['max_problems']} --seed {source['seed']}")
@@ -213,13 +216,32 @@ def pairs_flags(pairs: Mapping[str, Any]) -> str:
 
 
 # -- tables --------------------------------------------------------------------------------------
+def released_after(config: Mapping[str, Any]) -> dict[str, str]:
+    """The tables' benchmarks that keep only problems released after a date -> that date."""
+    benchmarks = config["benchmarks"]
+    return {name: benchmarks[name]["released_after"] for name in config["tables"]["benchmarks"]
+            if benchmarks[name]["released_after"]}  # fmt: skip
+
+
+def released_flags(config: Mapping[str, Any]) -> str:
+    """``--released-after B=DATE ...`` of ``codedpo tables`` and ``table3`` (their note)."""
+    dated = released_after(config)
+    if not dated:
+        return ""
+    return "--released-after " + " ".join(shlex.quote(f"{n}={d}") for n, d in dated.items())
+
+
 def paper_flags(config: Mapping[str, Any]) -> str:
     """``codedpo tables`` flags that put the paper's numbers beside ours: which hub id each
-    policy is, and which of the paper's benchmarks (by format) each benchmark is."""
+    policy is, and which of the paper's benchmarks (by format) each benchmark is; and which
+    benchmarks keep only problems released after a date (``released_after``): no model can have
+    seen them, nor did the paper evaluate them, so they get a note and no paper column."""
     tables = config["tables"]
+    dated = released_after(config)
+    released = released_flags(config)
     path = tables["paper_results"]
     if not path:
-        return ""
+        return released if dated else ""
     # A demo policy has no hub id and gets no paper numbers, unless a config says which hub
     # model it stands in for (configs/rehearsal.yaml, to test the paper columns' wiring).
     stand_ins = tables["paper_stand_ins"] or {}
@@ -233,11 +255,18 @@ def paper_flags(config: Mapping[str, Any]) -> str:
         for policy in tables["models"]
     }
     models = [f"{policy}={hub}" for policy, hub in hub_ids.items() if hub]
-    benchmarks = [f"{name}={config['benchmarks'][name]['format']}" for name in tables["benchmarks"]]
+    benchmarks = [
+        f"{name}={config['benchmarks'][name]['format']}"
+        for name in tables["benchmarks"]
+        if name not in dated
+    ]
     flags = [f"--paper {shlex.quote(path)}"]
     if models:
         flags.append("--model-ids " + " ".join(shlex.quote(m) for m in models))
-    flags.append("--benchmark-ids " + " ".join(shlex.quote(b) for b in benchmarks))
+    if benchmarks:
+        flags.append("--benchmark-ids " + " ".join(shlex.quote(b) for b in benchmarks))
+    if dated:
+        flags.append(released)
     return " ".join(flags)
 
 

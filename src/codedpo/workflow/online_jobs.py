@@ -83,6 +83,10 @@ class OnlineJobs:
         return (f"--bootstrap-resamples {int(b['resamples'])} --bootstrap-seed {int(b['seed'])} "
                 f"--confidence {flags.number(b['confidence'])}")  # fmt: skip
 
+    def released_flags(self, wildcards: Wildcards = None) -> str:
+        """Table 3's note on benchmarks of problems released after a date (as Table 1's)."""
+        return flags.released_flags(self.config)
+
     def grpo_budget_note(self, wildcards: Wildcards = None) -> str:
         return shlex.quote(online.budget_note(self.config)) if self.grpo else ""
 
