@@ -138,8 +138,8 @@ def test_killed_run_reruns_to_the_same_outputs(demo, tmp_path):
     print(f"killed with sample shards {written} written")
     snakemake(workdir, "--unlock")  # a SIGKILLed snakemake leaves its lock behind
     snakemake(workdir, "--rerun-incomplete", "results/pairs/demo-codeqwen/pairs.jsonl")
-    for rel in ("results/pairs/demo-codeqwen/pairs.jsonl", "results/pairs/demo-codeqwen/rft.jsonl",
-                "results/pairs/demo-codeqwen/stats.json"):  # fmt: skip
+    # (stats.json names its inputs by hash: the executions carry each run's own timings)
+    for rel in ("results/pairs/demo-codeqwen/pairs.jsonl", "results/pairs/demo-codeqwen/rft.jsonl"):
         assert (workdir / rel).stat().st_mtime > started, f"{rel} was not made again"
         assert (workdir / rel).read_text() == (demo / rel).read_text(), rel
 
