@@ -59,7 +59,7 @@ rule make_tables:
         benchmarks=config["tables"]["benchmarks"],
         paper=W.paper_flags,
         flags=W.table_flags,
-        outdir=res("tables"),
+        outdir=lambda wc, output: os.path.dirname(output.table1),
     shell:
         "codedpo tables --scores {input.scores} --models {params.models} "
         "--benchmarks {params.benchmarks} {params.paper} {params.flags} "
@@ -131,7 +131,7 @@ rule make_table3:
         bootstrap=W.bootstrap_flags,
         note=W.grpo_budget_note,
         released=W.released_flags,
-        outdir=res("tables"),
+        outdir=lambda wc, output: os.path.dirname(output.md),
     shell:
         "codedpo table3 --scores {input.scores} --budgets {input.budgets} "
         "--models {params.models} --benchmarks {params.benchmarks} {params.bootstrap} "
