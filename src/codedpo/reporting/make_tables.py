@@ -29,22 +29,13 @@ from codedpo.reporting.tables import (
     Bootstrap,
     add_released_argument,
     build_tables,
+    key_values,
     pass_k_note,
     released_dates,
     released_note,
     write_tables,
 )
 from codedpo.verbs import command_parser
-
-
-def _mapping(items: list[str], flag: str) -> dict[str, str]:
-    out = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key or not value:
-            raise InputError(f"{flag}: expected KEY=VALUE, got {item!r}")
-        out[key] = value
-    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -89,8 +80,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.paper:
         paper = load_paper(
             args.paper,
-            _mapping(args.model_ids, "--model-ids"),
-            _mapping(args.benchmark_ids, "--benchmark-ids"),
+            key_values(args.model_ids, "--model-ids"),
+            key_values(args.benchmark_ids, "--benchmark-ids"),
         )
     off = None
     if args.off_policy is not None:

@@ -104,17 +104,24 @@ def add_released_argument(parser) -> None:
     )
 
 
+def key_values(items: Sequence[str], flag: str) -> dict[str, str]:
+    """A ``KEY=VALUE ...`` option's items as a mapping (``--model-ids``, ``--released-after``)."""
+    out = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key or not value:
+            raise InputError(f"{flag}: expected KEY=VALUE, got {item!r}")
+        out[key] = value
+    return out
+
+
 def released_dates(items: Sequence[str], benchmarks: Sequence[str]) -> dict[str, str]:
     """``--released-after``'s items as benchmark -> date, each a valid date of a benchmark the
     table shows."""
     from codedpo.problems.released import iso_date
 
-    dated = {}
-    for item in items:
-        name, sep, date = item.partition("=")
-        if not sep or not name or not date:
-            raise InputError(f"--released-after: expected BENCHMARK=YYYY-MM-DD, got {item!r}")
-        dated[name] = iso_date(date, f"--released-after {name}")
+    dated = {name: iso_date(date, f"--released-after {name}")
+             for name, date in key_values(items, "--released-after").items()}  # fmt: skip
     unknown = sorted(set(dated) - set(benchmarks))
     if unknown:
         raise InputError(f"--released-after: {unknown} are not among --benchmarks")
