@@ -70,7 +70,7 @@ def test_restating_every_value_in_other_words_reruns_nothing(finished):
                                  "num_train_epochs": 3.0, "effective_batch_size": 8,
                                  "activation_checkpointing": False},
                    "recipe": "./configs/recipes/dpo.yaml"}  # fmt: skip
-    same["models"]["demo-codeqwen"]["demo"].update(num_heads=4, vocab_size=600)  # the defaults
+    same["models"]["demo-codeqwen"]["demo"].update(num_heads=2, vocab_size=600)  # the defaults
     same["train_problems"]["sources"]["demo"].update(seed=7, hub_revision=None)
     same["benchmarks"]["demo_eval"].update(prompt_template=None, format="problems")
     same["tables"]["paper_results"] = "./configs/paper_results.yaml"

@@ -68,7 +68,10 @@ class DemoModelArgs:
     seed: int = 1
     hidden_size: int = 64
     num_layers: int = 2
-    num_heads: int = 4
+    # Head size = hidden_size / num_heads: 32 at the defaults, the smallest that vLLM's CPU
+    # attention serves (32, 64, 80, ... in vllm/v1/attention/backends/cpu_attn.py), so the
+    # vLLM backend's tests run on the demo policies. The Qwen2 family gets num_heads // 4 KV heads.
+    num_heads: int = 2
     # None: 4 x hidden_size, which keeps the default model near 0.17M parameters (hidden 64).
     intermediate_size: int | None = None
     # Local tokenizer only. Bytes (256) + specials + ~340 merges: enough to make code keywords
