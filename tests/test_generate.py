@@ -184,11 +184,9 @@ def test_cli_writes_samples_for_one_split_and_shard(model_dir, tmp_path, capsys)
     assert "missing" in capsys.readouterr().err
 
 
-def test_vllm_backend_without_vllm_names_the_setting(model_dir, tmp_path, capsys):
-    import importlib.util
-
-    if importlib.util.find_spec("vllm") is not None:
-        pytest.skip("vLLM is installed here: the missing-vLLM error cannot happen")
+def test_vllm_backend_without_vllm_names_the_setting(model_dir, tmp_path, capsys, monkeypatch):
+    # A machine without vLLM (`make test` installs its CPU build): its import fails.
+    monkeypatch.setitem(sys.modules, "vllm", None)
     path = tmp_path / "problems.jsonl"
     path.write_text(json.dumps(make_problems(1)[0]) + "\n")
     out = tmp_path / "samples.jsonl"
@@ -196,6 +194,7 @@ def test_vllm_backend_without_vllm_names_the_setting(model_dir, tmp_path, capsys
     assert main([*args, "--backend", "vllm"]) == 2
     err = capsys.readouterr().err
     assert "sampling.backend" in err and "eval.backend" in err and "pip install '.[vllm]'" in err
+    assert "make vllm-cpu" in err
     assert not out.exists()
 
 

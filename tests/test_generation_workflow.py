@@ -43,7 +43,7 @@ def test_generation_jobs_follow_the_backend_settings(tmp_path):
     jobs = generation_jobs(paper)
     flags = (
         "--backend vllm --tensor-parallel-size 2 --gpu-memory-utilization 0.9 "
-        "--deterministic-scheduling --batch-invariant"
+        "--deterministic-scheduling --batch-invariant --no-enforce-eager"
     )
     # 3 models x 8 shards; (3 base, 3 RFT, 3 on-policy + 2 off-policy DPO) x 5 benchmarks.
     assert len(jobs["sample_responses"]) == 24 and len(jobs["generate_eval"]) == 55

@@ -144,7 +144,7 @@ def test_generation_flags_of_each_backend(demo):
     w = workflow({"sampling": {"backend": "vllm", "vllm": {"max_model_len": 4096}}})
     assert w.generation_flags("sampling") == (
         "--backend vllm --tensor-parallel-size 1 --gpu-memory-utilization 0.9 "
-        "--deterministic-scheduling --no-batch-invariant --max-model-len 4096"
+        "--deterministic-scheduling --no-batch-invariant --no-enforce-eager --max-model-len 4096"
     )
     assert w.generation_flags("eval") == "--backend hf"  # eval.backend is its own
     sampled = workflow({"eval": {"samples_per_problem": 10}})

@@ -157,10 +157,12 @@ def generate_responses(
             temperature=temperature,
             top_p=top_p,
             settings=vllm,
+            threads=threads,
             progress=progress,
         )
-        settings.update(dtype="bfloat16", **vllm.as_dict())
-        packages = versions("vllm", "transformers", "torch")
+        dtype = "bfloat16" if vllm_backend.engine_device() == "cuda" else "float32"
+        settings.update(dtype=dtype, **vllm.as_dict())
+        packages = {**vllm_backend.package(), **versions("transformers", "torch")}
     generated = [finish(ids, stop.ids, tokenizer) for ids in token_ids]
     generator = generator_info(backend, packages, settings, stop.ids)
     return sample_records(problems, requests, generated, extract, generator)
@@ -189,7 +191,7 @@ def build_parser() -> argparse.ArgumentParser:
                         help="base seed: each response's seed derives from it")  # fmt: skip
     parser.add_argument("--greedy", action="store_true", help="one greedy response per problem")
     parser.add_argument("--backend", choices=BACKENDS, default="hf", help="generation backend")
-    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads (hf)")
+    parser.add_argument("--threads", type=int, default=1, help="torch CPU threads")
     parser.add_argument(
         "--batch-size", type=int, default=64, help="sequences decoded together (hf)"
     )
@@ -199,7 +201,7 @@ def build_parser() -> argparse.ArgumentParser:
                       help="GPUs the engine spreads the model over")  # fmt: skip
     vllm.add_argument(
         "--gpu-memory-utilization", type=float, default=defaults.gpu_memory_utilization,
-        help="share of each GPU's memory for weights and KV cache",
+        help="share of each GPU's memory for weights and KV cache (GPU only)",
     )  # fmt: skip
     vllm.add_argument("--max-model-len", type=int, default=defaults.max_model_len,
                       help="context length (default: the model's)")  # fmt: skip
@@ -214,6 +216,12 @@ def build_parser() -> argparse.ArgumentParser:
         action=argparse.BooleanOptionalAction,
         default=defaults.batch_invariant,
         help="VLLM_BATCH_INVARIANT=1",
+    )
+    vllm.add_argument(
+        "--enforce-eager",
+        action=argparse.BooleanOptionalAction,
+        default=defaults.enforce_eager,
+        help="no torch.compile or CUDA graphs (faster start, slower decoding)",
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bar")
     return parser
@@ -252,6 +260,7 @@ def main(argv: list[str] | None = None) -> int:
                 max_model_len=args.max_model_len,
                 deterministic_scheduling=args.deterministic_scheduling,
                 batch_invariant=args.batch_invariant,
+                enforce_eager=args.enforce_eager,
             ),
             progress=not args.no_progress,
         )

@@ -193,6 +193,7 @@ def generation_flags(backend: str, vllm: Mapping[str, Any]) -> str:
             else "--no-deterministic-scheduling"
         ),
         "--batch-invariant" if vllm["batch_invariant"] else "--no-batch-invariant",
+        "--enforce-eager" if vllm["enforce_eager"] else "--no-enforce-eager",
     ]
     if vllm["max_model_len"]:
         flags.append(f"--max-model-len {vllm['max_model_len']}")
