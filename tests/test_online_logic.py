@@ -308,7 +308,7 @@ def test_a_paper_grpo_job_asks_for_eight_gpus_and_their_sandboxes(paper):
     assert paper.eval_variants("codeqwen")[-2:] == ["grpo-pass_all", "grpo-rule"]
 
 
-def test_vllm_rollouts_follow_sampling_backend_on_hub_models_only():
+def test_vllm_rollouts_follow_sampling_backend():
     vllm = {"sampling": {"backend": "vllm"}}
     big = wc(policy="codeqwen", grpo_arm="rule")
     assert (
@@ -323,8 +323,10 @@ def test_vllm_rollouts_follow_sampling_backend_on_hub_models_only():
     # eval.backend is not GRPO's
     eval_only = workflow(PAPER, PAPER_ONLINE, {"eval": {"backend": "vllm"}})
     assert eval_only.grpo_flags(big).endswith("--use_vllm false")
+    # the demo's too: on the CPU through vLLM's CPU build (tests/test_vllm.py)
     demo = workflow(ONLINE, vllm).grpo_flags(wc(policy=P, grpo_arm="rule"))
-    assert demo.endswith("--use_vllm false") and "--vllm_mode" not in demo
+    assert demo.endswith("--use_vllm true --vllm_mode colocate --vllm_tensor_parallel_size 1")
+    assert workflow(ONLINE).grpo_flags(wc(policy=P, grpo_arm="rule")).endswith("--use_vllm false")
 
 
 # -- config errors -------------------------------------------------------------------------------

@@ -14,6 +14,7 @@
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -30,6 +31,8 @@ from codedpo.sampling.stops import stop_tokens
 from codedpo.sampling.vllm_backend import VllmSettings
 
 pytestmark = [pytest.mark.workflow, pytest.mark.vllm]
+
+REPO = Path(__file__).resolve().parents[1]
 
 POLICIES = {"demo-codeqwen": "codeqwen", "demo-deepseek-coder": "deepseek-coder",
             "demo-codellama": "codellama"}  # fmt: skip
@@ -135,7 +138,7 @@ def test_the_cpu_kv_cache_is_sized_from_the_job_and_the_machine(demo):
 
 
 POLICY = "demo-codeqwen"
-VLLM_CONFIG = "sampling: {backend: vllm, vllm: {enforce_eager: true}}\neval: {backend: vllm}\n"
+VLLM_CONFIG = "sampling: {backend: vllm}\neval: {backend: vllm}\n"  # compiled: the default
 
 
 def test_the_workflow_samples_and_evaluates_with_vllm(demo, tmp_path):
@@ -172,3 +175,34 @@ def test_the_workflow_samples_and_evaluates_with_vllm(demo, tmp_path):
     snakemake(workdir, "--configfile", "config.yaml", "vllm.yaml", "--forcerun",
               "sample_responses", "--", shards[0])  # fmt: skip
     assert (workdir / shards[0]).read_text() == first
+
+
+def test_grpo_generates_its_rollouts_with_vllm_on_the_cpu(demo, tmp_path):
+    """TRL's colocate mode on vLLM's CPU build (`--use_vllm true`, what `sampling.backend: vllm`
+    gives the workflow's GRPO jobs): two optimizer steps of 16 completions, the rollouts scored by
+    the executor. The weights TRL writes into the engine after each step are TRL's part; that they
+    arrive was checked by hand once (docs/online-rl.md)."""
+    import subprocess
+    import sys
+
+    out = tmp_path / "grpo"
+    cmd = [sys.executable, "-m", "codedpo", "train",
+           "--config", str(REPO / "configs/recipes/grpo.yaml"),
+           "--model_name_or_path", str(demo / "results/models" / POLICY),
+           "--train_file", str(demo / "results/problems/train.jsonl"), "--output_dir", str(out),
+           "--num_generations", "4", "--per_device_train_batch_size", "8",
+           "--effective_batch_size", "16", "--max_completion_length", "64", "--max_steps", "2",
+           "--learning_rate", "1e-4", "--activation_checkpointing", "false",
+           "--save_strategy", "no", "--reward_workers", "2", "--use_vllm", "true"]  # fmt: skip
+    env = {k: v for k, v in os.environ.items() if not k.startswith("VLLM_")}
+    proc = subprocess.run(cmd, env={**env, "VLLM_LOGGING_LEVEL": "INFO"}, capture_output=True,
+                          text=True, timeout=900)  # fmt: skip
+    log = proc.stdout + proc.stderr
+    assert proc.returncode == 0, log[-5000:]
+    assert "Initializing a V1 LLM engine" in log  # the rollouts' engine
+    assert "GiB for KV cache" in log  # sized from the machine (VLLM_CPU_KVCACHE_SPACE)
+    lines = [r for _, r in read_jsonl(out / "rollouts.jsonl")]
+    assert len(lines) == 32 and {r["step"] for r in lines} == {0, 1}
+    assert all(r["completion"] is not None and r["status"] for r in lines)
+    summary = json.loads((out / "train_summary.json").read_text())
+    assert summary["log_history"][-1]["step"] == 2

