@@ -44,7 +44,8 @@ def eval_problems(demo: Path) -> list[dict]:
     return [record for _, record in read_jsonl(demo / "results/problems/demo_eval.jsonl")]
 
 
-def both_backends(model: str, problems: list[dict], max_new_tokens: int = MAX_NEW):
+def both_backends(model: str, problems: list[dict], max_new_tokens: int = MAX_NEW,
+                  settings: VllmSettings = EAGER):  # fmt: skip
     """Greedy token ids of every problem from the HF backend and the vLLM backend, the same
     rendered prompts and stop tokens given to both; and the stop tokens."""
     tokenizer = load_tokenizer(model)
@@ -55,16 +56,19 @@ def both_backends(model: str, problems: list[dict], max_new_tokens: int = MAX_NE
     hf = hf_generate(load_model(model), prompts, requests, stop_ids=stop.ids,
                      max_new_tokens=max_new_tokens, temperature=1.0, top_p=1.0, batch_size=64,
                      pad_id=pad, progress=False)  # fmt: skip
-    vllm = vllm_backend.generate_token_ids(model, prompts, requests, stop_ids=stop.ids,
-                                           max_new_tokens=max_new_tokens, temperature=1.0,
-                                           top_p=1.0, settings=EAGER, progress=False)  # fmt: skip
+    vllm = vllm_backend.generate_token_ids(
+        model, prompts, requests, stop_ids=stop.ids, max_new_tokens=max_new_tokens,
+        temperature=1.0, top_p=1.0, settings=settings, progress=False,
+    )  # fmt: skip
     return hf, vllm, stop, tokenizer
 
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_greedy_equals_the_hf_backend_token_for_token(demo, policy):
+    """The first engine with vLLM's defaults (torch.compile), the others eager (faster start)."""
     model = str(demo / "results/models" / policy)
-    hf, vllm, stop, tokenizer = both_backends(model, eval_problems(demo))
+    settings = VllmSettings() if policy == "demo-codeqwen" else EAGER
+    hf, vllm, stop, tokenizer = both_backends(model, eval_problems(demo), settings=settings)
     assert vllm == hf
     # the family's end of turn is a stop token, and what ended most responses, in both
     family = FAMILIES[POLICIES[policy]]
@@ -138,7 +142,7 @@ def test_the_cpu_kv_cache_is_sized_from_the_job_and_the_machine(demo):
 
 
 POLICY = "demo-codeqwen"
-VLLM_CONFIG = "sampling: {backend: vllm}\neval: {backend: vllm}\n"  # compiled: the default
+VLLM_CONFIG = "sampling: {backend: vllm, vllm: {enforce_eager: true}}\neval: {backend: vllm}\n"
 
 
 def test_the_workflow_samples_and_evaluates_with_vllm(demo, tmp_path):
