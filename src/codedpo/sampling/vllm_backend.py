@@ -16,9 +16,11 @@ as ``TokensPrompt``; vLLM's own chat templating is not used), the same stop toke
 ``SamplingParams.seed``, the same dtype (bf16 on a GPU, fp32 on the CPU), and the same stop
 handling, decoding, extraction and records. vLLM's prefix cache (on by default) prefills a
 prompt once for its ``n`` samples. The checkpoint's own generation defaults are ignored
-(``generation_config="vllm"``), as in the HF backend. Greedy outputs of the demo policies on the
-CPU equal the HF backend's token for token (tests/test_vllm.py); sampled ones do not (another
-sampler).
+(``generation_config="vllm"``), as in the HF backend. A seeded sample is ``argmax(p / E)`` with
+``E ~ Exp(1)`` drawn over the vocabulary from a torch generator seeded with the sample's seed, in
+vLLM (its "exponential race") as in the HF backend (Gumbel-max), so on the CPU in fp32 the demo
+policies' greedy outputs and seeded samples equal the HF backend's token for token
+(tests/test_vllm.py). On a GPU, in bf16 and with other kernels, that is not to be expected.
 
 vLLM does not guarantee reproducible outputs by default. Its documented settings (docs.vllm.ai,
 "Reproducibility" and "Batch invariance"), exposed as ``sampling.vllm``:
