@@ -44,8 +44,7 @@ def eval_problems(demo: Path) -> list[dict]:
     return [record for _, record in read_jsonl(demo / "results/problems/demo_eval.jsonl")]
 
 
-def both_backends(model: str, problems: list[dict], max_new_tokens: int = MAX_NEW,
-                  settings: VllmSettings = EAGER):  # fmt: skip
+def both_backends(model: str, problems: list[dict], max_new_tokens: int = MAX_NEW):
     """Greedy token ids of every problem from the HF backend and the vLLM backend, the same
     rendered prompts and stop tokens given to both; and the stop tokens."""
     tokenizer = load_tokenizer(model)
@@ -58,17 +57,16 @@ def both_backends(model: str, problems: list[dict], max_new_tokens: int = MAX_NE
                      pad_id=pad, progress=False)  # fmt: skip
     vllm = vllm_backend.generate_token_ids(
         model, prompts, requests, stop_ids=stop.ids, max_new_tokens=max_new_tokens,
-        temperature=1.0, top_p=1.0, settings=settings, progress=False,
+        temperature=1.0, top_p=1.0, settings=EAGER, progress=False,
     )  # fmt: skip
     return hf, vllm, stop, tokenizer
 
 
 @pytest.mark.parametrize("policy", POLICIES)
 def test_greedy_equals_the_hf_backend_token_for_token(demo, policy):
-    """The first engine with vLLM's defaults (torch.compile), the others eager (faster start)."""
+    """Eager engines (a start in seconds); the compiled default runs in the GRPO test below."""
     model = str(demo / "results/models" / policy)
-    settings = VllmSettings() if policy == "demo-codeqwen" else EAGER
-    hf, vllm, stop, tokenizer = both_backends(model, eval_problems(demo), settings=settings)
+    hf, vllm, stop, tokenizer = both_backends(model, eval_problems(demo))
     assert vllm == hf
     # the family's end of turn is a stop token, and what ended most responses, in both
     family = FAMILIES[POLICIES[policy]]
@@ -189,8 +187,9 @@ def test_the_workflow_samples_and_evaluates_with_vllm(demo, tmp_path):
 def test_grpo_generates_its_rollouts_with_vllm_on_the_cpu(demo, tmp_path):
     """TRL's colocate mode on vLLM's CPU build (`--use_vllm true`, what `sampling.backend: vllm`
     gives the workflow's GRPO jobs): two optimizer steps of 16 completions, the rollouts scored by
-    the executor. The weights TRL writes into the engine after each step are TRL's part; that they
-    arrive was checked by hand once (docs/online-rl.md)."""
+    the executor. TRL starts its engine with vLLM's defaults (torch.compile). The weights TRL
+    writes into the engine after each step are TRL's part; that they arrive was checked by hand
+    once (docs/online-rl.md)."""
     import subprocess
     import sys
 
