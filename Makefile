@@ -60,7 +60,7 @@ test: setup vllm-cpu
 	pytest -q --durations=30
 
 # The inner loop: no snakemake run or dry run, no SLURM cluster, nothing read from ../shared, no
-# multi-rank training, no vLLM engine (markers: pyproject.toml). Under two minutes on 2 idle cores (84 s measured).
+# multi-rank training, no vLLM engine (markers: pyproject.toml). 179 s on 2 cores (docs/layout.md).
 test-fast: setup
 	pytest -q -m "not workflow and not slurm and not real_data and not slow and not vllm" --durations=10
 
