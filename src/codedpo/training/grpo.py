@@ -148,7 +148,7 @@ def check_vllm_weights(trainer) -> None:
     where it can and leaves an empty parameter in its place
     (``vllm/model_executor/layers/utils.py``), and TRL's first weight sync then fails. TRL's
     engine runs in bf16 (vLLM's dtype "auto" for an fp32 checkpoint); on a CPU without bf16
-    matrix instructions (AVX2 only, where tests/test_vllm.py runs) oneDNN repacks none of those
+    matrix instructions (AVX2 only) oneDNN repacks none of those
     weights and the sync works. Where something was repacked, this stops before training
     instead of at the first sync."""
     llm = getattr(getattr(trainer, "vllm_generation", None), "llm", None)
