@@ -43,7 +43,11 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from baseline_hf_generate import baseline_token_ids  # noqa: E402
 
-from codedpo.sampling.hf_backend import generate_token_ids, load_model  # noqa: E402
+from codedpo.sampling.hf_backend import (  # noqa: E402
+    generate_token_ids,
+    generation_dtype,
+    load_model,
+)
 from codedpo.sampling.records import finish  # noqa: E402
 from codedpo.sampling.requests import build_requests, load_tokenizer, prompt_ids  # noqa: E402
 from codedpo.sampling.sample import load_problems  # noqa: E402
@@ -148,7 +152,6 @@ def run_model(model_path: str, args) -> list[dict]:
 
 def vllm_rows(model_path: str, rows: list[dict], args) -> None:
     """Add the vLLM backend's times to ``rows`` (one engine for both workloads)."""
-    import torch
 
     from codedpo.sampling import vllm_backend
 
@@ -158,7 +161,7 @@ def vllm_rows(model_path: str, rows: list[dict], args) -> None:
     tokenizer = load_tokenizer(model_path)
     stop = stop_tokens(model_path, tokenizer)
     device = vllm_backend.engine_device()
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = generation_dtype(device)
     work = {}
     for row, (split, greedy) in zip(rows, (("train", False), ("eval", True)), strict=True):
         problems = list(load_problems(args.problems, split).values())

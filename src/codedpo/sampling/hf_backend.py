@@ -61,8 +61,14 @@ def load_model(model_path: str, device: str | None = None):
 
     if device is None:
         device = "cuda" if torch.cuda.is_available() else "cpu"
-    dtype = torch.bfloat16 if device.startswith("cuda") else torch.float32
-    return load_causal_lm(model_path, dtype=dtype, device=device).eval()
+    return load_causal_lm(model_path, dtype=generation_dtype(device), device=device).eval()
+
+
+def generation_dtype(device: str):
+    """The dtype both backends generate in: bf16 on CUDA, fp32 on the CPU."""
+    import torch
+
+    return torch.bfloat16 if device.startswith("cuda") else torch.float32
 
 
 def _sampler(temperature: float, top_p: float):

@@ -160,8 +160,10 @@ def generate_responses(
             threads=threads,
             progress=progress,
         )
-        dtype = "bfloat16" if vllm_backend.engine_device() == "cuda" else "float32"
-        settings.update(dtype=dtype, **vllm.as_dict())
+        from codedpo.sampling.hf_backend import generation_dtype
+
+        dtype = generation_dtype(vllm_backend.engine_device())
+        settings.update(dtype=str(dtype).removeprefix("torch."), **vllm.as_dict())
         packages = {**vllm_backend.package(), **versions("transformers", "torch")}
     generated = [finish(ids, stop.ids, tokenizer) for ids in token_ids]
     generator = generator_info(backend, packages, settings, stop.ids)

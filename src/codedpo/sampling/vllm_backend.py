@@ -222,12 +222,12 @@ def generate_token_ids(
     at the end of its ``token_ids`` (``check_stop`` in ``vllm/v1/core/sched/utils.py``)."""
     set_environment(settings)
     vllm = import_vllm()
-    import torch
 
     from codedpo.models.load import is_adapter, save_merged
+    from codedpo.sampling.hf_backend import generation_dtype
 
     device = engine_device()
-    dtype = torch.bfloat16 if device == "cuda" else torch.float32
+    dtype = generation_dtype(device)
     options = dict(stop_ids=stop_ids, max_new_tokens=max_new_tokens, temperature=temperature,
                    top_p=top_p, settings=settings, device=device, dtype=dtype, threads=threads,
                    progress=progress)  # fmt: skip
